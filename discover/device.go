@@ -1,0 +1,167 @@
+package discover
+
+import (
+	"encoding/json"
+	"fmt"
+	"github.com/hostdev/hostdev/pciaddr"
+	"strconv"
+)
+
+// Bus names the bus a device sits on.
+type Bus string
+
+// The buses hostdev knows.
+const (
+	BusUSB Bus = "usb"
+	BusPCI Bus = "pci"
+)
+
+// ID is a 16-bit vendor, product or subsystem identifier. It prints, and
+// marshals, as four lowercase hex digits.
+type ID uint16
+
+func (id ID) String() string { return fmt.Sprintf("%04x", uint16(id)) }
+
+// MarshalText writes the four-digit form.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads four hex digits, with or without 0x.
+func (id *ID) UnmarshalText(b []byte) error {
+	s := string(b)
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s = s[2:]
+	}
+	v, err := strconv.ParseUint(s, 16, 16)
+	if err != nil {
+		return fmt.Errorf("id %q is not 4 hex digits", b)
+	}
+	*id = ID(v)
+	return nil
+}
+
+// Device is one USB device or PCI function. Exactly one of USB and PCI is
+// set, as Bus says.
+type Device struct {
+	Bus  Bus
+	Name string // the sysfs name: "1-3.1", "usb1", "0000:00:1f.3"
+
+	VendorID  ID
+	ProductID ID // for PCI, the device ID
+
+	// Names from the vendor/product databases; empty when unknown or when
+	// the scan was numeric.
+	VendorName  string
+	ProductName string
+
+	SysfsPath string // resolved, under /sys/devices, relative to the scan root
+	// Parent is the parent USB device's name, or the upstream PCI bridge's
+	// address; empty for root hubs and top-level PCI functions.
+	Parent string
+
+	USB *USB
+	PCI *PCI
+}
+
+// USB holds what only USB devices have.
+type USB struct {
+	Busnum int
+	Devnum int
+	Port   string // the devpath: "3.1"; "0" for a root hub
+
+	Class    uint8
+	Subclass uint8
+	Protocol uint8
+	BCD      uint16 // bcdDevice
+	Speed    string // as sysfs prints it: "1.5", "12", "480", "5000", ...
+	MaxChild int
+
+	// Device strings; empty when the device supplies none.
+	Manufacturer string
+	Product      string
+	Serial       string
+
+	Devnode string // "/dev/bus/usb/001/005"
+
+	// Controller is the PCI address of the host controller the bus hangs
+	// off, when the sysfs path shows it.
+	Controller string
+
+	Interfaces []Interface
+}
+
+// IsHub reports whether the device is a hub (class 09), root hubs included.
+func (u *USB) IsHub() bool { return u.Class == 0x09 }
+
+// IsRootHub reports whether the device is a bus's root hub.
+func (u *USB) IsRootHub() bool { return u.Port == "0" }
+
+// Interface is one interface of a USB device's active configuration.
+type Interface struct {
+	Name     string // "1-3.1:1.0"
+	Number   uint8
+	Class    uint8
+	Subclass uint8
+	Protocol uint8
+	Driver   string // empty when no driver is bound
+}
+
+// PCI holds what only PCI functions have.
+type PCI struct {
+	Address pciaddr.Address
+
+	Class    uint32 // 24 bits: base class, subclass, programming interface
+	Revision uint8
+	// HasRevision is false when the revision could not be read.
+	HasRevision bool
+
+	SubsystemVendorID  ID
+	SubsystemProductID ID
+
+	ClassName    string // "Audio device", from the database
+	SubclassName string
+
+	Driver         string
+	DriverOverride string
+
+	IOMMUGroup int // valid when HasIOMMUGroup
+	// HasIOMMUGroup is false when the function has no group (IOMMU off).
+	HasIOMMUGroup bool
+
+	NUMANode    int // valid when HasNUMANode
+	HasNUMANode bool
+
+	PhysFn  string   // the PF's address, for an SR-IOV VF
+	VirtFns []string // the VFs' addresses, for an SR-IOV PF, in VF order
+}
+
+// Warning is a problem with one device that did not stop the scan.
+type Warning struct {
+	Device string // the sysfs name of the device
+	Path   string // the file, relative to the scan root ("/sys/...")
+	Err    error
+}
+
+func (w Warning) Error() string {
+	switch {
+	case w.Path != "":
+		return fmt.Sprintf("%s: %s: %v", w.Device, w.Path, w.Err)
+	case w.Device != "":
+		return fmt.Sprintf("%s: %v", w.Device, w.Err)
+	}
+	return w.Err.Error()
+}
+
+func (w Warning) Unwrap() error { return w.Err }
+
+// MarshalJSON writes {"device","path","message"}.
+func (w Warning) MarshalJSON() ([]byte, error) {
+	msg := ""
+	if w.Err != nil {
+		msg = w.Err.Error()
+	}
+	return json.Marshal(struct {
+		Device  string `json:"device,omitempty"`
+		Path    string `json:"path,omitempty"`
+		Message string `json:"message"`
+	}{w.Device, w.Path, msg})
+}
