@@ -1,9 +1,9 @@
 package discover
 
 import (
-	"encoding/json"
 	"fmt"
 	"github.com/hostdev/hostdev/pciaddr"
+	"github.com/hostdev/hostdev/sysfs"
 	"strconv"
 )
 
@@ -134,34 +134,6 @@ type PCI struct {
 	VirtFns []string // the VFs' addresses, for an SR-IOV PF, in VF order
 }
 
-// Warning is a problem with one device that did not stop the scan.
-type Warning struct {
-	Device string // the sysfs name of the device
-	Path   string // the file, relative to the scan root ("/sys/...")
-	Err    error
-}
-
-func (w Warning) Error() string {
-	switch {
-	case w.Path != "":
-		return fmt.Sprintf("%s: %s: %v", w.Device, w.Path, w.Err)
-	case w.Device != "":
-		return fmt.Sprintf("%s: %v", w.Device, w.Err)
-	}
-	return w.Err.Error()
-}
-
-func (w Warning) Unwrap() error { return w.Err }
-
-// MarshalJSON writes {"device","path","message"}.
-func (w Warning) MarshalJSON() ([]byte, error) {
-	msg := ""
-	if w.Err != nil {
-		msg = w.Err.Error()
-	}
-	return json.Marshal(struct {
-		Device  string `json:"device,omitempty"`
-		Path    string `json:"path,omitempty"`
-		Message string `json:"message"`
-	}{w.Device, w.Path, msg})
-}
+// Warning is a problem with one device that did not stop the scan. Its
+// Path is relative to the scan root ("/sys/devices/.../idVendor").
+type Warning = sysfs.Warning

@@ -1,0 +1,236 @@
+package discover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/jaypipes/ghw"
+	"github.com/jaypipes/ghw/pkg/pci"
+	"github.com/jaypipes/pcidb"
+
+	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/usbids"
+)
+
+// Where Debian and others keep the name databases. Each is looked for under
+// the scan root first, then on the host.
+var (
+	usbIDsPaths = []string{
+		"usr/share/hwdata/usb.ids",
+		"usr/share/misc/usb.ids",
+		"var/lib/usbutils/usb.ids",
+		"usr/share/hwdata/usb.ids.gz",
+	}
+	pciIDsPaths = []string{
+		"usr/share/hwdata/pci.ids",
+		"usr/share/misc/pci.ids",
+		"usr/share/hwdata/pci.ids.gz",
+		"usr/share/misc/pci.ids.gz",
+	}
+)
+
+// findDB returns the first database file present under root, then under /.
+func findDB(root string, rels []string) string {
+	roots := []string{root}
+	if abs, err := filepath.Abs(root); err != nil || abs != "/" {
+		roots = append(roots, "/")
+	}
+	for _, r := range roots {
+		for _, rel := range rels {
+			p := filepath.Join(r, rel)
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// loaded is one database file, parsed at most once per process.
+type loaded[T any] struct {
+	once sync.Once
+	val  T
+	err  error
+}
+
+var (
+	usbDBs sync.Map // path -> *loaded[*usbids.DB]
+	pciDBs sync.Map // path -> *loaded[*pciNames]
+)
+
+func loadOnce[T any](m *sync.Map, path string, load func(string) (T, error)) (T, error) {
+	v, _ := m.LoadOrStore(path, new(loaded[T]))
+	l := v.(*loaded[T])
+	l.once.Do(func() { l.val, l.err = load(path) })
+	return l.val, l.err
+}
+
+// usbNames returns the usb.ids database for root, or nil when there is
+// none. A damaged file still gives the names it could read, and a warning.
+func usbNames(root string) (*usbids.DB, *Warning) {
+	p := findDB(root, usbIDsPaths)
+	if p == "" {
+		return nil, nil
+	}
+	db, err := loadOnce(&usbDBs, p, usbids.Load)
+	if err != nil {
+		return db, &Warning{Path: p, Err: err}
+	}
+	return db, nil
+}
+
+// pciNames pairs a PCI name database with the ghw Info that reads
+// modaliases against it.
+type pciNames struct {
+	info *pci.Info
+}
+
+// emptyPCINames parses IDs without naming them, for -n and for hosts
+// without pci.ids.
+var emptyPCINames = sync.OnceValues(func() (*pciNames, error) {
+	return newPCINames(&pcidb.PCIDB{}, nil)
+})
+
+// pciNamesFor returns the names for root; with no pci.ids anywhere it
+// returns the empty database, since a missing pci.ids only means "no
+// names".
+func pciNamesFor(root string, numeric bool, logger *slog.Logger) (*pciNames, *Warning) {
+	p := ""
+	if !numeric {
+		p = findDB(root, pciIDsPaths)
+	}
+	if p == "" {
+		n, err := emptyPCINames()
+		if err != nil {
+			return nil, &Warning{Err: err}
+		}
+		return n, nil
+	}
+	n, err := loadOnce(&pciDBs, p, func(p string) (*pciNames, error) {
+		db, err := loadPCIDB(p)
+		if err != nil {
+			return nil, err
+		}
+		return newPCINames(db, logger)
+	})
+	if err != nil {
+		empty, _ := emptyPCINames()
+		return empty, &Warning{Path: p, Err: err}
+	}
+	return n, nil
+}
+
+// loadPCIDB parses one pci.ids file. pcidb indexes into lines without
+// checking their length, so a damaged file would panic; that is turned into
+// an error here.
+func loadPCIDB(path string) (db *pcidb.PCIDB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("pci.ids is damaged: %v", r)
+		}
+	}()
+	noFetch := false
+	db, err = pcidb.New(pcidb.WithPath(path), &pcidb.WithOption{EnableNetworkFetch: &noFetch})
+	if err != nil {
+		return nil, fmt.Errorf("load pci.ids: %w", err)
+	}
+	return db, nil
+}
+
+// newPCINames builds the ghw Info once per database.
+//
+// ghw has no constructor that skips its own walk of the PCI bus: pci.New
+// always lists <chroot>/sys/bus/pci/devices, and the database field of
+// pci.Info is unexported, so an Info made any other way panics in
+// ParseDevice. Worse, that walk returns no devices at all when one of them
+// is damaged. So we read the tree ourselves and use ghw only to turn one
+// modalias at a time into named IDs, and we give pci.New a chroot of
+// /dev/null: its walk then ends in one open of /dev/null/sys/bus/pci/devices,
+// which fails (ENOTDIR) on every host, and ghw never reads a tree.
+// Its messages about that, and any others, go to our logger at debug level;
+// ghw logs only while it is being built, so the first caller's logger is
+// the one that hears it.
+func newPCINames(db *pcidb.PCIDB, logger *slog.Logger) (*pciNames, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	quiet := slog.New(debugHandler{logger.Handler()})
+	info, err := pci.New(
+		ghw.WithChroot(os.DevNull),
+		ghw.WithPCIDB(db),
+		ghw.WithDisableTopology(),
+		ghw.WithLogger(quiet),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("set up ghw: %w", err)
+	}
+	if len(info.Devices) != 0 {
+		return nil, errors.New("set up ghw: it walked a PCI tree it was not given")
+	}
+	return &pciNames{info: info}, nil
+}
+
+// debugHandler logs everything at debug level: ghw's warnings are about
+// its own walk, which we do not use.
+type debugHandler struct{ slog.Handler }
+
+func (h debugHandler) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h debugHandler) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+// usbNamer looks up USB names; a nil database names nothing.
+type usbNamer struct{ db *usbids.DB }
+
+func (n usbNamer) names(vendor, product uint16) (string, string) {
+	v, _ := n.db.Vendor(vendor)
+	p, _ := n.db.Product(vendor, product)
+	return v, p
+}
+
+// ghwUnknown is what ghw names an ID that is not in the database.
+const ghwUnknown = "unknown"
+
+func known(s string) string {
+	if s == ghwUnknown {
+		return ""
+	}
+	return s
+}
+
+// name fills in d's names through ghw. A function whose modalias was
+// unusable was read from its vendor, device and class files instead; ghw
+// gets a modalias rebuilt from those, so that names come one way only.
+func (n *pciNames) name(d *Device, r sysfs.PCIFunction) {
+	alias := r.Modalias
+	if alias == "" {
+		alias = fmt.Sprintf("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",
+			r.Vendor, r.Device, r.SubsystemVendor, r.SubsystemDevice,
+			r.Class>>16, r.Class>>8&0xff, r.Class&0xff)
+	}
+	g := n.info.ParseDevice(r.Name, alias)
+	if g == nil {
+		return
+	}
+	if g.Vendor != nil {
+		d.VendorName = known(g.Vendor.Name)
+	}
+	if g.Product != nil {
+		d.ProductName = known(g.Product.Name)
+	}
+	if g.Class != nil {
+		d.PCI.ClassName = known(g.Class.Name)
+	}
+	if g.Subclass != nil {
+		d.PCI.SubclassName = known(g.Subclass.Name)
+	}
+}

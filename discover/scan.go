@@ -1,0 +1,202 @@
+// Package discover lists the USB devices and PCI functions of a Linux host,
+// or of a captured sysfs tree, as one model.
+//
+//	res, err := discover.Scan(ctx, discover.Options{Root: "/"})
+//	for _, d := range res.Devices {
+//		fmt.Println(d.Bus, d.Name, d.VendorID, d.ProductID)
+//	}
+//	for _, w := range res.Warnings {
+//		log.Print(w) // a device that could not be fully read
+//	}
+//
+// A scan never stops at one broken device: the device is listed with what
+// could be read, and a Warning says which file was wrong.
+package discover
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/hostdev/hostdev/sysfs"
+)
+
+// Options says what to scan.
+type Options struct {
+	// Root is the directory sysfs is read beneath; "" means "/".
+	Root string
+	// Buses limits the scan; nil scans every bus.
+	Buses []Bus
+	// Numeric skips the vendor/product name databases, like lspci -n.
+	Numeric bool
+	// Logger hears about the libraries' own messages; nil discards them.
+	Logger *slog.Logger
+	// Recorder, when set, is told of every file the scan reads, so that
+	// a snapshot can hold exactly that.
+	Recorder sysfs.Recorder
+}
+
+func (o Options) wants(b Bus) bool {
+	return o.Buses == nil || slices.Contains(o.Buses, b)
+}
+
+// Result is one scan's devices, USB first by bus and port path, then PCI
+// by address, and the warnings about the devices it could not fully read.
+type Result struct {
+	Devices  []Device
+	Warnings []Warning
+}
+
+// Scan reads the devices under opts.Root. It fails only when the root
+// cannot be read at all; problems with single devices are warnings.
+func Scan(ctx context.Context, opts Options) (*Result, error) {
+	var fsOpts []sysfs.Option
+	if opts.Recorder != nil {
+		fsOpts = append(fsOpts, sysfs.WithRecorder(opts.Recorder))
+	}
+	fs, err := sysfs.NewFS(opts.Root, fsOpts...)
+	if err != nil {
+		return nil, err
+	}
+	defer fs.Close()
+	res := &Result{}
+	if opts.wants(BusUSB) {
+		if err := scanUSB(fs, opts, res); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.wants(BusPCI) {
+		if err := scanPCI(fs, opts, res); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func scanUSB(fs *sysfs.FS, opts Options, res *Result) error {
+	raw, warns, err := fs.USBDevices()
+	if err != nil {
+		return err
+	}
+	res.Warnings = append(res.Warnings, warns...)
+	slices.SortFunc(raw, func(a, b sysfs.USBDevice) int {
+		return cmp.Or(
+			cmp.Compare(a.Busnum, b.Busnum),
+			sysfs.ComparePorts(a.Devpath, b.Devpath),
+			cmp.Compare(a.Name, b.Name),
+		)
+	})
+	names := usbNamer{}
+	if !opts.Numeric && len(raw) > 0 {
+		db, w := usbNames(fs.Root())
+		if w != nil {
+			res.Warnings = append(res.Warnings, *w)
+		}
+		names = usbNamer{db}
+	}
+	for _, r := range raw {
+		res.Devices = append(res.Devices, usbDevice(r, names))
+	}
+	return nil
+}
+
+func usbDevice(r sysfs.USBDevice, names usbNamer) Device {
+	d := Device{
+		Bus:       BusUSB,
+		Name:      r.Name,
+		VendorID:  ID(r.IDVendor),
+		ProductID: ID(r.IDProduct),
+		SysfsPath: r.Path,
+		Parent:    r.Parent,
+		USB: &USB{
+			Busnum:       r.Busnum,
+			Devnum:       r.Devnum,
+			Port:         r.Devpath,
+			Class:        r.Class,
+			Subclass:     r.SubClass,
+			Protocol:     r.Protocol,
+			BCD:          r.BCDDevice,
+			Speed:        r.Speed,
+			MaxChild:     r.MaxChild,
+			Manufacturer: r.Manufacturer,
+			Product:      r.Product,
+			Serial:       r.Serial,
+			Devnode:      fmt.Sprintf("/dev/bus/usb/%03d/%03d", r.Busnum, r.Devnum),
+			Controller:   r.Controller,
+		},
+	}
+	d.VendorName, d.ProductName = names.names(r.IDVendor, r.IDProduct)
+	for _, in := range r.Interfaces {
+		d.USB.Interfaces = append(d.USB.Interfaces, Interface{
+			Name:     in.Name,
+			Number:   in.Number,
+			Class:    in.Class,
+			Subclass: in.SubClass,
+			Protocol: in.Protocol,
+			Driver:   in.Driver,
+		})
+	}
+	return d
+}
+
+func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
+	raw, warns, err := fs.PCIFunctions()
+	if err != nil {
+		return err
+	}
+	res.Warnings = append(res.Warnings, warns...)
+	if len(raw) == 0 {
+		return nil
+	}
+	slices.SortFunc(raw, func(a, b sysfs.PCIFunction) int {
+		if a.HasAddress != b.HasAddress {
+			if a.HasAddress {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Name, b.Name))
+	})
+	names, w := pciNamesFor(fs.Root(), opts.Numeric, opts.Logger)
+	if w != nil {
+		res.Warnings = append(res.Warnings, *w)
+	}
+	for _, r := range raw {
+		res.Devices = append(res.Devices, pciDevice(r, names))
+	}
+	return nil
+}
+
+func pciDevice(r sysfs.PCIFunction, names *pciNames) Device {
+	d := Device{
+		Bus:       BusPCI,
+		Name:      r.Name,
+		VendorID:  ID(r.Vendor),
+		ProductID: ID(r.Device),
+		SysfsPath: r.Path,
+		Parent:    r.Parent,
+		PCI: &PCI{
+			Address:            r.Address,
+			Class:              r.Class,
+			Revision:           r.Revision,
+			HasRevision:        r.HasRevision,
+			SubsystemVendorID:  ID(r.SubsystemVendor),
+			SubsystemProductID: ID(r.SubsystemDevice),
+			Driver:             r.Driver,
+			DriverOverride:     r.DriverOverride,
+			IOMMUGroup:         r.IOMMUGroup,
+			HasIOMMUGroup:      r.HasIOMMUGroup,
+			NUMANode:           r.NUMANode,
+			HasNUMANode:        r.HasNUMANode,
+			PhysFn:             r.PhysFn,
+			VirtFns:            r.VirtFns,
+		},
+	}
+	names.name(&d, r)
+	return d
+}
