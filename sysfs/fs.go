@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxAttrSize bounds one attribute read. The kernel never prints more than a
@@ -57,11 +58,16 @@ func (w Warning) MarshalJSON() ([]byte, error) {
 	}{w.Device, w.Path, fmt.Sprint(w.Err)})
 }
 
-// FS reads sysfs beneath one root directory.
+// FS reads sysfs beneath one root directory. It is not safe for
+// concurrent use.
 type FS struct {
 	root string
 	r    *os.Root
 	rec  Recorder
+	buf  [maxAttrSize + 1]byte // read buffer; an FS is not for concurrent use
+
+	rootFD    int  // O_PATH descriptor of root for openat2, or -1
+	noOpenat2 bool // set once openat2 turned out to be missing
 
 	// Test hooks, set only by this package's tests: called after a bus
 	// listing, and after a device directory was opened.
@@ -91,7 +97,10 @@ func NewFS(root string, opts ...Option) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sysfs root: %w", err)
 	}
-	f := &FS{root: root, r: r}
+	f := &FS{root: root, r: r, rootFD: -1}
+	if fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		f.rootFD = fd
+	}
 	for _, o := range opts {
 		o(f)
 	}
@@ -102,44 +111,55 @@ func NewFS(root string, opts ...Option) (*FS, error) {
 func (f *FS) Root() string { return f.root }
 
 // Close releases the root directory.
-func (f *FS) Close() error { return f.r.Close() }
+func (f *FS) Close() error {
+	if f.rootFD >= 0 {
+		unix.Close(f.rootFD)
+		f.rootFD = -1
+	}
+	return f.r.Close()
+}
 
 // show turns a root-relative path into the form warnings print: "/sys/...".
 func show(rel string) string { return "/" + rel }
 
-// listDir returns the names in a directory, recording it.
-func (f *FS) listDir(rel string) ([]string, error) {
-	d, err := f.r.Open(rel)
+// openBus opens a bus's device directory ("sys/bus/usb/devices") and lists
+// it, sorted. A missing directory is a bus without devices: (nil, nil, nil).
+func (f *FS) openBus(rel string) (*device, []string, error) {
+	bus, err := f.openDir("", rel)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("list %s: %w", show(rel), err)
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
+	names, err := bus.list()
 	if err != nil {
-		return nil, err
+		bus.close()
+		return nil, nil, fmt.Errorf("list %s: %w", show(rel), err)
 	}
-	if f.rec != nil {
-		f.rec.Dir(rel)
-	}
-	return names, nil
+	slices.Sort(names)
+	return bus, names, nil
 }
 
-// resolve follows the link at rel by hand, one level, and returns the
-// root-relative path it names. Absolute targets are taken as relative to the
-// root, and ".." never climbs above it. A non-link is returned as it is.
-func (f *FS) resolve(rel string) (string, error) {
-	target, err := f.r.Readlink(rel)
+// resolve follows the link name in directory d by hand, one level, and
+// returns the root-relative path it names (see joinLink). A directory that
+// is not a link, as some captures have, is returned as it is.
+func (d *device) resolve(name string) (string, error) {
+	n, err := unix.Readlinkat(d.fd, name, d.f.buf[:])
+	if err == unix.EINVAL {
+		return d.rel + "/" + name, nil
+	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) && errors.Is(pe.Err, syscall.EINVAL) {
-			return rel, nil // a real directory, as some captures have
-		}
 		return "", err
 	}
-	if f.rec != nil {
-		f.rec.Symlink(rel, target)
+	if n >= len(d.f.buf) {
+		return "", ErrTooLarge
 	}
-	return joinLink(path.Dir(rel), target), nil
+	target := string(d.f.buf[:n])
+	if d.f.rec != nil {
+		d.f.rec.Symlink(d.rel+"/"+name, target)
+	}
+	return joinLink(d.rel, target), nil
 }
 
 // joinLink resolves a link target against the link's directory, confined to
@@ -154,28 +174,34 @@ func joinLink(dir, target string) string {
 	return strings.TrimPrefix(p, "/")
 }
 
-// device is an open device directory.
+// device is an open device directory. Its attributes are opened relative
+// to the directory's descriptor with O_NOFOLLOW: the directory itself was
+// reached through the os.Root, and an attribute that is a symlink (none
+// is, in a real sysfs) is refused rather than followed out of the root.
+// That is one openat, read and close per attribute, which is most of a
+// scan's cost.
 type device struct {
 	f    *FS
 	name string // sysfs name, for warnings
 	rel  string // root-relative directory
-	r    *os.Root
+	dir  *os.File
+	fd   int
 	warn []Warning
 }
 
 // openDevice opens the directory a bus entry points at. It returns
 // (nil, nil) when the device has vanished since the listing, and a warning
-// error when the entry cannot be followed.
-func (f *FS) openDevice(busDir, name string) (*device, *Warning) {
-	entry := busDir + "/" + name
-	rel, err := f.resolve(entry)
+// when the entry cannot be followed.
+func (f *FS) openDevice(bus *device, name string) (*device, *Warning) {
+	entry := bus.rel + "/" + name
+	rel, err := bus.resolve(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil // the entry itself is gone: unplugged
 		}
-		return nil, &Warning{Device: name, Path: show(entry), Err: err}
+		return nil, &Warning{Device: name, Path: show(entry), Err: unwrapPath(err)}
 	}
-	r, err := f.r.OpenRoot(rel)
+	d, err := f.openDir(name, rel)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			if _, lerr := f.r.Lstat(entry); errors.Is(lerr, fs.ErrNotExist) {
@@ -186,29 +212,88 @@ func (f *FS) openDevice(busDir, name string) (*device, *Warning) {
 		}
 		return nil, &Warning{Device: name, Path: show(entry), Err: unwrapPath(err)}
 	}
-	if f.rec != nil {
-		f.rec.Dir(rel)
-	}
-	d := &device{f: f, name: name, rel: rel, r: r}
 	if f.afterOpen != nil {
 		f.afterOpen(name)
 	}
 	return d, nil
 }
 
-// openDir opens a device directory by its root-relative path.
+// openDir opens a device directory by its root-relative path, never
+// leaving the root on the way.
 func (f *FS) openDir(name, rel string) (*device, error) {
-	r, err := f.r.OpenRoot(rel)
+	fd, err := f.openIn(rel)
 	if err != nil {
 		return nil, err
 	}
 	if f.rec != nil {
 		f.rec.Dir(rel)
 	}
-	return &device{f: f, name: name, rel: rel, r: r}, nil
+	return &device{f: f, name: name, rel: rel, dir: os.NewFile(uintptr(fd), rel), fd: fd}, nil
 }
 
-func (d *device) close() { d.r.Close() }
+// openIn opens a directory beneath the root. Where the kernel has it
+// (Linux 5.6+), openat2 with RESOLVE_IN_ROOT resolves the whole path in
+// one call, with the semantics we want: absolute links are taken as
+// relative to the root and ".." stops there. Elsewhere the os.Root walks
+// the path a component at a time, which costs an openat per component.
+func (f *FS) openIn(rel string) (int, error) {
+	if f.rootFD >= 0 && !f.noOpenat2 {
+		how := unix.OpenHow{
+			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+		}
+		for {
+			fd, err := unix.Openat2(f.rootFD, rel, &how)
+			switch err {
+			case nil:
+				return fd, nil
+			case unix.EAGAIN, unix.EINTR:
+				continue // a rename raced the lookup
+			case unix.ENOSYS, unix.EPERM, unix.EINVAL:
+				f.noOpenat2 = true // old kernel, or a seccomp filter
+			default:
+				return -1, err
+			}
+			break
+		}
+	}
+	dir, err := f.r.Open(rel)
+	if err != nil {
+		return -1, unwrapPath(err)
+	}
+	defer dir.Close()
+	// Keep a descriptor of our own: dir's belongs to dir.
+	fd := -1
+	var derr error
+	if rc, err := dir.SyscallConn(); err == nil {
+		rc.Control(func(v uintptr) { fd, derr = unix.FcntlInt(v, unix.F_DUPFD_CLOEXEC, 0) })
+	}
+	if fd < 0 {
+		return -1, fmt.Errorf("open %s: %v", show(rel), derr)
+	}
+	return fd, nil
+}
+
+// sub opens a subdirectory (an interface) of the device.
+func (d *device) sub(name string) (*device, error) {
+	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	rel := d.rel + "/" + name
+	if d.f.rec != nil {
+		d.f.rec.Dir(rel)
+	}
+	return &device{f: d.f, name: d.name, rel: rel, fd: fd}, nil
+}
+
+func (d *device) close() {
+	if d.dir != nil {
+		d.dir.Close()
+	} else {
+		unix.Close(d.fd)
+	}
+}
 
 // gone reports whether the device directory has disappeared, which turns
 // any read error into "unplugged" rather than "broken".
@@ -220,15 +305,24 @@ func (d *device) gone() bool {
 // read returns an attribute's contents, trimmed. A missing file gives
 // fs.ErrNotExist, for the caller to treat as "absent".
 func (d *device) read(attr string) (string, error) {
-	file, err := d.r.Open(attr)
+	fd, err := unix.Openat(d.fd, attr, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return "", unwrapPath(err)
+		return "", err
 	}
-	defer file.Close()
-	var buf [maxAttrSize + 1]byte
-	n, err := io.ReadFull(file, buf[:])
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return "", unwrapPath(err)
+	defer unix.Close(fd)
+	// One read: the kernel hands over a whole attribute at once, and a
+	// regular file of up to a page comes whole too. One buffer serves the
+	// whole scan, since an FS is used by one goroutine.
+	buf := d.f.buf[:]
+	var n int
+	for {
+		n, err = unix.Read(fd, buf)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
 	}
 	if n > maxAttrSize {
 		return "", ErrTooLarge
@@ -242,10 +336,15 @@ func (d *device) read(attr string) (string, error) {
 // link returns the base name of a symlink's target ("usbhid" for a driver
 // link), without following it.
 func (d *device) link(attr string) (string, error) {
-	target, err := d.r.Readlink(attr)
+	buf := d.f.buf[:]
+	n, err := unix.Readlinkat(d.fd, attr, buf)
 	if err != nil {
-		return "", unwrapPath(err)
+		return "", err
 	}
+	if n >= len(buf) {
+		return "", ErrTooLarge
+	}
+	target := string(buf[:n])
 	if d.f.rec != nil {
 		d.f.rec.Symlink(d.rel+"/"+attr, target)
 	}
@@ -253,7 +352,16 @@ func (d *device) link(attr string) (string, error) {
 }
 
 // list returns the names in the device directory.
-func (d *device) list() ([]string, error) { return d.f.listDir(d.rel) }
+func (d *device) list() ([]string, error) {
+	names, err := d.dir.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	if d.f.rec != nil {
+		d.f.rec.Dir(d.rel)
+	}
+	return names, nil
+}
 
 func (d *device) warnf(attr string, err error) {
 	d.warn = append(d.warn, Warning{Device: d.name, Path: show(d.rel + "/" + attr), Err: err})

@@ -59,21 +59,18 @@ type PCIFunction struct {
 // same rules as USBDevices: broken ones are kept with warnings, vanished
 // ones are dropped, and a root without /sys/bus/pci has none.
 func (f *FS) PCIFunctions() ([]PCIFunction, []Warning, error) {
-	names, err := f.listDir(pciBusDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("list %s: %w", show(pciBusDir), unwrapPath(err))
+	bus, names, err := f.openBus(pciBusDir)
+	if bus == nil {
+		return nil, nil, err
 	}
-	slices.Sort(names)
+	defer bus.close()
 	if f.afterList != nil {
 		f.afterList("pci", names)
 	}
 	fns := make([]PCIFunction, 0, len(names))
 	var warns []Warning
 	for _, name := range names {
-		d, w := f.openDevice(pciBusDir, name)
+		d, w := f.openDevice(bus, name)
 		if w != nil {
 			warns = append(warns, *w)
 			continue
@@ -105,14 +102,15 @@ func (f *FS) addUnlisted(fns []PCIFunction, warns []Warning) ([]PCIFunction, []W
 		dirs = append(dirs, path.Dir(strings.TrimPrefix(fn.Path, "/")))
 	}
 	// USB root hubs name their controller; resolving their links is cheap.
-	if names, err := f.listDir(usbBusDir); err == nil {
+	if usb, names, _ := f.openBus(usbBusDir); usb != nil {
 		for _, n := range names {
 			if strings.HasPrefix(n, "usb") {
-				if rel, err := f.resolve(usbBusDir + "/" + n); err == nil {
+				if rel, err := usb.resolve(n); err == nil {
 					dirs = append(dirs, path.Dir(rel))
 				}
 			}
 		}
+		usb.close()
 	}
 	slices.Sort(dirs)
 	for _, dir := range slices.Compact(dirs) {

@@ -2,12 +2,13 @@ package sysfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 const usbBusDir = "sys/bus/usb/devices"
@@ -59,14 +60,11 @@ type USBInterface struct {
 // with warnings; one that vanished during the scan is left out. A root
 // without /sys/bus/usb has no USB devices, which is not an error.
 func (f *FS) USBDevices() ([]USBDevice, []Warning, error) {
-	names, err := f.listDir(usbBusDir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil
-		}
-		return nil, nil, fmt.Errorf("list %s: %w", show(usbBusDir), unwrapPath(err))
+	bus, names, err := f.openBus(usbBusDir)
+	if bus == nil {
+		return nil, nil, err
 	}
-	slices.Sort(names)
+	defer bus.close()
 	names = slices.DeleteFunc(names, func(n string) bool { return strings.Contains(n, ":") })
 	if f.afterList != nil {
 		f.afterList("usb", names)
@@ -74,7 +72,7 @@ func (f *FS) USBDevices() ([]USBDevice, []Warning, error) {
 	devs := make([]USBDevice, 0, len(names))
 	var warns []Warning
 	for _, name := range names {
-		d, w := f.openDevice(usbBusDir, name)
+		d, w := f.openDevice(bus, name)
 		if w != nil {
 			warns = append(warns, *w)
 			continue
@@ -171,14 +169,13 @@ func readInterfaces(d *device) []USBInterface {
 		if !strings.HasPrefix(n, prefix) {
 			continue
 		}
-		sub, err := d.f.openDir(n, d.rel+"/"+n)
+		sub, err := d.sub(n)
 		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				d.warnf(n, unwrapPath(err))
+			if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+				d.warnf(n, err)
 			}
 			continue
 		}
-		sub.name = d.name
 		in := USBInterface{Name: n}
 		if v, ok := sub.hex("bInterfaceNumber", 8, true); ok {
 			in.Number = uint8(v)

@@ -1,0 +1,412 @@
+package sysfstest
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// DefaultController is the PCI address a root hub hangs off when its
+// Controller is empty.
+const DefaultController = "0000:00:14.0"
+
+// USBDevice describes one USB device for Tree.AddUSB. Field comments name
+// the sysfs file each becomes; the kernel's format is used for each.
+type USBDevice struct {
+	// Bus is busnum, and the N of a root hub's name usbN.
+	Bus int
+	// Port is the port path below the root hub, "3" or "3.1.2"; it is
+	// written to devpath and names the device "B-3.1.2". It is "" for the
+	// root hub usbN, whose devpath is "0".
+	Port string
+	// Controller is, for a root hub, the PCI address of its host
+	// controller ("" means DefaultController). A controller not yet added
+	// with AddPCI is added as an Intel xHCI. Ignored for other devices.
+	Controller string
+	// Devnum is devnum; 0 takes the next free number on the bus, starting
+	// from 1.
+	Devnum int
+
+	IDVendor       uint16 // idVendor, %04x
+	IDProduct      uint16 // idProduct, %04x
+	BCDDevice      uint16 // bcdDevice, %04x
+	DeviceClass    uint8  // bDeviceClass, %02x; 0x09 makes a hub
+	DeviceSubClass uint8  // bDeviceSubClass, %02x
+	DeviceProtocol uint8  // bDeviceProtocol, %02x
+
+	// Speed is speed: "1.5", "12", "480", "5000", "10000" or "20000";
+	// "" means "480".
+	Speed string
+	// BCDUSB is version, printed like " 2.00"; 0 derives it from Speed.
+	BCDUSB uint16
+	// MaxChild is maxchild, the number of ports of a hub. Port directories
+	// port1..portN are made in the hub's interface, with connect_type.
+	MaxChild int
+	// MaxPower is bMaxPower, like "100mA"; "" means "0mA" for a root hub
+	// and "100mA" otherwise.
+	MaxPower string
+
+	// Manufacturer, Product and Serial are written only when non-nil; they
+	// may be empty or hold any UTF-8.
+	Manufacturer *string
+	Product      *string
+	Serial       *string
+
+	// ConnectType is written to connect_type of the parent hub's port the
+	// device is plugged into; "" leaves "unknown".
+	ConnectType string
+
+	// Interfaces are the interfaces of configuration 1, named "B-P:1.N".
+	// When nil, a hub gets one hub interface bound to the hub driver, and
+	// any other device gets none.
+	Interfaces []USBInterface
+
+	// DevNode also creates dev/bus/usb/BBB/DDD (see Tree.AddDevNode).
+	DevNode bool
+
+	// Omit lists files and links not to write: "devpath" for a kernel as
+	// old as 2.6.27, "driver" for a device no driver claimed.
+	Omit []string
+	// Raw gives exact contents for files, replacing the normal ones or
+	// adding others; "idVendor": "zz\n" makes a malformed attribute.
+	Raw map[string]string
+}
+
+// USBInterface describes one interface directory of a USBDevice.
+type USBInterface struct {
+	Number           uint8 // bInterfaceNumber, %02x; also the N in "B-P:1.N"
+	AlternateSetting uint8 // bAlternateSetting, %2d
+	Class            uint8 // bInterfaceClass, %02x
+	SubClass         uint8 // bInterfaceSubClass, %02x
+	Protocol         uint8 // bInterfaceProtocol, %02x
+	NumEndpoints     uint8 // bNumEndpoints, %02x
+	// Driver is the bound driver ("usbhid"); "" leaves the interface
+	// unbound, with no driver link.
+	Driver string
+
+	Omit []string          // as for USBDevice
+	Raw  map[string]string // as for USBDevice
+}
+
+// Name returns the device's sysfs name: "usbN" for a root hub, else "B-P".
+func (d USBDevice) Name() string {
+	if d.Port == "" {
+		return "usb" + strconv.Itoa(d.Bus)
+	}
+	return strconv.Itoa(d.Bus) + "-" + d.Port
+}
+
+// RootHub returns the root hub of bus as Linux presents it for an xHCI
+// controller at DefaultController: 1d6b:0002, or 1d6b:0003 when speed is
+// 5000 or more, with 4 ports.
+func RootHub(bus int, speed string) USBDevice {
+	d := USBDevice{
+		Bus:          bus,
+		IDVendor:     0x1d6b,
+		IDProduct:    0x0002,
+		BCDDevice:    0x0601,
+		DeviceClass:  0x09,
+		Speed:        speed,
+		MaxChild:     4,
+		Manufacturer: new("Linux 6.1.0-18-amd64 xhci-hcd"),
+		Product:      new("xHCI Host Controller"),
+		Serial:       new(DefaultController),
+	}
+	if speedAtLeast5G(speed) {
+		d.IDProduct = 0x0003
+		d.DeviceProtocol = 0x03
+	} else {
+		d.DeviceProtocol = 0x01
+	}
+	return d
+}
+
+// Hub returns an external 4-port USB 2.0 hub (Genesys Logic 05e3:0610)
+// at port on bus.
+func Hub(bus int, port string) USBDevice {
+	return USBDevice{
+		Bus:            bus,
+		Port:           port,
+		IDVendor:       0x05e3,
+		IDProduct:      0x0610,
+		BCDDevice:      0x9226,
+		DeviceClass:    0x09,
+		DeviceProtocol: 0x02,
+		MaxChild:       4,
+		Product:        new("USB2.1 Hub"),
+		Manufacturer:   new("GenesysLogic"),
+	}
+}
+
+func speedAtLeast5G(speed string) bool {
+	switch speed {
+	case "5000", "10000", "20000":
+		return true
+	}
+	return false
+}
+
+// bcdUSBFor is the usual bcdUSB of a device running at speed.
+func bcdUSBFor(speed string) uint16 {
+	switch speed {
+	case "1.5", "12":
+		return 0x0110
+	case "5000":
+		return 0x0300
+	case "10000":
+		return 0x0310
+	case "20000":
+		return 0x0320
+	}
+	return 0x0200
+}
+
+type usbNode struct {
+	dir      string // root-relative device directory
+	hubIf    string // root-relative interface directory holding the ports
+	maxChild int
+}
+
+type usbBus struct {
+	next int // next devnum
+}
+
+// AddUSB writes the device directory under its parent (the host
+// controller's PCI function for a root hub, the parent hub otherwise), its
+// interfaces, and their links in sys/bus/usb/devices, and returns the device
+// directory ("sys/devices/pci0000:00/0000:00:14.0/usb1/1-3"). The root hub
+// of the bus and every hub on the way must have been added first.
+func (t *Tree) AddUSB(d USBDevice) string {
+	name := d.Name()
+	if d.Bus <= 0 {
+		t.failf("USB %s: bus %d must be positive", name, d.Bus)
+		return ""
+	}
+	if d.Port != "" && !validPort(d.Port) {
+		t.failf("USB %s: port path %q is not like 3.1.2", name, d.Port)
+		return ""
+	}
+	if t.usb[name] != nil {
+		t.failf("USB %s: added twice", name)
+		return ""
+	}
+
+	var dir string
+	var port int
+	var parent *usbNode
+	if d.Port == "" {
+		ctrl := d.Controller
+		if ctrl == "" {
+			ctrl = DefaultController
+		}
+		if t.pci[ctrl] == nil {
+			t.AddPCI(xHCI(ctrl))
+		}
+		pc := t.pci[ctrl]
+		if pc == nil {
+			t.failf("USB %s: controller %s could not be added", name, ctrl)
+			return ""
+		}
+		if t.buses[d.Bus] != nil {
+			t.failf("USB %s: bus %d has a root hub already", name, d.Bus)
+			return ""
+		}
+		t.buses[d.Bus] = &usbBus{next: 1}
+		dir = pc.dir + "/" + name
+	} else {
+		pname := "usb" + strconv.Itoa(d.Bus)
+		p := d.Port
+		if i := strings.LastIndexByte(d.Port, '.'); i >= 0 {
+			pname, p = strconv.Itoa(d.Bus)+"-"+d.Port[:i], d.Port[i+1:]
+		}
+		parent = t.usb[pname]
+		if parent == nil {
+			t.failf("USB %s: parent %s not added", name, pname)
+			return ""
+		}
+		port, _ = strconv.Atoi(p)
+		if port < 1 || port > parent.maxChild || parent.hubIf == "" {
+			t.failf("USB %s: %s has no port %d (maxchild %d)", name, pname, port, parent.maxChild)
+			return ""
+		}
+		dir = parent.dir + "/" + name
+	}
+
+	b := t.buses[d.Bus]
+	if d.Devnum == 0 {
+		d.Devnum = b.next
+	}
+	b.next = max(b.next, d.Devnum+1)
+
+	if d.Speed == "" {
+		d.Speed = "480"
+	}
+	if d.BCDUSB == 0 {
+		d.BCDUSB = bcdUSBFor(d.Speed)
+	}
+	if d.MaxPower == "" {
+		d.MaxPower = "100mA"
+		if d.Port == "" {
+			d.MaxPower = "0mA"
+		}
+	}
+	if d.Interfaces == nil && d.DeviceClass == 0x09 {
+		d.Interfaces = []USBInterface{{Class: 0x09, NumEndpoints: 1, Driver: "hub"}}
+	}
+
+	t.bus("usb")
+	t.mkdir(dir)
+	var a attrs
+	devpath := d.Port
+	if devpath == "" {
+		devpath = "0"
+	}
+	bmAttributes, packet0 := "a0\n", "64\n"
+	if d.Port == "" {
+		bmAttributes = "e0\n"
+	}
+	if speedAtLeast5G(d.Speed) {
+		packet0 = "9\n"
+	}
+	a.set("authorized", "1\n")
+	if d.Port == "" {
+		a.set("authorized_default", "1\n")
+	}
+	a.set("avoid_reset_quirk", "0\n")
+	a.set("bConfigurationValue", "1\n")
+	a.set("bDeviceClass", fmt.Sprintf("%02x\n", d.DeviceClass))
+	a.set("bDeviceProtocol", fmt.Sprintf("%02x\n", d.DeviceProtocol))
+	a.set("bDeviceSubClass", fmt.Sprintf("%02x\n", d.DeviceSubClass))
+	a.set("bMaxPacketSize0", packet0)
+	a.set("bMaxPower", d.MaxPower+"\n")
+	a.set("bNumConfigurations", "1\n")
+	a.set("bNumInterfaces", fmt.Sprintf("%2d\n", len(d.Interfaces)))
+	a.set("bcdDevice", fmt.Sprintf("%04x\n", d.BCDDevice))
+	a.set("bmAttributes", bmAttributes)
+	a.set("busnum", fmt.Sprintf("%d\n", d.Bus))
+	a.set("dev", fmt.Sprintf("189:%d\n", (d.Bus-1)*128+d.Devnum-1))
+	a.set("devnum", fmt.Sprintf("%d\n", d.Devnum))
+	a.set("devpath", devpath+"\n")
+	a.set("idProduct", fmt.Sprintf("%04x\n", d.IDProduct))
+	a.set("idVendor", fmt.Sprintf("%04x\n", d.IDVendor))
+	if d.Manufacturer != nil {
+		a.set("manufacturer", *d.Manufacturer+"\n")
+	}
+	a.set("maxchild", fmt.Sprintf("%d\n", d.MaxChild))
+	if d.Product != nil {
+		a.set("product", *d.Product+"\n")
+	}
+	a.set("removable", "unknown\n")
+	if d.Serial != nil {
+		a.set("serial", *d.Serial+"\n")
+	}
+	a.set("speed", d.Speed+"\n")
+	a.set("uevent", fmt.Sprintf("MAJOR=189\nMINOR=%d\nDEVNAME=bus/usb/%03d/%03d\nDEVTYPE=usb_device\nDRIVER=usb\nPRODUCT=%x/%x/%x\nTYPE=%d/%d/%d\nBUSNUM=%03d\nDEVNUM=%03d\n",
+		(d.Bus-1)*128+d.Devnum-1, d.Bus, d.Devnum, d.IDVendor, d.IDProduct, d.BCDDevice,
+		d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol, d.Bus, d.Devnum))
+	a.set("version", fmt.Sprintf("%2x.%02x\n", d.BCDUSB>>8, d.BCDUSB&0xff))
+	t.writeAttrs(dir, &a, d.Omit, d.Raw)
+
+	if wanted("driver", d.Omit, d.Raw) {
+		t.link(dir+"/driver", t.driver("usb", "usb", dir))
+	}
+	if wanted("subsystem", d.Omit, d.Raw) {
+		t.link(dir+"/subsystem", "sys/bus/usb")
+	}
+	t.link("sys/bus/usb/devices/"+name, dir)
+	if parent != nil {
+		portDir := fmt.Sprintf("%s/port%d", parent.hubIf, port)
+		if wanted("port", d.Omit, d.Raw) {
+			t.link(dir+"/port", portDir)
+		}
+		t.link(portDir+"/device", dir)
+		if d.ConnectType != "" {
+			t.write(portDir+"/connect_type", d.ConnectType+"\n")
+		}
+	}
+
+	node := &usbNode{dir: dir, maxChild: d.MaxChild}
+	ifPrefix := name + ":1."
+	if d.Port == "" {
+		ifPrefix = strconv.Itoa(d.Bus) + "-0:1."
+	}
+	for _, in := range d.Interfaces {
+		ifDir := dir + "/" + ifPrefix + strconv.Itoa(int(in.Number))
+		t.addInterface(d, in, ifDir)
+		// The ports belong to the hub interface: the first of class 09.
+		if d.DeviceClass == 0x09 && in.Class == 0x09 && node.hubIf == "" {
+			node.hubIf = ifDir
+		}
+	}
+	if node.hubIf != "" {
+		for p := 1; p <= d.MaxChild; p++ {
+			pd := fmt.Sprintf("%s/port%d", node.hubIf, p)
+			t.mkdir(pd)
+			t.write(pd+"/connect_type", "unknown\n")
+		}
+	}
+	t.usb[name] = node
+	if d.DevNode {
+		t.AddDevNode(d.Bus, d.Devnum)
+	}
+	return dir
+}
+
+func (t *Tree) addInterface(d USBDevice, in USBInterface, dir string) {
+	t.mkdir(dir)
+	modalias := fmt.Sprintf("usb:v%04Xp%04Xd%04Xdc%02Xdsc%02Xdp%02Xic%02Xisc%02Xip%02Xin%02X",
+		d.IDVendor, d.IDProduct, d.BCDDevice, d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol,
+		in.Class, in.SubClass, in.Protocol, in.Number)
+	var a attrs
+	a.set("authorized", "1\n")
+	a.set("bAlternateSetting", fmt.Sprintf("%2d\n", in.AlternateSetting))
+	a.set("bInterfaceClass", fmt.Sprintf("%02x\n", in.Class))
+	a.set("bInterfaceNumber", fmt.Sprintf("%02x\n", in.Number))
+	a.set("bInterfaceProtocol", fmt.Sprintf("%02x\n", in.Protocol))
+	a.set("bInterfaceSubClass", fmt.Sprintf("%02x\n", in.SubClass))
+	a.set("bNumEndpoints", fmt.Sprintf("%02x\n", in.NumEndpoints))
+	a.set("modalias", modalias+"\n")
+	a.set("supports_autosuspend", "1\n")
+	var drv string
+	if in.Driver != "" {
+		drv = "DRIVER=" + in.Driver + "\n"
+	}
+	a.set("uevent", fmt.Sprintf("DEVTYPE=usb_interface\n%sPRODUCT=%x/%x/%x\nTYPE=%d/%d/%d\nINTERFACE=%d/%d/%d\nMODALIAS=%s\n",
+		drv, d.IDVendor, d.IDProduct, d.BCDDevice, d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol,
+		in.Class, in.SubClass, in.Protocol, modalias))
+	t.writeAttrs(dir, &a, in.Omit, in.Raw)
+	if in.Driver != "" && wanted("driver", in.Omit, in.Raw) {
+		t.link(dir+"/driver", t.driver("usb", in.Driver, dir))
+	}
+	if wanted("subsystem", in.Omit, in.Raw) {
+		t.link(dir+"/subsystem", "sys/bus/usb")
+	}
+	t.link("sys/bus/usb/devices/"+path.Base(dir), dir)
+}
+
+// validPort reports whether p is a port path: decimal numbers joined by dots.
+func validPort(p string) bool {
+	for s := range strings.SplitSeq(p, ".") {
+		if n, err := strconv.Atoi(s); err != nil || n < 1 || s[0] == '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// xHCI is the host controller AddUSB adds for a root hub whose controller
+// is missing: an Intel Cannon Lake xHCI.
+func xHCI(addr string) PCIFunction {
+	return PCIFunction{
+		Address:         addr,
+		Vendor:          0x8086,
+		Device:          0xa36d,
+		SubsystemVendor: 0x17aa,
+		SubsystemDevice: 0x312a,
+		Class:           0x0c0330,
+		Revision:        0x10,
+		Driver:          "xhci_hcd",
+		Config:          true,
+	}
+}

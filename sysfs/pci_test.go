@@ -1,0 +1,177 @@
+package sysfs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/pciaddr"
+)
+
+func pciTree(t *testing.T) (string, *sysfstest.Tree) {
+	t.Helper()
+	root := t.TempDir()
+	tree := sysfstest.New(root)
+	g1, g2 := 1, 2
+	node0 := 0
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Revision: 0x07, Driver: "pcieport", IOMMUGroup: &g1})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:01:00.0", Parent: "0000:00:01.0", Vendor: 0x10de, Device: 0x1c82, SubsystemVendor: 0x1043, SubsystemDevice: 0x8613, Class: 0x030000, Revision: 0xa1, Driver: "nouveau", IOMMUGroup: &g1, NUMANode: &node0})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:01:00.1", Parent: "0000:00:01.0", Vendor: 0x10de, Device: 0x0fb9, Class: 0x040300, Revision: 0xa1, Driver: "vfio-pci", DriverOverride: "vfio-pci", IOMMUGroup: &g1})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000, Driver: "igb", TotalVFs: 7, IOMMUGroup: &g2})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:02:10.0", PhysFn: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000, Driver: "igbvf"})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:02:10.4", PhysFn: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "10000:00:00.0", Vendor: 0x8086, Device: 0x1237, Class: 0x060000})
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return root, tree
+}
+
+func TestPCIFunctions(t *testing.T) {
+	root, _ := pciTree(t)
+	fns, warns, err := openFS(t, root).PCIFunctions()
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("PCIFunctions: %v, warnings %v", err, warns)
+	}
+	byName := map[string]PCIFunction{}
+	for _, f := range fns {
+		byName[f.Name] = f
+	}
+	ignore := cmpopts.IgnoreFields(PCIFunction{}, "Path", "Modalias")
+	for _, want := range []PCIFunction{
+		{Name: "0000:01:00.0", Address: pciaddr.MustParse("0000:01:00.0"), HasAddress: true,
+			Vendor: 0x10de, Device: 0x1c82, SubsystemVendor: 0x1043, SubsystemDevice: 0x8613, Class: 0x030000,
+			Revision: 0xa1, HasRevision: true, Driver: "nouveau", IOMMUGroup: 1, HasIOMMUGroup: true,
+			NUMANode: 0, HasNUMANode: true, Parent: "0000:00:01.0"},
+		{Name: "0000:01:00.1", Address: pciaddr.MustParse("0000:01:00.1"), HasAddress: true,
+			Vendor: 0x10de, Device: 0x0fb9, Class: 0x040300, Revision: 0xa1, HasRevision: true,
+			Driver: "vfio-pci", DriverOverride: "vfio-pci", IOMMUGroup: 1, HasIOMMUGroup: true, Parent: "0000:00:01.0"},
+		{Name: "0000:02:00.0", Address: pciaddr.MustParse("0000:02:00.0"), HasAddress: true,
+			Vendor: 0x8086, Device: 0x1520, Class: 0x020000, HasRevision: true, Driver: "igb",
+			IOMMUGroup: 2, HasIOMMUGroup: true, VirtFns: []string{"0000:02:10.0", "0000:02:10.4"}},
+		{Name: "0000:02:10.4", Address: pciaddr.MustParse("0000:02:10.4"), HasAddress: true,
+			Vendor: 0x8086, Device: 0x1520, Class: 0x020000, HasRevision: true, PhysFn: "0000:02:00.0"},
+		{Name: "10000:00:00.0", Address: pciaddr.Address{Domain: 0x10000}, HasAddress: true,
+			Vendor: 0x8086, Device: 0x1237, Class: 0x060000, HasRevision: true},
+	} {
+		if diff := cmp.Diff(want, byName[want.Name], ignore); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", want.Name, diff)
+		}
+	}
+	if len(fns) != 7 {
+		t.Errorf("got %d functions, want 7", len(fns))
+	}
+}
+
+func TestPCIDefects(t *testing.T) {
+	gpu := "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/"
+	for _, tc := range []struct {
+		name     string
+		break_   func(*sysfstest.Tree)
+		wantPath string
+		wantErr  string
+		check    func(t *testing.T, f PCIFunction)
+	}{
+		{
+			name:     "no modalias: vendor, device and class files",
+			break_:   func(tr *sysfstest.Tree) { os.Remove(filepath.Join(tr.Root, gpu+"modalias")) },
+			wantPath: "/" + gpu + "modalias", wantErr: "missing; reading vendor, device and class instead",
+		},
+		{
+			name:     "short modalias",
+			break_:   func(tr *sysfstest.Tree) { tr.WriteFile(gpu+"modalias", "pci:v000010DEd\n") },
+			wantPath: "/" + gpu + "modalias", wantErr: "reading vendor, device and class instead",
+		},
+		{
+			name: "non-hex modalias",
+			break_: func(tr *sysfstest.Tree) {
+				tr.WriteFile(gpu+"modalias", "pci:v000010DEd00001C8Zsv00001043sd00008613bc03sc00i00\n")
+			},
+			wantPath: "/" + gpu + "modalias", wantErr: `"00001C8Z" is not a 16-bit hex number`,
+		},
+		{
+			name: "iommu group that is not a number",
+			break_: func(tr *sysfstest.Tree) {
+				os.Remove(filepath.Join(tr.Root, gpu+"iommu_group"))
+				tr.Symlink(gpu+"iommu_group", "../../../kernel/iommu_groups/x")
+			},
+			wantPath: "/" + gpu + "iommu_group", wantErr: `group "x" is not a number`,
+			check: func(t *testing.T, f PCIFunction) {
+				if f.HasIOMMUGroup {
+					t.Errorf("group %d read from a bad link", f.IOMMUGroup)
+				}
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, tree := pciTree(t)
+			tc.break_(tree)
+			fns, warns, err := openFS(t, root).PCIFunctions()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fns) != 7 {
+				t.Errorf("got %d functions, want all 7", len(fns))
+			}
+			if len(warns) != 1 || warns[0].Path != tc.wantPath || !strings.Contains(warns[0].Error(), tc.wantErr) {
+				t.Fatalf("warnings %v: want one for %s saying %q", warns, tc.wantPath, tc.wantErr)
+			}
+			for _, f := range fns {
+				if f.Name != "0000:01:00.0" {
+					continue
+				}
+				// IDs survive through the fallback files.
+				if f.Vendor != 0x10de || f.Device != 0x1c82 || f.Class != 0x030000 {
+					t.Errorf("IDs %04x:%04x class %06x, want 10de:1c82 030000", f.Vendor, f.Device, f.Class)
+				}
+				if tc.check != nil {
+					tc.check(t, f)
+				}
+			}
+		})
+	}
+}
+
+// A function in /sys/devices that /sys/bus/pci/devices lacks, above a
+// listed one, is listed with a warning rather than lost.
+func TestPCIUnlisted(t *testing.T) {
+	root, _ := pciTree(t)
+	os.Remove(filepath.Join(root, "sys/bus/pci/devices/0000:00:01.0"))
+	fns, warns, err := openFS(t, root).PCIFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found *PCIFunction
+	for i := range fns {
+		if fns[i].Name == "0000:00:01.0" {
+			found = &fns[i]
+		}
+	}
+	if found == nil || !found.Unlisted || found.Class != 0x060400 {
+		t.Fatalf("bridge 0000:00:01.0: got %+v, want it listed as unlisted", found)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0].Error(), "not in /sys/bus/pci/devices") {
+		t.Errorf("warnings %v, want one about the missing link", warns)
+	}
+}
+
+func TestPCIBadName(t *testing.T) {
+	root, tree := pciTree(t)
+	tree.Symlink("sys/bus/pci/devices/bogus", "../../../devices/pci0000:00/0000:00:01.0")
+	fns, warns, err := openFS(t, root).PCIFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 8 {
+		t.Errorf("got %d functions, want the 7 and the bogus one", len(fns))
+	}
+	if len(warns) != 1 || !errors.Is(warns[0], ErrInvalid) || warns[0].Device != "bogus" {
+		t.Errorf("warnings %v, want one saying bogus is not an address", warns)
+	}
+}
