@@ -45,8 +45,8 @@ func (o Options) wants(b Bus) bool {
 // Result is one scan's devices, USB first by bus and port path, then PCI
 // by address, and the warnings about the devices it could not fully read.
 type Result struct {
-	Devices  []Device
-	Warnings []Warning
+	Devices  []Device  `json:"devices"`
+	Warnings []Warning `json:"warnings"`
 }
 
 // Scan reads the devices under opts.Root. It fails only when the root

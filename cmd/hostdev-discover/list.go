@@ -96,10 +96,8 @@ could not be fully read go to stderr; the devices are still listed.`,
 }
 
 func writeJSON(w io.Writer, res *discover.Result) error {
-	out := struct {
-		Devices  []discover.Device  `json:"devices"`
-		Warnings []discover.Warning `json:"warnings"`
-	}{res.Devices, res.Warnings}
+	out := *res
+	// Tools iterate over both lists; give them [] rather than null.
 	if out.Devices == nil {
 		out.Devices = []discover.Device{}
 	}
