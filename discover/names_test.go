@@ -1,7 +1,11 @@
 package discover
 
 import (
+	"io"
+	"log/slog"
+
 	"context"
+	"github.com/jaypipes/pcidb"
 	"os"
 	"path/filepath"
 	"strings"
@@ -139,5 +143,54 @@ func TestBrokenModaliasKeepsNames(t *testing.T) {
 	}
 	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0].Error(), "modalias") {
 		t.Errorf("warnings %v, want one about the modalias", res.Warnings)
+	}
+}
+
+// recordHandler keeps the records it is given.
+type recordHandler struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r)
+	return nil
+}
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
+
+// ghw's messages go to our logger, at debug level, and never to stderr;
+// and ghw walks no tree of its own.
+func TestGhwLogsToOurLogger(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := os.Stderr
+	os.Stderr = w
+	h := &recordHandler{}
+	names, err := newPCINames(&pcidb.PCIDB{}, slog.New(h))
+	os.Stderr = stderr
+	w.Close()
+	leaked, _ := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaked) > 0 {
+		t.Errorf("ghw wrote to stderr: %q", leaked)
+	}
+	if len(h.recs) == 0 {
+		t.Error("ghw's messages did not reach our logger")
+	}
+	for _, rec := range h.recs {
+		if rec.Level != slog.LevelDebug {
+			t.Errorf("ghw message %q at level %v, want debug", rec.Message, rec.Level)
+		}
+	}
+	if len(names.info.Devices) != 0 {
+		t.Errorf("ghw walked a tree: %d devices", len(names.info.Devices))
 	}
 }
