@@ -1,17 +1,17 @@
 package discover
 
 import (
+	"context"
 	"io"
 	"log/slog"
-
-	"context"
-	"github.com/jaypipes/pcidb"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/jaypipes/pcidb"
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
