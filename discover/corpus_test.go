@@ -30,7 +30,7 @@ func summary(d Device) string {
 		u := d.USB
 		fmt.Fprintf(&b, "usb %s %d.%d port=%s %s:%s class=%02x parent=%s",
 			d.Name, u.Busnum, u.Devnum, u.Port, d.VendorID, d.ProductID, u.Class, dash(d.Parent))
-		if u.Serial != "" {
+		if u.HasSerial {
 			fmt.Fprintf(&b, " serial=%q", u.Serial)
 		}
 		var ifs []string

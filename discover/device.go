@@ -75,12 +75,17 @@ type USB struct {
 	Speed    string // as sysfs prints it: "1.5", "12", "480", "5000", ...
 	MaxChild int
 
-	// Device strings; empty when the device supplies none.
+	// Device strings; empty when the device supplies none. A device may
+	// also supply an empty string: the Has fields say which it gave.
 	Manufacturer string
 	Product      string
 	Serial       string
 
-	Devnode string // "/dev/bus/usb/001/005"
+	HasManufacturer, HasProduct, HasSerial bool
+
+	// Devnode is "/dev/bus/usb/001/005"; empty when busnum or devnum
+	// could not be read.
+	Devnode string
 
 	// Controller is the PCI address of the host controller the bus hangs
 	// off, when the sysfs path shows it.
@@ -107,7 +112,9 @@ type Interface struct {
 
 // PCI holds what only PCI functions have.
 type PCI struct {
-	Address pciaddr.Address
+	Address pciaddr.Address // valid when HasAddress
+	// HasAddress is false for a sysfs entry whose name is not an address.
+	HasAddress bool
 
 	Class    uint32 // 24 bits: base class, subclass, programming interface
 	Revision uint8

@@ -32,7 +32,7 @@ var fixtureWant = map[string][]string{
 		`usb 1-2 1.8 port=2 1050:0407 class=00 parent=usb1 serial="12345678" if=1-2:1.0/03/usbhid,1-2:1.1/03/usbhid,1-2:1.2/0b/-`,
 		`usb 1-3 1.9 port=3 1050:0407 class=00 parent=usb1 serial="23456789" if=1-3:1.0/03/usbhid,1-3:1.1/03/usbhid,1-3:1.2/0b/-`,
 		`usb 1-4 1.10 port=4 046d:0825 class=ef parent=usb1 serial="5A8C1E20" if=1-4:1.0/0e/uvcvideo,1-4:1.1/0e/uvcvideo,1-4:1.2/01/snd-usb-audio,1-4:1.3/01/-`,
-		`usb 1-5 1.11 port=5 1209:0001 class=00 parent=usb1 if=1-5:1.0/ff/-`,
+		`usb 1-5 1.11 port=5 1209:0001 class=00 parent=usb1 serial="" if=1-5:1.0/ff/-`,
 		`usb 1-6 1.12 port=6 04d9:1603 class=00 parent=usb1 if=1-6:1.0/03/usbhid`,
 		`usb usb2 2.1 port=0 1d6b:0003 class=09 parent=- serial="0000:00:14.0" if=2-0:1.0/09/hub`,
 		`usb 2-1 2.2 port=1 0781:5581 class=00 parent=usb2 serial="4C530001230921103052" if=2-1:1.0/08/usb-storage`,
@@ -178,5 +178,43 @@ func TestJSONRoundTrip(t *testing.T) {
 				t.Errorf("%s: round trip (-scanned +read back):\n%s", d.Name, diff)
 			}
 		}
+	}
+}
+
+// Scan orders numerically: bus 2 before bus 10, port 1.2 before 1.10,
+// domain ffff before 10000.
+func TestScanOrder(t *testing.T) {
+	root := t.TempDir()
+	tree := sysfstest.New(root)
+	tree.AddPCI(sysfstest.PCIFunction{Address: "10000:00:00.0", Vendor: 0x8086, Device: 0x1237, Class: 0x060000})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "ffff:00:00.0", Vendor: 0x8086, Device: 0x1237, Class: 0x060000})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.0", Vendor: 0x8086, Device: 0xa306, Class: 0x060100})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
+	for _, bus := range []int{10, 2} {
+		hub := sysfstest.RootHub(bus, "480")
+		hub.MaxChild = 12
+		tree.AddUSB(hub)
+		h := sysfstest.Hub(bus, "1")
+		h.MaxChild = 12
+		tree.AddUSB(h)
+	}
+	for _, port := range []string{"1.10", "1.2", "10", "9"} {
+		tree.AddUSB(sysfstest.USBDevice{Bus: 2, Port: port, IDVendor: 0x0403, IDProduct: 0x6001})
+	}
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scan(context.Background(), Options{Root: root, Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range res.Devices {
+		got = append(got, d.Name)
+	}
+	want := []string{"usb2", "2-1", "2-1.2", "2-1.10", "2-9", "2-10", "usb10", "10-1",
+		"0000:00:02.0", "0000:00:14.0", "0000:00:1f.0", "ffff:00:00.0", "10000:00:00.0"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }

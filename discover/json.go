@@ -31,11 +31,11 @@ type usbJSON struct {
 	Subclass     hexByte         `json:"subclass"`
 	Protocol     hexByte         `json:"protocol"`
 	BCDDevice    ID              `json:"bcd_device"`
-	Speed        string          `json:"speed,omitempty"`
-	Manufacturer string          `json:"manufacturer,omitempty"`
-	Product      string          `json:"product,omitempty"`
-	Serial       string          `json:"serial,omitempty"`
-	Devnode      string          `json:"devnode"`
+	Speed        string          `json:"speed"`
+	Manufacturer *string         `json:"manufacturer,omitempty"`
+	Product      *string         `json:"product,omitempty"`
+	Serial       *string         `json:"serial,omitempty"`
+	Devnode      string          `json:"devnode,omitempty"`
 	Controller   string          `json:"controller,omitempty"`
 	Hub          bool            `json:"hub"`
 	MaxChild     int             `json:"maxchild"`
@@ -79,8 +79,10 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			Busnum:     u.Busnum, Devnum: u.Devnum, Port: u.Port,
 			Class: hexByte(u.Class), Subclass: hexByte(u.Subclass), Protocol: hexByte(u.Protocol),
 			BCDDevice: ID(u.BCD), Speed: u.Speed,
-			Manufacturer: u.Manufacturer, Product: u.Product, Serial: u.Serial,
-			Devnode: u.Devnode, Controller: u.Controller,
+			Manufacturer: present(u.Manufacturer, u.HasManufacturer),
+			Product:      present(u.Product, u.HasProduct),
+			Serial:       present(u.Serial, u.HasSerial),
+			Devnode:      u.Devnode, Controller: u.Controller,
 			Hub: u.IsHub(), MaxChild: u.MaxChild,
 			Interfaces: []interfaceJSON{},
 		}
@@ -101,7 +103,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			Driver: p.Driver, DriverOverride: p.DriverOverride,
 			PhysFn: p.PhysFn, VirtFns: p.VirtFns,
 		}
-		if p.Address != (pciaddr.Address{}) || d.Name == p.Address.String() {
+		if p.HasAddress {
 			j.Address = p.Address.String()
 		}
 		if p.HasRevision {
@@ -139,9 +141,12 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 			Busnum: j.Busnum, Devnum: j.Devnum, Port: j.Port,
 			Class: uint8(j.Class), Subclass: uint8(j.Subclass), Protocol: uint8(j.Protocol),
 			BCD: uint16(j.BCDDevice), Speed: j.Speed, MaxChild: j.MaxChild,
-			Manufacturer: j.Manufacturer, Product: j.Product, Serial: j.Serial,
 			Devnode: j.Devnode, Controller: j.Controller,
 		}
+		u := d.USB
+		u.Manufacturer, u.HasManufacturer = deref(j.Manufacturer)
+		u.Product, u.HasProduct = deref(j.Product)
+		u.Serial, u.HasSerial = deref(j.Serial)
 		for _, in := range j.Interfaces {
 			d.USB.Interfaces = append(d.USB.Interfaces, Interface{
 				Name: in.Name, Number: uint8(in.Number),
@@ -162,7 +167,7 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 			PhysFn: j.PhysFn, VirtFns: j.VirtFns,
 		}
 		if a, err := pciaddr.Parse(j.Address); err == nil {
-			d.PCI.Address = a
+			d.PCI.Address, d.PCI.HasAddress = a, true
 		}
 		if j.Revision != nil {
 			d.PCI.Revision, d.PCI.HasRevision = uint8(*j.Revision), true
@@ -177,6 +182,22 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("device %s: unknown bus %q", b, probe.Bus)
 	}
 	return nil
+}
+
+// present gives a string that the device supplied, empty or not, and nil
+// for one it did not.
+func present(s string, has bool) *string {
+	if !has {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) (string, bool) {
+	if s == nil {
+		return "", false
+	}
+	return *s, true
 }
 
 func (c commonJSON) device() Device {

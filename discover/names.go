@@ -34,17 +34,37 @@ var (
 	}
 )
 
-// findDB returns the first database file present under root, then under /.
-func findDB(root string, rels []string) string {
-	roots := []string{root}
-	if abs, err := filepath.Abs(root); err != nil || abs != "/" {
-		roots = append(roots, "/")
+// maxDBSize bounds a name database; the real ones are about 1.5 MB.
+const maxDBSize = 64 << 20
+
+// dbRoots is where name databases are looked for: under the scan root
+// first, so that a captured tree can carry its own, then on the host.
+func dbRoots(root string) []string {
+	if abs, err := filepath.Abs(root); err == nil && abs == "/" {
+		return []string{"/"}
 	}
-	for _, r := range roots {
+	return []string{root, "/"}
+}
+
+// findDB returns the first database file present under one of roots. Under
+// a scan root the lookup goes through an os.Root, so a link in a captured
+// tree cannot point it at a file of the host.
+func findDB(roots []string, rels []string) string {
+	for _, root := range roots {
+		var stat func(string) (os.FileInfo, error)
+		if root == "/" {
+			stat = func(rel string) (os.FileInfo, error) { return os.Stat("/" + rel) }
+		} else {
+			r, err := os.OpenRoot(root)
+			if err != nil {
+				continue
+			}
+			defer r.Close()
+			stat = r.Stat
+		}
 		for _, rel := range rels {
-			p := filepath.Join(r, rel)
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p
+			if st, err := stat(rel); err == nil && st.Mode().IsRegular() && st.Size() <= maxDBSize {
+				return filepath.Join(root, rel)
 			}
 		}
 	}
@@ -70,46 +90,32 @@ func loadOnce[T any](m *sync.Map, path string, load func(string) (T, error)) (T,
 	return l.val, l.err
 }
 
-// usbNames returns the usb.ids database for root, or nil when there is
-// none. A damaged file still gives the names it could read, and a warning.
-func usbNames(root string) (*usbids.DB, *Warning) {
-	p := findDB(root, usbIDsPaths)
+// usbNames returns the usb.ids database, or nil when there is none. A
+// damaged file still gives the names it could read, and a warning.
+func usbNames(roots []string) (*usbids.DB, *Warning) {
+	p := findDB(roots, usbIDsPaths)
 	if p == "" {
 		return nil, nil
 	}
 	db, err := loadOnce(&usbDBs, p, usbids.Load)
 	if err != nil {
-		return db, &Warning{Path: p, Err: err}
+		return db, &Warning{Err: fmt.Errorf("names: %w", err)}
 	}
 	return db, nil
 }
 
 // pciNames pairs a PCI name database with the ghw Info that reads
-// modaliases against it.
+// modaliases against it. A nil *pciNames names nothing.
 type pciNames struct {
 	info *pci.Info
 }
 
-// emptyPCINames parses IDs without naming them, for -n and for hosts
-// without pci.ids.
-var emptyPCINames = sync.OnceValues(func() (*pciNames, error) {
-	return newPCINames(&pcidb.PCIDB{}, nil)
-})
-
-// pciNamesFor returns the names for root; with no pci.ids anywhere it
-// returns the empty database, since a missing pci.ids only means "no
-// names".
-func pciNamesFor(root string, numeric bool, logger *slog.Logger) (*pciNames, *Warning) {
-	p := ""
-	if !numeric {
-		p = findDB(root, pciIDsPaths)
-	}
+// pciNamesFor returns the PCI names, or nil when there is no pci.ids: a
+// missing pci.ids only means "no names".
+func pciNamesFor(roots []string, logger *slog.Logger) (*pciNames, *Warning) {
+	p := findDB(roots, pciIDsPaths)
 	if p == "" {
-		n, err := emptyPCINames()
-		if err != nil {
-			return nil, &Warning{Err: err}
-		}
-		return n, nil
+		return nil, nil
 	}
 	n, err := loadOnce(&pciDBs, p, func(p string) (*pciNames, error) {
 		db, err := loadPCIDB(p)
@@ -119,8 +125,7 @@ func pciNamesFor(root string, numeric bool, logger *slog.Logger) (*pciNames, *Wa
 		return newPCINames(db, logger)
 	})
 	if err != nil {
-		empty, _ := emptyPCINames()
-		return empty, &Warning{Path: p, Err: err}
+		return nil, &Warning{Err: fmt.Errorf("names: %s: %w", p, err)}
 	}
 	return n, nil
 }
@@ -211,6 +216,9 @@ func known(s string) string {
 // unusable was read from its vendor, device and class files instead; ghw
 // gets a modalias rebuilt from those, so that names come one way only.
 func (n *pciNames) name(d *Device, r sysfs.PCIFunction) {
+	if n == nil {
+		return
+	}
 	alias := r.Modalias
 	if alias == "" {
 		alias = fmt.Sprintf("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
+	"github.com/hostdev/hostdev/sysfs"
 )
 
 // A database under the scan root wins over the host's.
@@ -27,7 +28,7 @@ func TestFindDBUnderRootFirst(t *testing.T) {
 	if err := os.WriteFile(p, []byte("0483  Our Own STMicro\n\t2016  Our Fingerprint Reader\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := findDB(root, usbIDsPaths); got != p {
+	if got := findDB(dbRoots(root), usbIDsPaths); got != p {
 		t.Errorf("findDB = %q, want %q", got, p)
 	}
 	tree := sysfstest.New(root)
@@ -84,7 +85,7 @@ func TestDamagedPCIIDs(t *testing.T) {
 // hostDB skips unless the host has the named database.
 func hostDB(t *testing.T, paths []string, pkg string) {
 	t.Helper()
-	if findDB("/", paths) == "" {
+	if findDB([]string{"/"}, paths) == "" {
 		testenv.Skip(t, "no %s on this host (apt-get install %s)", pkg, pkg)
 	}
 }
@@ -193,4 +194,66 @@ func TestGhwLogsToOurLogger(t *testing.T) {
 	if len(names.info.Devices) != 0 {
 		t.Errorf("ghw walked a tree: %d devices", len(names.info.Devices))
 	}
+}
+
+// pci.ids is looked for under the root first too, and a missing one means
+// no names and no warning.
+func TestPCIIDsUnderRootAndMissing(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "usr/share/misc/pci.ids")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("8086  Our Own Intel\n\t27cc  Our EHCI\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree := sysfstest.New(root)
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1d.7", Vendor: 0x8086, Device: 0x27cc, Class: 0x0c0320})
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scan(context.Background(), Options{Root: root, Buses: []Bus{BusPCI}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := res.Devices[0]; d.VendorName != "Our Own Intel" || d.ProductName != "Our EHCI" {
+		t.Errorf("names %q %q, want the root's pci.ids", d.VendorName, d.ProductName)
+	}
+
+	// Only the root searched, and it has no pci.ids: no names, no warning.
+	empty := t.TempDir()
+	names, w := pciNamesFor([]string{empty}, nil)
+	if names != nil || w != nil {
+		t.Errorf("pciNamesFor without pci.ids = %v, %v; want nil, nil", names, w)
+	}
+	var d Device
+	d.PCI = &PCI{}
+	names.name(&d, sysfsFunction(0x8086, 0x27cc))
+	if d.VendorName != "" {
+		t.Errorf("named %q without a database", d.VendorName)
+	}
+}
+
+// A database link in a captured tree that points out of it is not
+// followed to the host's file.
+func TestDBLinkOutOfRoot(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "usb.ids")
+	if err := os.WriteFile(outside, []byte("0483  EVIL\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	link := filepath.Join(root, "usr/share/misc/usb.ids")
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	if got := findDB([]string{root}, usbIDsPaths); got != "" {
+		t.Errorf("findDB followed a link out of the root to %q", got)
+	}
+}
+
+func sysfsFunction(vendor, device uint16) sysfs.PCIFunction {
+	return sysfs.PCIFunction{Name: "0000:00:00.0", Vendor: vendor, Device: device}
 }

@@ -61,7 +61,7 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	defer fs.Close()
-	res := &Result{}
+	res := &Result{Devices: []Device{}, Warnings: []Warning{}}
 	if opts.wants(BusUSB) {
 		if err := scanUSB(fs, opts, res); err != nil {
 			return nil, err
@@ -93,7 +93,7 @@ func scanUSB(fs *sysfs.FS, opts Options, res *Result) error {
 	})
 	names := usbNamer{}
 	if !opts.Numeric && len(raw) > 0 {
-		db, w := usbNames(fs.Root())
+		db, w := usbNames(dbRoots(fs.Root()))
 		if w != nil {
 			res.Warnings = append(res.Warnings, *w)
 		}
@@ -126,9 +126,15 @@ func usbDevice(r sysfs.USBDevice, names usbNamer) Device {
 			Manufacturer: r.Manufacturer,
 			Product:      r.Product,
 			Serial:       r.Serial,
-			Devnode:      fmt.Sprintf("/dev/bus/usb/%03d/%03d", r.Busnum, r.Devnum),
 			Controller:   r.Controller,
+
+			HasManufacturer: r.HasManufacturer,
+			HasProduct:      r.HasProduct,
+			HasSerial:       r.HasSerial,
 		},
+	}
+	if r.Busnum > 0 && r.Devnum > 0 {
+		d.USB.Devnode = fmt.Sprintf("/dev/bus/usb/%03d/%03d", r.Busnum, r.Devnum)
 	}
 	d.VendorName, d.ProductName = names.names(r.IDVendor, r.IDProduct)
 	for _, in := range r.Interfaces {
@@ -162,7 +168,11 @@ func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
 		}
 		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Name, b.Name))
 	})
-	names, w := pciNamesFor(fs.Root(), opts.Numeric, opts.Logger)
+	var names *pciNames
+	var w *Warning
+	if !opts.Numeric {
+		names, w = pciNamesFor(dbRoots(fs.Root()), opts.Logger)
+	}
 	if w != nil {
 		res.Warnings = append(res.Warnings, *w)
 	}
@@ -182,6 +192,7 @@ func pciDevice(r sysfs.PCIFunction, names *pciNames) Device {
 		Parent:    r.Parent,
 		PCI: &PCI{
 			Address:            r.Address,
+			HasAddress:         r.HasAddress,
 			Class:              r.Class,
 			Revision:           r.Revision,
 			HasRevision:        r.HasRevision,

@@ -123,19 +123,21 @@ func (f *FS) Close() error {
 func show(rel string) string { return "/" + rel }
 
 // openBus opens a bus's device directory ("sys/bus/usb/devices") and lists
-// it, sorted. A missing directory is a bus without devices: (nil, nil, nil).
-func (f *FS) openBus(rel string) (*device, []string, error) {
+// it, sorted. A missing directory is a bus without devices: (nil, nil,
+// nil). One that cannot be listed is a warning, so that a broken bus does
+// not hide the devices of the others.
+func (f *FS) openBus(rel string) (*device, []string, *Warning) {
 	bus, err := f.openDir("", rel)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
 		}
-		return nil, nil, fmt.Errorf("list %s: %w", show(rel), err)
+		return nil, nil, &Warning{Path: show(rel), Err: err}
 	}
 	names, err := bus.list()
 	if err != nil {
 		bus.close()
-		return nil, nil, fmt.Errorf("list %s: %w", show(rel), err)
+		return nil, nil, &Warning{Path: show(rel), Err: err}
 	}
 	slices.Sort(names)
 	return bus, names, nil
@@ -187,6 +189,9 @@ type device struct {
 	dir  *os.File
 	fd   int
 	warn []Warning
+	// sawENOENT: some read found no file. Optional files are often
+	// absent, but so are all files of an unplugged device.
+	sawENOENT bool
 }
 
 // openDevice opens the directory a bus entry points at. It returns
@@ -239,25 +244,32 @@ func (f *FS) openDir(name, rel string) (*device, error) {
 func (f *FS) openIn(rel string) (int, error) {
 	if f.rootFD >= 0 && !f.noOpenat2 {
 		how := unix.OpenHow{
-			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Flags:   unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NONBLOCK | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 		}
-		for {
+		for try := 0; ; try++ {
 			fd, err := unix.Openat2(f.rootFD, rel, &how)
-			switch err {
-			case nil:
+			switch {
+			case err == nil:
 				return fd, nil
-			case unix.EAGAIN, unix.EINTR:
+			case (err == unix.EAGAIN || err == unix.EINTR) && try < 8:
 				continue // a rename raced the lookup
-			case unix.ENOSYS, unix.EPERM, unix.EINVAL:
+			case err == unix.ENOSYS || err == unix.EPERM || err == unix.EINVAL:
 				f.noOpenat2 = true // old kernel, or a seccomp filter
+			case err == unix.EAGAIN:
+				// Renames keep racing; the walk below does not care.
 			default:
 				return -1, err
 			}
 			break
 		}
 	}
-	dir, err := f.r.Open(rel)
+	resolved, err := f.resolveInRoot(rel)
+	if err != nil {
+		return -1, err
+	}
+	// O_NONBLOCK: a FIFO where a directory should be must not hang us.
+	dir, err := f.r.OpenFile(resolved, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return -1, unwrapPath(err)
 	}
@@ -272,6 +284,46 @@ func (f *FS) openIn(rel string) (int, error) {
 		return -1, fmt.Errorf("open %s: %v", show(rel), derr)
 	}
 	return fd, nil
+}
+
+// resolveInRoot does by hand what openat2's RESOLVE_IN_ROOT does, for
+// kernels without it: it follows every link in rel, taking absolute targets
+// as relative to the root and stopping ".." there, and returns a path with
+// no links in it. Without this, the os.Root would refuse an absolute link
+// that RESOLVE_IN_ROOT follows, and the two would list different devices.
+func (f *FS) resolveInRoot(rel string) (string, error) {
+	todo := strings.Split(rel, "/")
+	cur := ""
+	for links := 0; len(todo) > 0; {
+		part := todo[0]
+		todo = todo[1:]
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			cur = strings.TrimPrefix(path.Dir("/"+cur), "/")
+			continue
+		}
+		next := path.Join(cur, part)
+		target, err := f.r.Readlink(next)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Err == unix.EINVAL {
+				cur = next // not a link
+				continue
+			}
+			return "", unwrapPath(err)
+		}
+		if links++; links > 40 {
+			return "", unix.ELOOP
+		}
+		todo = append(strings.Split(joinLink(cur, target), "/"), todo...)
+		cur = ""
+	}
+	if cur == "" {
+		return ".", nil
+	}
+	return cur, nil
 }
 
 // sub opens a subdirectory (an interface) of the device.
@@ -295,11 +347,29 @@ func (d *device) close() {
 	}
 }
 
-// gone reports whether the device directory has disappeared, which turns
-// any read error into "unplugged" rather than "broken".
+// gone reports whether the device directory has disappeared, or been
+// replaced by another device's at the same path (a replug), since it was
+// opened: then a failed or missing read means "unplugged", not "broken".
 func (d *device) gone() bool {
-	_, err := d.f.r.Lstat(d.rel)
-	return errors.Is(err, fs.ErrNotExist)
+	var have, now unix.Stat_t
+	if unix.Fstat(d.fd, &have) != nil || have.Nlink == 0 {
+		return true
+	}
+	fd, err := d.f.openIn(d.rel)
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	defer unix.Close(fd)
+	if unix.Fstat(fd, &now) != nil {
+		return true
+	}
+	return have.Ino != now.Ino || have.Dev != now.Dev
+}
+
+// vanished is what a reader asks at the end: did anything suggest the
+// device went away, and did it?
+func (d *device) vanished() bool {
+	return (len(d.warn) > 0 || d.sawENOENT) && d.gone()
 }
 
 // read returns an attribute's contents, trimmed. A missing file gives
@@ -307,6 +377,7 @@ func (d *device) gone() bool {
 func (d *device) read(attr string) (string, error) {
 	fd, err := unix.Openat(d.fd, attr, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
+		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
 		return "", err
 	}
 	defer unix.Close(fd)
@@ -339,6 +410,7 @@ func (d *device) link(attr string) (string, error) {
 	buf := d.f.buf[:]
 	n, err := unix.Readlinkat(d.fd, attr, buf)
 	if err != nil {
+		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
 		return "", err
 	}
 	if n >= len(buf) {
@@ -364,7 +436,11 @@ func (d *device) list() ([]string, error) {
 }
 
 func (d *device) warnf(attr string, err error) {
-	d.warn = append(d.warn, Warning{Device: d.name, Path: show(d.rel + "/" + attr), Err: err})
+	p := d.rel
+	if attr != "" {
+		p += "/" + attr
+	}
+	d.warn = append(d.warn, Warning{Device: d.name, Path: show(p), Err: err})
 }
 
 // optional reads an attribute that may be absent: it returns ok=false
@@ -442,8 +518,11 @@ func (d *device) optionalLink(attr string) string {
 }
 
 func parseHex(s string, bits int) (uint64, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	if t == "" || len(t) > bits/4 {
+	t := s
+	if len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') {
+		t = t[2:]
+	}
+	if t == "" || len(t) > bits/4 || !isHexDigits(t) {
 		return 0, fmt.Errorf("%w: %q is not %d hex digits", ErrInvalid, s, bits/4)
 	}
 	v, err := strconv.ParseUint(t, 16, bits)
@@ -453,12 +532,24 @@ func parseHex(s string, bits int) (uint64, error) {
 	return v, nil
 }
 
+func isHexDigits(s string) bool {
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseDec reads a decimal number; only a leading '-' is allowed as a sign
+// (numa_node prints -1), and leading zeros are decimal, never octal.
 func parseDec(s string) (int, error) {
-	v, err := strconv.ParseInt(s, 10, 32)
-	if err != nil {
+	t := strings.TrimPrefix(s, "-")
+	if !isDigits(t) || len(t) > 9 {
 		return 0, fmt.Errorf("%w: %q is not a decimal number", ErrInvalid, s)
 	}
-	return int(v), nil
+	v, _ := strconv.Atoi(s)
+	return v, nil
 }
 
 // unwrapPath drops the *PathError around an os.Root error: the path it

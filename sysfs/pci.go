@@ -59,9 +59,12 @@ type PCIFunction struct {
 // same rules as USBDevices: broken ones are kept with warnings, vanished
 // ones are dropped, and a root without /sys/bus/pci has none.
 func (f *FS) PCIFunctions() ([]PCIFunction, []Warning, error) {
-	bus, names, err := f.openBus(pciBusDir)
+	bus, names, w := f.openBus(pciBusDir)
 	if bus == nil {
-		return nil, nil, err
+		if w != nil {
+			return nil, []Warning{*w}, nil
+		}
+		return nil, nil, nil
 	}
 	defer bus.close()
 	if f.afterList != nil {
@@ -154,8 +157,9 @@ func (f *FS) PCIFunctionAt(rel string) (PCIFunction, []Warning, error) {
 
 func readPCI(d *device) (fn PCIFunction, ok bool) {
 	fn = PCIFunction{Name: d.name, Path: show(d.rel)}
-	if a, err := pciaddr.Parse(d.name); err == nil && strings.Count(d.name, ":") == 2 {
-		fn.Address, fn.HasAddress = a, true
+	if IsPCIName(d.name) {
+		fn.Address, _ = pciaddr.Parse(d.name)
+		fn.HasAddress = true
 	} else {
 		d.warnf("", fmt.Errorf("%w: %q is not a PCI address (DDDD:BB:SS.F)", ErrInvalid, d.name))
 	}
@@ -193,7 +197,7 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 	}
 	if g := d.optionalLink("iommu_group"); g != "" {
 		n, err := strconv.Atoi(g)
-		if err != nil || n < 0 {
+		if err != nil || !isDigits(g) {
 			d.warnf("iommu_group", fmt.Errorf("%w: group %q is not a number", ErrInvalid, g))
 		} else {
 			fn.IOMMUGroup, fn.HasIOMMUGroup = n, true
@@ -216,7 +220,7 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 	if p := path.Base(path.Dir(d.rel)); IsPCIName(p) {
 		fn.Parent = p
 	}
-	if len(d.warn) > 0 && d.gone() {
+	if d.vanished() {
 		return fn, false
 	}
 	return fn, true

@@ -175,3 +175,51 @@ func TestPCIBadName(t *testing.T) {
 		t.Errorf("warnings %v, want one saying bogus is not an address", warns)
 	}
 }
+
+// PCI functions that are removed during a scan (hot unplug, or VFs torn
+// down by sriov_numvfs=0) are dropped silently, at any point.
+func TestPCIVanishes(t *testing.T) {
+	gpu := "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0"
+	remove := func(root string) {
+		os.Remove(filepath.Join(root, "sys/bus/pci/devices/0000:01:00.0"))
+		os.RemoveAll(filepath.Join(root, gpu))
+	}
+	for _, tc := range []struct {
+		name string
+		hook func(f *FS, root string)
+	}{
+		{"after listing", func(f *FS, root string) { f.afterList = func(string, []string) { remove(root) } }},
+		{"after opening", func(f *FS, root string) {
+			f.afterOpen = func(name string) {
+				if name == "0000:01:00.0" {
+					remove(root)
+				}
+			}
+		}},
+		{"after modalias", func(f *FS, root string) {
+			f.rec = recorderFunc(func(p string) {
+				if p == gpu+"/modalias" {
+					remove(root)
+				}
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, _ := pciTree(t)
+			f := openFS(t, root)
+			tc.hook(f, root)
+			fns, warns, err := f.PCIFunctions()
+			if err != nil || len(warns) > 0 {
+				t.Fatalf("PCIFunctions: %v, warnings %v", err, warns)
+			}
+			if len(fns) != 6 {
+				t.Errorf("got %d functions, want the 6 left", len(fns))
+			}
+			for _, fn := range fns {
+				if fn.Name == "0000:01:00.0" {
+					t.Errorf("listed the removed function: %+v", fn)
+				}
+			}
+		})
+	}
+}

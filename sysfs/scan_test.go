@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 )
@@ -32,15 +34,40 @@ func threeDevices(t *testing.T) (root string, tree *sysfstest.Tree) {
 	return root, tree
 }
 
-func openFS(t *testing.T, root string) *FS {
+func openFS(t *testing.T, root string, opts ...Option) *FS {
 	t.Helper()
-	f, err := NewFS(root)
+	f, err := NewFS(root, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+// bothWays runs a test with openat2 and with the os.Root walk that
+// replaces it on kernels without openat2: the two must agree.
+func bothWays(t *testing.T, test func(t *testing.T, open func(root string, opts ...Option) *FS)) {
+	for _, fallback := range []bool{false, true} {
+		name := "openat2"
+		if fallback {
+			name = "os.Root"
+		}
+		t.Run(name, func(t *testing.T) {
+			test(t, func(root string, opts ...Option) *FS {
+				f := openFS(t, root, opts...)
+				f.noOpenat2 = fallback
+				return f
+			})
+		})
+	}
+}
+
+// recorderFunc calls a function on every file read.
+type recorderFunc func(path string)
+
+func (r recorderFunc) File(path string, _ []byte) { r(path) }
+func (recorderFunc) Symlink(string, string)       {}
+func (recorderFunc) Dir(string)                   {}
 
 func usbNames(devs []USBDevice) []string {
 	var names []string
@@ -63,7 +90,7 @@ func TestUSBDevice(t *testing.T) {
 	want := USBDevice{
 		Name: "1-3", Path: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3",
 		Busnum: 1, Devnum: got.Devnum, Devpath: "3",
-		IDVendor: 0x0403, IDProduct: 0x6001, Speed: "12", Serial: "C",
+		IDVendor: 0x0403, IDProduct: 0x6001, Speed: "12", Serial: "C", HasSerial: true,
 		Parent: "usb1", Controller: "0000:00:14.0",
 		Interfaces: []USBInterface{{Name: "1-3:1.0", Class: 0xff, SubClass: 0xff, Protocol: 0xff, Driver: "ftdi_sio"}},
 	}
@@ -180,31 +207,33 @@ func TestUSBDefects(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			root, tree := threeDevices(t)
-			tc.break_(tree)
-			devs, warns, err := openFS(t, root).USBDevices()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.wantDevices, usbNames(devs)); diff != "" {
-				t.Errorf("devices (-want +got):\n%s", diff)
-			}
-			if len(warns) != 1 {
-				t.Fatalf("got warnings %v, want one", warns)
-			}
-			w := warns[0]
-			if w.Device != tc.wantDev || w.Path != tc.wantPath || !strings.Contains(w.Error(), tc.wantErr) {
-				t.Errorf("warning %q (device %q, path %q): want device %q, path %q, text %q",
-					w, w.Device, w.Path, tc.wantDev, tc.wantPath, tc.wantErr)
-			}
-			if tc.wantIs != nil && !errors.Is(w, tc.wantIs) {
-				t.Errorf("warning %v is not %v", w, tc.wantIs)
-			}
-			for _, d := range devs {
-				if d.IDProduct == 0x1234 {
-					t.Errorf("%s: read a file outside the root", d.Name)
+			bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
+				root, tree := threeDevices(t)
+				tc.break_(tree)
+				devs, warns, err := open(root).USBDevices()
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
+				if diff := cmp.Diff(tc.wantDevices, usbNames(devs)); diff != "" {
+					t.Errorf("devices (-want +got):\n%s", diff)
+				}
+				if len(warns) != 1 {
+					t.Fatalf("got warnings %v, want one", warns)
+				}
+				w := warns[0]
+				if w.Device != tc.wantDev || w.Path != tc.wantPath || !strings.Contains(w.Error(), tc.wantErr) {
+					t.Errorf("warning %q (device %q, path %q): want device %q, path %q, text %q",
+						w, w.Device, w.Path, tc.wantDev, tc.wantPath, tc.wantErr)
+				}
+				if tc.wantIs != nil && !errors.Is(w, tc.wantIs) {
+					t.Errorf("warning %v is not %v", w, tc.wantIs)
+				}
+				for _, d := range devs {
+					if d.IDProduct == 0x1234 {
+						t.Errorf("%s: read a file outside the root", d.Name)
+					}
+				}
+			})
 		})
 	}
 }
@@ -279,5 +308,102 @@ func TestRoots(t *testing.T) {
 	pci, w2, err2 := openFS(t, empty).PCIFunctions()
 	if len(usb)+len(pci)+len(w1)+len(w2) != 0 || err1 != nil || err2 != nil {
 		t.Errorf("empty root: %v %v %v %v %v %v, want nothing", usb, w1, err1, pci, w2, err2)
+	}
+}
+
+// A device unplugged half way through its reads is dropped, not listed
+// half read; one replugged at the same path meanwhile is not mixed with the
+// old one.
+func TestUSBVanishesMidRead(t *testing.T) {
+	for _, replug := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unplug", true: "replug"}[replug], func(t *testing.T) {
+			root, _ := threeDevices(t)
+			dir := filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
+			rec := recorderFunc(func(p string) {
+				if strings.HasSuffix(p, "/1-2/idProduct") {
+					os.RemoveAll(dir)
+					if replug {
+						os.MkdirAll(dir, 0o755)
+						os.WriteFile(filepath.Join(dir, "busnum"), []byte("1\n"), 0o644)
+					}
+				}
+			})
+			devs, warns, err := openFS(t, root, WithRecorder(rec)).USBDevices()
+			if err != nil || len(warns) > 0 {
+				t.Fatalf("USBDevices: %v, warnings %v", err, warns)
+			}
+			if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
+				t.Errorf("devices (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Absolute links in the middle of a path, as captures made with cp -a of
+// a tree with absolute links have, resolve inside the root both ways.
+func TestIntermediateAbsoluteLink(t *testing.T) {
+	bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
+		root, _ := threeDevices(t)
+		real := filepath.Join(root, "sys/devices/real")
+		if err := os.Rename(filepath.Join(root, "sys/devices/pci0000:00"), real); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("/sys/devices/real", filepath.Join(root, "sys/devices/pci0000:00")); err != nil {
+			t.Fatal(err)
+		}
+		devs, warns, err := open(root).USBDevices()
+		if err != nil || len(warns) > 0 {
+			t.Fatalf("USBDevices: %v, warnings %v", err, warns)
+		}
+		if len(devs) != 4 || devs[2].Serial != "C" {
+			t.Errorf("got %v, want all four read through the link", usbNames(devs))
+		}
+	})
+}
+
+// A FIFO where a device directory should be is a warning, never a hang.
+func TestFIFOInsteadOfDevice(t *testing.T) {
+	bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
+		root, _ := threeDevices(t)
+		dir := filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
+		os.RemoveAll(dir)
+		if err := unix.Mkfifo(dir, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		var devs []USBDevice
+		var warns []Warning
+		go func() {
+			devs, warns, _ = open(root).USBDevices()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("scan hung on a FIFO")
+		}
+		if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
+			t.Errorf("devices (-want +got):\n%s", diff)
+		}
+		if len(warns) != 1 || warns[0].Device != "1-2" {
+			t.Errorf("warnings %v, want one for 1-2", warns)
+		}
+	})
+}
+
+// A bus directory that cannot be listed is a warning for that bus.
+func TestBrokenBusDirectory(t *testing.T) {
+	root, _ := threeDevices(t)
+	bus := filepath.Join(root, "sys/bus/usb/devices")
+	os.RemoveAll(bus)
+	if err := os.WriteFile(bus, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	devs, warns, err := openFS(t, root).USBDevices()
+	if err != nil || len(devs) != 0 {
+		t.Fatalf("USBDevices: %v, %v; want no devices and no error", devs, err)
+	}
+	if len(warns) != 1 || warns[0].Path != "/sys/bus/usb/devices" {
+		t.Errorf("warnings %v, want one for /sys/bus/usb/devices", warns)
 	}
 }

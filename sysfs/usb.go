@@ -2,6 +2,7 @@ package sysfs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"slices"
@@ -35,6 +36,8 @@ type USBDevice struct {
 	Manufacturer string // manufacturer, when present
 	Product      string // product, when present
 	Serial       string // serial, when present
+	// The strings may be present and empty; these say which files exist.
+	HasManufacturer, HasProduct, HasSerial bool
 
 	// Parent is the name of the USB device above this one; empty for a root hub.
 	Parent string
@@ -60,9 +63,12 @@ type USBInterface struct {
 // with warnings; one that vanished during the scan is left out. A root
 // without /sys/bus/usb has no USB devices, which is not an error.
 func (f *FS) USBDevices() ([]USBDevice, []Warning, error) {
-	bus, names, err := f.openBus(usbBusDir)
+	bus, names, w := f.openBus(usbBusDir)
 	if bus == nil {
-		return nil, nil, err
+		if w != nil {
+			return nil, []Warning{*w}, nil
+		}
+		return nil, nil, nil
 	}
 	defer bus.close()
 	names = slices.DeleteFunc(names, func(n string) bool { return strings.Contains(n, ":") })
@@ -100,6 +106,15 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 		return dev, false
 	}
 	dev.Devnum, _ = d.dec("devnum", true)
+	// Out-of-range numbers would make a device node that does not exist.
+	if dev.Busnum < 0 || dev.Busnum > 999 {
+		d.warnf("busnum", fmt.Errorf("%w: bus %d is out of range", ErrInvalid, dev.Busnum))
+		dev.Busnum = 0
+	}
+	if dev.Devnum < 0 || dev.Devnum > 127 {
+		d.warnf("devnum", fmt.Errorf("%w: device number %d is not 1 to 127", ErrInvalid, dev.Devnum))
+		dev.Devnum = 0
+	}
 	if v, ok := d.hex("idVendor", 16, true); ok {
 		dev.IDVendor = uint16(v)
 	}
@@ -120,9 +135,9 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 	}
 	dev.MaxChild, _ = d.dec("maxchild", false)
 	dev.Speed, _ = d.optional("speed")
-	dev.Manufacturer, _ = d.optional("manufacturer")
-	dev.Product, _ = d.optional("product")
-	dev.Serial, _ = d.optional("serial")
+	dev.Manufacturer, dev.HasManufacturer = d.optional("manufacturer")
+	dev.Product, dev.HasProduct = d.optional("product")
+	dev.Serial, dev.HasSerial = d.optional("serial")
 
 	if p, ok := d.optional("devpath"); ok {
 		dev.Devpath = p
@@ -143,7 +158,7 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 	dev.Interfaces = readInterfaces(d)
 	// A read that failed because the device was unplugged under us is not
 	// a warning: the device is simply gone.
-	if len(d.warn) > 0 && d.gone() {
+	if d.vanished() {
 		return dev, false
 	}
 	return dev, true
