@@ -10,23 +10,23 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hostdev/hostdev/internal/testenv"
 )
 
 // corpusFiles returns the real sysfs captures kept next to the module, in
-// ../shared/corpora. They are read in place, never copied into the repo.
+// ../shared/corpora (or $HOSTDEV_SHARED/corpora). They are read in place,
+// never copied into the repo. Without any, testenv skips the test, or
+// fails it under HOSTDEV_REQUIRE_ALL=1.
 func corpusFiles(t *testing.T) []string {
 	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "corpora")
+	dir := filepath.Join(testenv.Shared(t), "corpora")
 	files, err := filepath.Glob(filepath.Join(dir, "*.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		msg := "no captures in " + dir + " (set HOSTDEV_REQUIRE_ALL=1 to make this an error)"
-		if os.Getenv("HOSTDEV_REQUIRE_ALL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Skip(t, "no captures (*.tar.gz) in %s", dir)
 	}
 	return files
 }

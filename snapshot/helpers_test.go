@@ -169,22 +169,3 @@ func tarball(t *testing.T, entries ...tarEntry) []byte {
 	}
 	return buf.Bytes()
 }
-
-// moduleRoot finds the directory holding go.mod, above the test's.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}

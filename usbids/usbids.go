@@ -1,7 +1,7 @@
 // Package usbids reads usb.ids, the USB name database that lsusb uses, and
 // looks up vendor, product and class names in it.
 //
-// Load a file (LoadDefault finds the host's), then look names up:
+// Load a file, then look names up:
 //
 //	db, err := usbids.Load("/usr/share/misc/usb.ids") // or a .gz file
 //	if err != nil && !errors.Is(err, usbids.ErrMalformed) {
@@ -33,7 +33,6 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -193,31 +192,4 @@ func Load(path string) (*DB, error) {
 		src = readerWithHint{zr, min(hint*3, maxHint)}
 	}
 	return parse(src, path)
-}
-
-// DefaultPaths returns where distributions install usb.ids, most common
-// first: Debian's /usr/share/misc (a link to /var/lib/usbutils), then
-// hwdata's /usr/share/hwdata, then the gzipped variants.
-func DefaultPaths() []string {
-	return []string{
-		"/usr/share/misc/usb.ids",
-		"/usr/share/hwdata/usb.ids",
-		"/var/lib/usbutils/usb.ids",
-		"/usr/share/misc/usb.ids.gz",
-		"/usr/share/hwdata/usb.ids.gz",
-	}
-}
-
-// LoadDefault loads the first of DefaultPaths that exists and returns its
-// path along with the result of Load. When none exists the error wraps
-// fs.ErrNotExist and lists the places tried.
-func LoadDefault() (*DB, string, error) {
-	paths := DefaultPaths()
-	for _, p := range paths {
-		if _, err := os.Stat(p); err == nil {
-			db, err := Load(p)
-			return db, p, err
-		}
-	}
-	return nil, "", fmt.Errorf("no usb.ids in %s: %w", strings.Join(paths, ", "), fs.ErrNotExist)
 }
