@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -29,14 +32,19 @@ func (f *scanFlags) register(c *cobra.Command) {
 	c.Flags().BoolVarP(&f.numeric, "numeric", "n", false, "show IDs only, without looking up names")
 }
 
-// options turns the flags into scan options; cleanup removes an unpacked
-// snapshot.
-func (f *scanFlags) options(e *env) (opts discover.Options, cleanup func(), err error) {
+// options turns the flags of c into scan options; cleanup removes an
+// unpacked snapshot.
+func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cleanup func(), err error) {
 	opts = discover.Options{Numeric: f.numeric, Logger: e.logger}
 	switch f.bus {
-	case "":
 	case "usb", "pci":
 		opts.Buses = []discover.Bus{discover.Bus(f.bus)}
+	case "":
+		// Unset means every bus; --bus= typed out is more likely a script
+		// whose variable came out empty than a wish for every bus.
+		if c.Flags().Changed("bus") {
+			return opts, nil, usageError{errors.New(`--bus "": want usb or pci`)}
+		}
 	default:
 		return opts, nil, usageError{fmt.Errorf("--bus %q: want usb or pci", f.bus)}
 	}
@@ -45,18 +53,50 @@ func (f *scanFlags) options(e *env) (opts discover.Options, cleanup func(), err 
 }
 
 // openRoot returns the directory to scan: root itself, or a snapshot
-// archive unpacked to a temporary folder.
+// archive unpacked to a temporary folder. An archive is known by its gzip
+// magic, not its name, so `snapshot -o snap` reads back as `--root snap`.
 func openRoot(root string) (string, func(), error) {
-	if strings.HasSuffix(root, ".tar.gz") || strings.HasSuffix(root, ".tgz") {
-		if st, err := os.Stat(root); err == nil && st.Mode().IsRegular() {
-			dir, cleanup, err := snapshot.Unpack(root)
-			if err != nil {
-				return "", nil, fmt.Errorf("--root %s: %w", root, err)
-			}
-			return dir, cleanup, nil
-		}
+	if root == "" {
+		return "", nil, usageError{errors.New(`--root "": want a directory or a .tar.gz snapshot`)}
 	}
-	return root, func() {}, nil
+	st, err := os.Stat(root)
+	if err != nil || st.IsDir() {
+		// The scan reports a root it cannot read, as for any directory.
+		return root, func() {}, nil
+	}
+	gz, err := isGzip(root, st)
+	if err != nil {
+		return "", nil, fmt.Errorf("--root %s: %w", root, err)
+	}
+	if !gz {
+		return "", nil, fmt.Errorf("--root %s: not a directory or a .tar.gz snapshot", root)
+	}
+	dir, cleanup, err := snapshot.Unpack(root)
+	if err != nil {
+		return "", nil, fmt.Errorf("--root %s: %w", root, err)
+	}
+	return dir, cleanup, nil
+}
+
+// isGzip reports whether the file at path is a regular file starting with
+// the gzip magic bytes. Anything else, a FIFO among them, is not read.
+func isGzip(path string, st fs.FileInfo) (bool, error) {
+	if !st.Mode().IsRegular() {
+		return false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var magic [2]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil // too short to be an archive
+		}
+		return false, err
+	}
+	return magic == [2]byte{0x1f, 0x8b}, nil
 }
 
 func listCommand(e *env) *cobra.Command {
@@ -72,7 +112,7 @@ and port path, then PCI functions by address. Warnings about devices that
 could not be fully read go to stderr; the devices are still listed.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			opts, cleanup, err := flags.options(e)
+			opts, cleanup, err := flags.options(c, e)
 			if err != nil {
 				return err
 			}
@@ -82,7 +122,7 @@ could not be fully read go to stderr; the devices are still listed.`,
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "warning: %v\n", w)
+				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
 			if asJSON {
 				return writeJSON(e.stdout, res)
@@ -122,17 +162,21 @@ func writeText(w io.Writer, devs []discover.Device) error {
 //
 //	usb 001.005 1-3.1 0627:0001 QEMU USB Tablet serial=42 drivers=usbhid
 //	pci 0000:00:1f.3 8086:a348 040300 Audio device: Intel Corporation Cannon Lake PCH cAVS driver=snd_hda_intel iommu_group=12
+//
+// Every string in it comes from a device, a sysfs tree or a name database,
+// which anyone who can plug in a device or send a snapshot writes, so each
+// goes through text or value: one line per device, nothing raw to the terminal.
 func textLine(d discover.Device) string {
 	var b strings.Builder
 	switch {
 	case d.USB != nil:
 		u := d.USB
-		fmt.Fprintf(&b, "usb %03d.%03d %s %s:%s", u.Busnum, u.Devnum, d.Name, d.VendorID, d.ProductID)
-		if desc := usbDescription(d); desc != "" {
-			b.WriteString(" " + desc)
+		fmt.Fprintf(&b, "usb %03d.%03d %s %s:%s", u.Busnum, u.Devnum, text(d.Name), d.VendorID, d.ProductID)
+		for _, s := range usbDescription(d) {
+			b.WriteString(" " + text(s))
 		}
-		if u.Serial != "" {
-			b.WriteString(" serial=" + quoteIfNeeded(u.Serial))
+		if u.HasSerial {
+			b.WriteString(" serial=" + value(u.Serial))
 		}
 		if u.IsRootHub() {
 			b.WriteString(" root-hub")
@@ -146,63 +190,107 @@ func textLine(d discover.Device) string {
 			}
 		}
 		if len(drivers) > 0 {
-			b.WriteString(" drivers=" + strings.Join(drivers, ","))
+			b.WriteString(" drivers=" + values(drivers))
 		}
 	case d.PCI != nil:
 		p := d.PCI
-		fmt.Fprintf(&b, "pci %s %s:%s %06x", d.Name, d.VendorID, d.ProductID, p.Class)
+		fmt.Fprintf(&b, "pci %s %s:%s %06x", text(d.Name), d.VendorID, d.ProductID, p.Class)
 		if p.ClassName != "" {
 			name := p.ClassName
 			if p.SubclassName != "" {
 				name = p.SubclassName
 			}
-			b.WriteString(" " + name + ":")
+			b.WriteString(" " + text(name) + ":")
 		}
-		if names := join(d.VendorName, d.ProductName); names != "" {
-			b.WriteString(" " + names)
+		for _, s := range nonEmpty(d.VendorName, d.ProductName) {
+			b.WriteString(" " + text(s))
 		}
 		if p.Driver != "" {
-			b.WriteString(" driver=" + p.Driver)
+			b.WriteString(" driver=" + value(p.Driver))
 		}
 		if p.HasIOMMUGroup {
 			b.WriteString(" iommu_group=" + strconv.Itoa(p.IOMMUGroup))
 		}
 		if p.PhysFn != "" {
-			b.WriteString(" physfn=" + p.PhysFn)
+			b.WriteString(" physfn=" + value(p.PhysFn))
 		}
 		if len(p.VirtFns) > 0 {
-			b.WriteString(" virtfns=" + strings.Join(p.VirtFns, ","))
+			b.WriteString(" virtfns=" + values(p.VirtFns))
 		}
 	}
 	return b.String()
 }
 
 // usbDescription prefers the strings the device gives about itself, which
-// name this exact model, and falls back to the database's names.
-func usbDescription(d discover.Device) string {
+// name this exact model, and falls back to the database's names. It returns
+// the raw strings, for textLine to print each.
+func usbDescription(d discover.Device) []string {
 	u := d.USB
 	if u.IsRootHub() && d.VendorName != "" {
 		// A root hub's strings only name the kernel and its driver.
-		return join(d.VendorName, d.ProductName)
+		return nonEmpty(d.VendorName, d.ProductName)
 	}
 	if u.Product != "" {
 		if u.Manufacturer != "" && !strings.HasPrefix(u.Product, u.Manufacturer) {
-			return u.Manufacturer + " " + u.Product
+			return []string{u.Manufacturer, u.Product}
 		}
-		return u.Product
+		return []string{u.Product}
 	}
-	return join(d.VendorName, d.ProductName)
+	return nonEmpty(d.VendorName, d.ProductName)
 }
 
-func join(a, b string) string { return strings.TrimSpace(a + " " + b) }
-
-// quoteIfNeeded leaves plain values bare so lines stay easy to read and to
-// cut, and quotes any with spaces or control characters.
-func quoteIfNeeded(s string) string {
-	for _, r := range s {
-		if r <= ' ' || r == '"' || r == 0x7f {
-			return strconv.Quote(s)
+// nonEmpty returns the strings that have more than spaces, trimmed.
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
 		}
 	}
-	return s
+	return out
+}
+
+// text returns s for a free-text place in a line: as it is when every rune
+// prints as itself, else strconv.Quote(s), so a newline cannot start a line
+// of its own and an escape sequence cannot reach the terminal. Text that
+// starts with a quote is quoted too, so a quoted field always means this.
+func text(s string) string {
+	if printable(s) && !strings.HasPrefix(s, `"`) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// value is text for the value of key=value, which must also end at the
+// next space and, in a list, at the next comma: "HDA Intel" is quoted.
+func value(s string) string {
+	if s != "" && printable(s) && !strings.ContainsAny(s, ` ",`) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+// values is a comma-separated list of values.
+func values(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = value(s)
+	}
+	return strings.Join(out, ",")
+}
+
+// printable reports whether s is valid UTF-8 that strconv.Quote would leave
+// alone but for quotes and backslashes: no control characters (C0, DEL or
+// C1, whose CSI some terminals act on), no format characters such as bidi
+// overrides, no spaces other than U+0020.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }

@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -27,7 +29,14 @@ const (
 )
 
 func main() {
-	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	// Ctrl-C or SIGTERM cancels the context instead of killing the process,
+	// so the deferred removal of an unpacked snapshot still runs. After the
+	// first signal the default comes back: a second one kills at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // usageError marks an error in how the command was called.
@@ -53,6 +62,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Short:         "List the USB and PCI devices a VM can be given",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// cobra sets this only on its own path for unknown commands.
+		SuggestionsMinimumDistance: 2,
+		// With Args set, cobra hands an unknown command to this check
+		// instead of failing with an untyped error of its own.
+		Args: usageArgs(noCommand),
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{errors.New("missing command; run 'hostdev-discover --help'")}
+		},
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -60,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
+	root.SetHelpCommand(helpCommand())
 	root.AddCommand(listCommand(e), snapshotCommand(e))
 
 	err := root.ExecuteContext(ctx)
@@ -68,20 +86,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) {
 		return exitUsage
 	}
 	return exitError
 }
 
-// isCobraUsage recognises the errors cobra returns for unknown commands and
-// bad argument counts; it returns them as plain errors.
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") ||
-		strings.HasPrefix(s, "unknown flag") ||
-		strings.Contains(s, "arg(s), received") ||
-		strings.HasPrefix(s, "invalid argument")
+// noCommand is the root's argument check: any argument is a command that
+// does not exist. It keeps the suggestion cobra gives without an Args.
+func noCommand(c *cobra.Command, args []string) error {
+	err := cobra.NoArgs(c, args)
+	if err == nil {
+		return nil
+	}
+	if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+		return fmt.Errorf("%w; did you mean %s?", err, strings.Join(s, " or "))
+	}
+	return err
+}
+
+// helpCommand replaces cobra's, which prints the root's help and succeeds
+// for a topic that does not exist.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		ValidArgsFunction: func(c *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			var names []cobra.Completion
+			if cmd, rest, err := c.Root().Find(args); err == nil && len(rest) == 0 {
+				for _, sub := range cmd.Commands() {
+					if sub.IsAvailableCommand() {
+						names = append(names, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+					}
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q; run 'hostdev-discover --help'", strings.Join(args, " "))}
+			}
+			cmd.InitDefaultHelpFlag()
+			return cmd.Help()
+		},
+	}
 }
 
 // usageArgs wraps a cobra argument check so its error counts as usage.

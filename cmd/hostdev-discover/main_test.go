@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -18,6 +24,17 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// runMainVar makes the test binary run main() instead of the tests, so a
+// test can run the real command as a process and send it signals.
+const runMainVar = "HOSTDEV_DISCOVER_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainVar) == "1" {
+		main() // exits
+	}
+	os.Exit(m.Run())
+}
 
 // hostdev runs the command in-process and returns its exit status and
 // output.
@@ -132,26 +149,154 @@ func TestListWarnings(t *testing.T) {
 
 func TestExitCodes(t *testing.T) {
 	root := smallHost(t)
+	cut := writeFile(t, "cut", "\x1f\x8b\x08") // gzip magic, then nothing
 	for _, tc := range []struct {
 		name   string
 		args   []string
 		code   int
-		stderr string
+		stderr string // a part of stderr
+		stdout string // a part of stdout
 	}{
-		{"ok", []string{"list", "-n", "--root", root}, 0, ""},
-		{"missing root", []string{"list", "--root", filepath.Join(root, "nope")}, 1, "no such file or directory"},
-		{"root is a file", []string{"list", "--root", filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/vendor")}, 1, "not a directory"},
-		{"bad bus", []string{"list", "--bus", "scsi", "--root", root}, 2, `--bus "scsi": want usb or pci`},
-		{"unknown flag", []string{"list", "--frobnicate"}, 2, "unknown flag"},
-		{"extra argument", []string{"list", "usb"}, 2, "unknown command"},
-		{"unknown command", []string{"lsit"}, 2, "unknown command"},
-		{"snapshot without -o", []string{"snapshot", "--root", root}, 2, "needs -o"},
-		{"broken archive", []string{"list", "--root", writeFile(t, "bad.tar.gz", "not gzip")}, 1, "bad.tar.gz"},
+		{name: "ok", args: []string{"list", "-n", "--root", root}, code: 0, stdout: "usb 001.001 usb1"},
+		{name: "missing root", args: []string{"list", "--root", filepath.Join(root, "nope")}, code: 1, stderr: "no such file or directory"},
+		{name: "root is a file", args: []string{"list", "--root", filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/vendor")}, code: 1, stderr: "not a directory"},
+		{name: "root is not gzip", args: []string{"list", "--root", writeFile(t, "notes.txt", "not gzip")}, code: 1, stderr: "notes.txt: not a directory or a .tar.gz snapshot"},
+		{name: "broken archive", args: []string{"list", "--root", writeFile(t, "bad.tar.gz", "not gzip")}, code: 1, stderr: "bad.tar.gz: not a directory or a .tar.gz snapshot"},
+		{name: "truncated archive", args: []string{"list", "--root", cut}, code: 1, stderr: "--root " + cut + ": "},
+		{name: "empty root", args: []string{"list", "--root", ""}, code: 2, stderr: `--root "": want a directory`},
+		{name: "empty root for snapshot", args: []string{"snapshot", "-o", filepath.Join(t.TempDir(), "s.tar.gz"), "--root="}, code: 2, stderr: `--root "": want a directory`},
+		{name: "bad bus", args: []string{"list", "--bus", "scsi", "--root", root}, code: 2, stderr: `--bus "scsi": want usb or pci`},
+		{name: "empty bus", args: []string{"list", "--bus=", "--root", root}, code: 2, stderr: `--bus "": want usb or pci`},
+		{name: "empty bus, separate", args: []string{"list", "--bus", "", "--root", root}, code: 2, stderr: `--bus "": want usb or pci`},
+		{name: "unknown flag", args: []string{"list", "--frobnicate"}, code: 2, stderr: "unknown flag"},
+		{name: "unknown root flag", args: []string{"--frobnicate"}, code: 2, stderr: "unknown flag"},
+		{name: "extra argument", args: []string{"list", "usb"}, code: 2, stderr: "unknown command"},
+		{name: "no command", args: nil, code: 2, stderr: "missing command"},
+		{name: "unknown command", args: []string{"lsit"}, code: 2, stderr: `unknown command "lsit" for "hostdev-discover"; did you mean list?`},
+		{name: "unknown command, no suggestion", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
+		{name: "snapshot without -o", args: []string{"snapshot", "--root", root}, code: 2, stderr: "needs -o"},
+		{name: "help", args: []string{"help"}, code: 0, stdout: "Available Commands:"},
+		{name: "help list", args: []string{"help", "list"}, code: 0, stdout: "List every USB device"},
+		{name: "--help", args: []string{"--help"}, code: 0, stdout: "Available Commands:"},
+		{name: "list --help", args: []string{"list", "--help"}, code: 0, stdout: "List every USB device"},
+		{name: "help unknown topic", args: []string{"help", "nosuch"}, code: 2, stderr: `unknown help topic "nosuch"`},
+		{name: "help extra argument", args: []string{"help", "list", "usb"}, code: 2, stderr: `unknown help topic "list usb"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, errs := hostdev(t, tc.args...)
-			if code != tc.code || !strings.Contains(errs, tc.stderr) {
-				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, tc.code, tc.stderr)
+			code, out, errs := hostdev(t, tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.stderr) || !strings.Contains(out, tc.stdout) {
+				t.Errorf("exit %d, stderr %q, stdout %q; want %d, %q and %q", code, errs, out, tc.code, tc.stderr, tc.stdout)
+			}
+			if code == 0 && errs != "" {
+				t.Errorf("exit 0 with stderr %q", errs)
+			}
+		})
+	}
+}
+
+// TestListUntrustedText checks that strings from devices, trees and name
+// databases cannot add lines or reach the terminal raw.
+func TestListUntrustedText(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		usb  sysfstest.USBDevice    // at port 1 of bus 1, when pci is nil
+		pci  *sysfstest.PCIFunction // instead of usb
+		want string                 // the device's line
+	}{
+		{
+			name: "plain",
+			usb:  sysfstest.USBDevice{Manufacturer: new("ACME"), Product: new(`Überkabel™ "Pro" C:\dev`), Serial: new("A-1:2.3")},
+			want: `usb 001.002 1-1 1234:5678 ACME Überkabel™ "Pro" C:\dev serial=A-1:2.3`,
+		},
+		{
+			name: "newline in product",
+			usb:  sysfstest.USBDevice{Raw: map[string]string{"product": "Evil\nusb 001.099 1-9 dead:beef Fake\n"}},
+			want: `usb 001.002 1-1 1234:5678 "Evil\nusb 001.099 1-9 dead:beef Fake"`,
+		},
+		{
+			name: "escape sequence in manufacturer",
+			usb:  sysfstest.USBDevice{Manufacturer: new("\x1b[2J\x1b[HACME"), Product: new("Widget")},
+			want: `usb 001.002 1-1 1234:5678 "\x1b[2J\x1b[HACME" Widget`,
+		},
+		{
+			name: "C1 control in product",
+			usb:  sysfstest.USBDevice{Product: new("a\u009b31mb")},
+			want: `usb 001.002 1-1 1234:5678 "a\u009b31mb"`,
+		},
+		{
+			name: "bidi override in product",
+			usb:  sysfstest.USBDevice{Product: new("abc\u202edef")},
+			want: `usb 001.002 1-1 1234:5678 "abc\u202edef"`,
+		},
+		{
+			name: "invalid UTF-8 in product",
+			usb:  sysfstest.USBDevice{Raw: map[string]string{"product": "Caf\xe9\n"}},
+			want: `usb 001.002 1-1 1234:5678 "Caf\xe9"`,
+		},
+		{
+			name: "DEL in product",
+			usb:  sysfstest.USBDevice{Product: new("a\x7fb")},
+			want: `usb 001.002 1-1 1234:5678 "a\x7fb"`,
+		},
+		{
+			name: "product that starts with a quote",
+			usb:  sysfstest.USBDevice{Product: new(`"Evil\n"`)},
+			want: `usb 001.002 1-1 1234:5678 "\"Evil\\n\""`,
+		},
+		{
+			name: "newline in serial",
+			usb:  sysfstest.USBDevice{Product: new("Widget"), Raw: map[string]string{"serial": "1\nusb 001.099\n"}},
+			want: `usb 001.002 1-1 1234:5678 Widget serial="1\nusb 001.099"`,
+		},
+		{
+			name: "space in serial",
+			usb:  sysfstest.USBDevice{Product: new("Widget"), Serial: new("AB 12")},
+			want: `usb 001.002 1-1 1234:5678 Widget serial="AB 12"`,
+		},
+		{
+			name: "space in USB driver",
+			usb: sysfstest.USBDevice{Product: new("Widget"), Interfaces: []sysfstest.USBInterface{
+				{Number: 0, Driver: "HDA Intel"}, {Number: 1, Driver: "usbhid"},
+			}},
+			want: `usb 001.002 1-1 1234:5678 Widget drivers="HDA Intel",usbhid`,
+		},
+		{
+			name: "space in PCI driver",
+			pci:  &sysfstest.PCIFunction{Address: "0000:00:1b.0", Vendor: 0x8086, Device: 0x293e, Class: 0x040300, Driver: "HDA Intel"},
+			want: `pci 0000:00:1b.0 8086:293e 040300 driver="HDA Intel"`,
+		},
+		{
+			name: "escape sequence in PCI driver",
+			pci:  &sysfstest.PCIFunction{Address: "0000:00:1b.0", Vendor: 0x8086, Device: 0x293e, Class: 0x040300, Driver: "snd\x1b]0;pwned\x07"},
+			want: `pci 0000:00:1b.0 8086:293e 040300 driver="snd\x1b]0;pwned\a"`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			tree := sysfstest.New(root)
+			bus := "pci"
+			if tc.pci != nil {
+				tree.AddPCI(*tc.pci)
+			} else {
+				bus = "usb"
+				tree.AddUSB(sysfstest.RootHub(1, "480"))
+				d := tc.usb
+				d.Bus, d.Port, d.IDVendor, d.IDProduct = 1, "1", 0x1234, 0x5678
+				tree.AddUSB(d)
+			}
+			if err := tree.Err(); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := hostdev(t, "list", "-n", "--bus", bus, "--root", root)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if bus == "usb" {
+				lines = lines[1:] // the root hub
+			}
+			if diff := cmp.Diff([]string{tc.want}, lines); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -166,11 +311,11 @@ func writeFile(t *testing.T, name, data string) string {
 	return p
 }
 
-// snapshotRoundTrip captures root and checks that the capture lists the
-// same devices as the tree itself, and holds less than the tree does.
-func snapshotRoundTrip(t *testing.T, root string) {
+// snapshotRoundTrip captures root into a file called name and checks that
+// the capture lists the same devices as the tree itself.
+func snapshotRoundTrip(t *testing.T, root, name string) {
 	t.Helper()
-	arc := filepath.Join(t.TempDir(), "snap.tar.gz")
+	arc := filepath.Join(t.TempDir(), name)
 	if code, _, errs := hostdev(t, "snapshot", "-o", arc, "--root", root); code != 0 {
 		t.Fatalf("snapshot: exit %d: %s", code, errs)
 	}
@@ -188,7 +333,138 @@ func snapshotRoundTrip(t *testing.T, root string) {
 }
 
 func TestSnapshot(t *testing.T) {
-	snapshotRoundTrip(t, smallHost(t))
+	root := smallHost(t)
+	for _, tc := range []struct{ name, file string }{
+		{"tar.gz", "snap.tar.gz"},
+		{"tgz", "snap.tgz"},
+		// An archive is known by its content, not its name.
+		{"no suffix", "snap"},
+		{"other suffix", "snap.txt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { snapshotRoundTrip(t, root, tc.file) })
+	}
+}
+
+// TestSnapshotFile checks the file snapshot writes: only its owner may read
+// it, and a failure names the file the user gave, never the temporary one,
+// and leaves nothing behind.
+func TestSnapshotFile(t *testing.T) {
+	root := smallHost(t)
+	t.Run("mode 0600", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "snap.tar.gz")
+		if code, _, errs := hostdev(t, "snapshot", "-o", out, "--root", root); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		st, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != 0o600 {
+			t.Errorf("mode %v, want -rw------- (the archive holds serial numbers)", got)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		out  func(dir string) string // the -o path, given a fresh folder
+		want string                  // stderr, after the -o path
+	}{
+		{
+			name: "missing folder",
+			out:  func(dir string) string { return filepath.Join(dir, "nonexistent", "x.tar.gz") },
+			want: ": no such file or directory",
+		},
+		{
+			name: "output is a folder",
+			out: func(dir string) string {
+				p := filepath.Join(dir, "full")
+				if err := os.MkdirAll(filepath.Join(p, "inside"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			},
+			want: ": ",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := tc.out(dir)
+			code, _, errs := hostdev(t, "snapshot", "-o", out, "--root", root)
+			if code != 1 || !strings.Contains(errs, out+tc.want) || strings.Contains(errs, ".hostdev-snapshot") {
+				t.Errorf("exit %d, stderr %q; want 1 and an error about %q, not the temporary file", code, errs, out)
+			}
+			left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".hostdev-snapshot-*"))
+			if len(left) > 0 {
+				t.Errorf("temporary files left behind: %q", left)
+			}
+		})
+	}
+}
+
+// TestInterruptRemovesUnpackedSnapshot runs the command as a process, sends
+// it SIGINT while it lists an unpacked snapshot, and checks that it still
+// removes the snapshot's folder, rather than dying with it in place.
+func TestInterruptRemovesUnpackedSnapshot(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGINT to send on windows")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough functions that the JSON overflows a pipe many times over:
+	// the command cannot finish, nor clean up, until the test reads on.
+	root := t.TempDir()
+	tree := sysfstest.New(root)
+	for i := range 1024 {
+		tree.AddPCI(sysfstest.PCIFunction{Address: fmt.Sprintf("0000:%02x:%02x.%d", 1+i/256, i%256/8, i%8), Vendor: 0x8086, Device: 0x1520, Class: 0x020000})
+	}
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	arc := filepath.Join(t.TempDir(), "snap.tar.gz")
+	if code, _, errs := hostdev(t, "snapshot", "-o", arc, "--root", root); code != 0 {
+		t.Fatalf("snapshot: exit %d: %s", code, errs)
+	}
+
+	tmp := t.TempDir() // where the child unpacks the snapshot
+	cmd := exec.Command(exe, "list", "-n", "--json", "--root", arc)
+	cmd.Env = append(os.Environ(), runMainVar+"=1", "TMPDIR="+tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdout := bufio.NewReader(pipe)
+	// The first byte means the snapshot is unpacked and the scan is done.
+	if _, err := stdout.ReadByte(); err != nil {
+		cmd.Wait()
+		t.Fatalf("no output: %v; stderr %s", err, stderr.String())
+	}
+	if unpacked, _ := os.ReadDir(tmp); len(unpacked) == 0 {
+		t.Fatalf("nothing unpacked in TMPDIR %s while listing", tmp)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	if n < 4<<16 { // four times a Linux pipe's default 64 KiB
+		t.Errorf("only %d bytes of output: the command may have finished before the signal", n)
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && !exit.Exited() {
+		t.Fatalf("%v: SIGINT killed the command; stderr %s", err, stderr.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("unpacked snapshot left in %s: %v", tmp, left)
+	}
 }
 
 // TestSnapshotCorpora captures every real tree and reads it back.
@@ -205,7 +481,7 @@ func TestSnapshotCorpora(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cleanup()
-			snapshotRoundTrip(t, dir)
+			snapshotRoundTrip(t, dir, "snap.tar.gz")
 		})
 	}
 }

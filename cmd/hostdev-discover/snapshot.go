@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -21,7 +23,9 @@ func snapshotCommand(e *env) *cobra.Command {
 		Short: "Capture the part of sysfs hostdev reads, for a bug report",
 		Long: `Capture exactly the files, directories and symlinks of sysfs that a scan
 reads into a .tar.gz. 'list --root FILE.tar.gz' reads it back and shows
-the same devices. Device strings such as serial numbers are included.`,
+the same devices. Device strings such as serial numbers are included, so
+the archive is created readable by its owner only (mode 0600); share it
+knowingly.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
@@ -40,7 +44,7 @@ the same devices. Device strings such as serial numbers are included.`,
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "warning: %v\n", w)
+				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
 			if err := writeAtomic(out, arc); err != nil {
 				return err
@@ -54,23 +58,47 @@ the same devices. Device strings such as serial numbers are included.`,
 	return c
 }
 
-// writeAtomic writes the archive to a temporary file beside path and
-// renames it, so a failed capture never leaves half an archive behind.
-func writeAtomic(path string, arc *snapshot.Archive) error {
+// writeAtomic writes the archive to a temporary file beside path, syncs it
+// and renames it, so a failed capture or a crash never leaves half an
+// archive behind. The file keeps CreateTemp's mode 0600: it holds serial
+// numbers. Errors name path, the file the user asked for; the temporary
+// name would mean nothing to them.
+func writeAtomic(path string, arc *snapshot.Archive) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".hostdev-snapshot-*")
 	if err != nil {
-		return err
+		return outputError("create", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
 	if _, err := arc.WriteTo(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		return outputError("write", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return outputError("sync", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return outputError("close", path, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return outputError("rename", path, err)
 	}
-	return os.Rename(tmp.Name(), path)
+	return nil
+}
+
+// outputError is a *fs.PathError for path. The cause of an error from the
+// temporary file is kept, and its name, which is in the error text, dropped.
+func outputError(op, path string, err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	return &fs.PathError{Op: op, Path: path, Err: err}
 }
