@@ -122,6 +122,46 @@ func (f *FS) Close() error {
 // show turns a root-relative path into the form warnings print: "/sys/...".
 func show(rel string) string { return "/" + rel }
 
+// readBus reads every device a bus directory lists (those keep says to
+// keep, when keep is set) with read. Devices that vanish are left out,
+// their warnings with them. The result is nil only when the bus directory
+// is missing or broken.
+func readBus[T any](f *FS, rel, bus string, keep func(string) bool, read func(*device) (T, bool)) ([]T, []Warning) {
+	dir, names, w := f.openBus(rel)
+	if dir == nil {
+		if w != nil {
+			return nil, []Warning{*w}
+		}
+		return nil, nil
+	}
+	defer dir.close()
+	if keep != nil {
+		names = slices.DeleteFunc(names, func(n string) bool { return !keep(n) })
+	}
+	if f.afterList != nil {
+		f.afterList(bus, names)
+	}
+	devs := make([]T, 0, len(names))
+	var warns []Warning
+	for _, name := range names {
+		d, w := f.openDevice(dir, name)
+		if w != nil {
+			warns = append(warns, *w)
+			continue
+		}
+		if d == nil {
+			continue // unplugged since the listing
+		}
+		dev, ok := read(d)
+		d.close()
+		if ok {
+			devs = append(devs, dev)
+			warns = append(warns, d.warn...)
+		}
+	}
+	return devs, warns
+}
+
 // openBus opens a bus's device directory ("sys/bus/usb/devices") and lists
 // it, sorted. A missing directory is a bus without devices: (nil, nil,
 // nil). One that cannot be listed is a warning, so that a broken bus does

@@ -59,34 +59,9 @@ type PCIFunction struct {
 // same rules as USBDevices: broken ones are kept with warnings, vanished
 // ones are dropped, and a root without /sys/bus/pci has none.
 func (f *FS) PCIFunctions() ([]PCIFunction, []Warning, error) {
-	bus, names, w := f.openBus(pciBusDir)
-	if bus == nil {
-		if w != nil {
-			return nil, []Warning{*w}, nil
-		}
-		return nil, nil, nil
-	}
-	defer bus.close()
-	if f.afterList != nil {
-		f.afterList("pci", names)
-	}
-	fns := make([]PCIFunction, 0, len(names))
-	var warns []Warning
-	for _, name := range names {
-		d, w := f.openDevice(bus, name)
-		if w != nil {
-			warns = append(warns, *w)
-			continue
-		}
-		if d == nil {
-			continue
-		}
-		fn, ok := readPCI(d)
-		d.close()
-		if ok {
-			fns = append(fns, fn)
-			warns = append(warns, d.warn...)
-		}
+	fns, warns := readBus(f, pciBusDir, "pci", nil, readPCI)
+	if fns == nil {
+		return nil, warns, nil // no bus directory: nothing is unlisted either
 	}
 	return f.addUnlisted(fns, warns)
 }

@@ -63,37 +63,7 @@ type USBInterface struct {
 // with warnings; one that vanished during the scan is left out. A root
 // without /sys/bus/usb has no USB devices, which is not an error.
 func (f *FS) USBDevices() ([]USBDevice, []Warning, error) {
-	bus, names, w := f.openBus(usbBusDir)
-	if bus == nil {
-		if w != nil {
-			return nil, []Warning{*w}, nil
-		}
-		return nil, nil, nil
-	}
-	defer bus.close()
-	names = slices.DeleteFunc(names, func(n string) bool { return strings.Contains(n, ":") })
-	if f.afterList != nil {
-		f.afterList("usb", names)
-	}
-	devs := make([]USBDevice, 0, len(names))
-	var warns []Warning
-	for _, name := range names {
-		d, w := f.openDevice(bus, name)
-		if w != nil {
-			warns = append(warns, *w)
-			continue
-		}
-		if d == nil {
-			continue
-		}
-		dev, ok := readUSB(d)
-		d.close()
-		if !ok {
-			continue
-		}
-		devs = append(devs, dev)
-		warns = append(warns, d.warn...)
-	}
+	devs, warns := readBus(f, usbBusDir, "usb", func(n string) bool { return !strings.Contains(n, ":") }, readUSB)
 	return devs, warns, nil
 }
 
