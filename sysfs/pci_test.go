@@ -223,3 +223,41 @@ func TestPCIVanishes(t *testing.T) {
 		})
 	}
 }
+
+// PCI bus entries that dangle or loop cost a warning each, not the others.
+func TestPCIBrokenLinks(t *testing.T) {
+	root, tree := pciTree(t)
+	tree.Symlink("sys/bus/pci/devices/0000:00:1f.0", "../../../devices/pci0000:00/0000:00:1f.0")
+	tree.Symlink("sys/bus/pci/devices/0000:00:1f.1", "0000:00:1f.1")
+	fns, warns, err := openFS(t, root).PCIFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 7 {
+		t.Errorf("got %d functions, want the 7 good ones", len(fns))
+	}
+	got := map[string]bool{}
+	for _, w := range warns {
+		got[w.Device] = true
+	}
+	if len(warns) != 2 || !got["0000:00:1f.0"] || !got["0000:00:1f.1"] || !errors.Is(warns[0], ErrDangling) {
+		t.Errorf("warnings %v, want a dangling one for 1f.0 and a loop for 1f.1", warns)
+	}
+}
+
+// Values are trimmed of the whitespace the kernel pads some with.
+func TestWhitespaceTrimmed(t *testing.T) {
+	root, tree := threeDevices(t)
+	dev := "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/"
+	tree.WriteFile(dev+"idVendor", " 0403 \n")
+	tree.WriteFile(dev+"devnum", "  7\n")
+	tree.WriteFile(dev+"speed", "12 \n")
+	devs, warns, err := openFS(t, root).USBDevices()
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
+	}
+	d := devs[1]
+	if d.IDVendor != 0x0403 || d.Devnum != 7 || d.Speed != "12" {
+		t.Errorf("got vendor %04x devnum %d speed %q, want 0403, 7, \"12\"", d.IDVendor, d.Devnum, d.Speed)
+	}
+}

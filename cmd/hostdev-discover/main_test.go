@@ -1,14 +1,17 @@
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,6 +333,59 @@ func snapshotRoundTrip(t *testing.T, root, name string) {
 	if diff := cmp.Diff(wantErr, gotErr); diff != "" {
 		t.Errorf("warnings from the snapshot (-tree +snapshot):\n%s", diff)
 	}
+	// Only what a scan reads goes in: never the tree's files beyond it.
+	inArchive, inTree := archiveEntries(t, arc), treeEntries(t, root)
+	if len(inArchive) >= len(inTree) {
+		t.Errorf("snapshot holds %d entries, the whole tree %d: it should hold only what a scan reads", len(inArchive), len(inTree))
+	}
+	for p := range inArchive {
+		if !inTree[p] {
+			t.Errorf("snapshot holds %s, which the tree does not", p)
+		}
+	}
+}
+
+func archiveEntries(t *testing.T, arc string) map[string]bool {
+	t.Helper()
+	f, err := os.Open(arc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	got := map[string]bool{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return got
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[strings.TrimSuffix(h.Name, "/")] = true
+	}
+}
+
+func treeEntries(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if rel, _ := filepath.Rel(root, p); rel != "." {
+			got[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestSnapshot(t *testing.T) {
