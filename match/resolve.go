@@ -1,0 +1,326 @@
+package match
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hostdev/hostdev/discover"
+)
+
+// Resolve returns the one device s means among devs. It fails with a
+// *NoMatchError or an *AmbiguousError. A selector that remembers an
+// address (see ResolveMoved) follows the device when it has moved; call
+// ResolveMoved to hear about the move.
+func Resolve(s Selector, devs []discover.Device) (discover.Device, error) {
+	d, _, err := ResolveMoved(s, devs)
+	return d, err
+}
+
+// ResolveAll returns every device s matches, in the order of devs, or a
+// *NoMatchError when there is none.
+func ResolveAll(s Selector, devs []discover.Device) ([]discover.Device, error) {
+	var out []discover.Device
+	for _, d := range devs {
+		if s.Match(d) {
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &NoMatchError{Selector: s, Nearest: nearest(s, devs)}
+	}
+	return out, nil
+}
+
+// Moved says that a device named by vendor:product with a remembered
+// bus and device number is now at another address. Resolution still
+// succeeds: Moved is news for the caller to log or to write back into the
+// config, not an error.
+type Moved struct {
+	Vendor, Product  discover.ID
+	FromBus, FromDev int
+	ToBus, ToDev     int
+}
+
+// String gives "0483:2016 moved from 003.001 to 003.007".
+func (m *Moved) String() string {
+	return fmt.Sprintf("%s:%s moved from %03d.%03d to %03d.%03d",
+		m.Vendor, m.Product, m.FromBus, m.FromDev, m.ToBus, m.ToDev)
+}
+
+// ResolveMoved is Resolve that also reports a move. When s has exact
+// vendor=, product=, busnum= and devnum= terms (libvirt's auto-filled
+// <address>, or a config that wrote both down), the device at that
+// bus and device number is used if it still has that vendor:product and
+// fits the other terms. Otherwise the device is searched for without
+// busnum and devnum, and a single match comes back with a non-nil *Moved.
+// For any other selector, Moved is always nil.
+func ResolveMoved(s Selector, devs []discover.Device) (discover.Device, *Moved, error) {
+	vs, okV := s.exact(KeyVendor)
+	ps, okP := s.exact(KeyProduct)
+	bs, okB := s.exact(KeyBusnum)
+	ds, okD := s.exact(KeyDevnum)
+	if !(okV && okP && okB && okD) {
+		d, err := resolveOne(s, s, devs)
+		return d, nil, err
+	}
+	for _, d := range devs {
+		if s.Match(d) {
+			return d, nil, nil // still where it was
+		}
+	}
+	search := s.without(KeyBusnum, KeyDevnum)
+	if ns, ok := search.with(Term{KeyBus, []string{"usb"}}); ok {
+		search = ns // busnum and devnum said USB; keep saying it
+	}
+	d, err := resolveOne(s, search, devs)
+	if err != nil || d.USB == nil {
+		return d, nil, err
+	}
+	v, _ := strconv.ParseUint(vs, 16, 16)
+	p, _ := strconv.ParseUint(ps, 16, 16)
+	b, _ := strconv.Atoi(bs)
+	n, _ := strconv.Atoi(ds)
+	return d, &Moved{
+		Vendor: discover.ID(v), Product: discover.ID(p),
+		FromBus: b, FromDev: n, ToBus: d.USB.Busnum, ToDev: d.USB.Devnum,
+	}, nil
+}
+
+// resolveOne resolves search, naming orig in its errors.
+func resolveOne(orig, search Selector, devs []discover.Device) (discover.Device, error) {
+	all, err := ResolveAll(search, devs)
+	if err != nil {
+		return discover.Device{}, &NoMatchError{Selector: orig, Nearest: nearest(search, devs)}
+	}
+	if len(all) == 1 {
+		return all[0], nil
+	}
+	return discover.Device{}, &AmbiguousError{Selector: orig, Candidates: candidates(search, all, devs)}
+}
+
+// NoMatchError says that no device fits Selector. Nearest lists the
+// devices that miss by one term (or only by being a hub), each with the
+// reason it missed.
+type NoMatchError struct {
+	Selector Selector
+	Nearest  []Near
+}
+
+// Near is a device that almost matched, and why it did not.
+type Near struct {
+	Device discover.Device
+	Reason string // "serial is \"A7022OOQ\"", "is a hub: add class=09 or port=..."
+}
+
+func (e *NoMatchError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no device matches %s", describe(e.Selector))
+	for i, n := range e.Nearest {
+		if i == 0 {
+			b.WriteString("; nearest: ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%s:%s) %s", n.Device.Name, n.Device.VendorID, n.Device.ProductID, n.Reason)
+	}
+	return b.String()
+}
+
+// maxNearest bounds NoMatchError.Nearest so that a vague selector on a big
+// host does not print the whole host.
+const maxNearest = 8
+
+// nearest lists the devices that fail exactly one term, or that only the
+// hub rule kept out.
+func nearest(s Selector, devs []discover.Device) []Near {
+	var out []Near
+	for _, d := range devs {
+		var failed []Term
+		for _, t := range s.Terms {
+			if !t.holds(d) {
+				failed = append(failed, t)
+			}
+		}
+		var reason string
+		switch {
+		case len(failed) == 0 && isHub(d):
+			what := "a hub"
+			if d.USB.IsRootHub() {
+				what = "a root hub"
+			}
+			reason = fmt.Sprintf("is %s: hubs match only with class=09, an exact port= or busnum= and devnum=", what)
+		case len(failed) == 1 && failed[0].Key != KeyBus:
+			reason = actual(failed[0].Key, d)
+		default:
+			continue
+		}
+		out = append(out, Near{Device: d, Reason: reason})
+		if len(out) == maxNearest {
+			break
+		}
+	}
+	return out
+}
+
+// actual describes d's value for k, for a Near reason.
+func actual(k Key, d discover.Device) string {
+	u, p := d.USB, d.PCI
+	none := fmt.Sprintf("has no %s", k)
+	switch k {
+	case KeyVendor:
+		return "vendor is " + d.VendorID.String()
+	case KeyProduct:
+		return "product is " + d.ProductID.String()
+	case KeyClass:
+		c, _ := class24(d)
+		return "class is " + c
+	case KeyDriver:
+		var ds []string
+		if p != nil && p.Driver != "" {
+			ds = append(ds, p.Driver)
+		}
+		if u != nil {
+			for _, in := range u.Interfaces {
+				if in.Driver != "" && !slices.Contains(ds, in.Driver) {
+					ds = append(ds, in.Driver)
+				}
+			}
+		}
+		if len(ds) == 0 {
+			return "has no driver bound"
+		}
+		return "driver is " + strings.Join(ds, ", ")
+	case KeyName:
+		if u != nil && u.HasProduct {
+			return fmt.Sprintf("name is %q", u.Product)
+		}
+		if d.ProductName != "" {
+			return fmt.Sprintf("name is %q", d.ProductName)
+		}
+		return "has no name"
+	case KeySerial:
+		if u != nil && u.HasSerial {
+			return fmt.Sprintf("serial is %q", u.Serial)
+		}
+		return none
+	case KeyPort:
+		if u != nil {
+			return fmt.Sprintf("port is %d-%s", u.Busnum, u.Port)
+		}
+	case KeyBusnum, KeyDevnum:
+		if u != nil {
+			return fmt.Sprintf("is at %03d.%03d", u.Busnum, u.Devnum)
+		}
+	case KeyInterfaceClass:
+		if u != nil {
+			var cs []string
+			for _, in := range u.Interfaces {
+				cs = append(cs, fmt.Sprintf("%02x", in.Class))
+			}
+			return "interface classes are " + strings.Join(slices.Compact(cs), ", ")
+		}
+	case KeyAddress:
+		if p != nil && p.HasAddress {
+			return "address is " + p.Address.String()
+		}
+	case KeyIOMMUGroup:
+		if p != nil && p.HasIOMMUGroup {
+			return "iommu-group is " + strconv.Itoa(p.IOMMUGroup)
+		}
+	}
+	return none
+}
+
+// AmbiguousError says that several devices fit Selector. Each candidate
+// carries the term that, added to the selector, picks it alone.
+type AmbiguousError struct {
+	Selector   Selector
+	Candidates []Candidate
+}
+
+// Candidate is one of several matches and the shortest extra term that
+// selects it alone: serial= when its serial is unique among the matches,
+// else port=, qualified with the bus ("3-2.1") when the bare path also
+// occurs on another bus. For PCI, address=.
+type Candidate struct {
+	Device discover.Device
+	Pick   Term
+}
+
+func (e *AmbiguousError) Error() string {
+	picks := make([]string, len(e.Candidates))
+	for i, c := range e.Candidates {
+		picks[i] = c.Pick.String()
+	}
+	list := picks[0]
+	if n := len(picks); n > 1 {
+		list = strings.Join(picks[:n-1], ", ") + " or " + picks[n-1]
+	}
+	return fmt.Sprintf("%d devices match %s; add %s", len(e.Candidates), describe(e.Selector), list)
+}
+
+// candidates gives each match its pick, sorted by pick.
+func candidates(s Selector, matches, devs []discover.Device) []Candidate {
+	out := make([]Candidate, 0, len(matches))
+	for _, d := range matches {
+		out = append(out, Candidate{Device: d, Pick: pick(s, d, devs)})
+	}
+	slices.SortStableFunc(out, func(a, b Candidate) int {
+		return strings.Compare(a.Pick.String(), b.Pick.String())
+	})
+	return out
+}
+
+// pick returns the first of serial=, port=PATH, port=BUS-PATH and
+// address= that, added to s, matches d alone among devs.
+func pick(s Selector, d discover.Device, devs []discover.Device) Term {
+	var tries []Term
+	if u := d.USB; u != nil {
+		if u.HasSerial && u.Serial != "" && !strings.ContainsAny(u.Serial, "*|,") {
+			tries = append(tries, Term{KeySerial, []string{u.Serial}})
+		}
+		tries = append(tries,
+			Term{KeyPort, []string{u.Port}},
+			Term{KeyPort, []string{strconv.Itoa(u.Busnum) + "-" + u.Port}})
+	}
+	if p := d.PCI; p != nil && p.HasAddress {
+		tries = append(tries, Term{KeyAddress, []string{p.Address.String()}})
+	}
+	for _, t := range tries {
+		ns, ok := s.with(t)
+		if !ok {
+			continue
+		}
+		n := 0
+		for _, o := range devs {
+			if ns.Match(o) {
+				n++
+			}
+		}
+		if n == 1 && ns.Match(d) {
+			return t
+		}
+	}
+	// Nothing picks it alone (two devices alike in every way we test);
+	// the last try is still the most specific thing to say.
+	if len(tries) > 0 {
+		return tries[len(tries)-1]
+	}
+	return Term{KeyName, []string{d.Name}}
+}
+
+// describe names a selector in messages: "0403:6001" for a plain
+// vendor:product, else the canonical form.
+func describe(s Selector) string {
+	v, okV := s.exact(KeyVendor)
+	p, okP := s.exact(KeyProduct)
+	b, okB := s.exact(KeyBus)
+	rest := s.without(KeyVendor, KeyProduct, KeyBus)
+	_, hasBus := s.term(KeyBus)
+	if okV && okP && len(rest.Terms) == 0 && (!hasBus || okB && b == "usb") {
+		return v + ":" + p
+	}
+	return s.String()
+}

@@ -1,0 +1,479 @@
+package match
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Key names one property a selector term tests.
+type Key string
+
+// The keys a selector may use, in canonical order: String writes terms in
+// this order.
+const (
+	KeyBus            Key = "bus"
+	KeyVendor         Key = "vendor"
+	KeyProduct        Key = "product"
+	KeyClass          Key = "class"
+	KeyDriver         Key = "driver"
+	KeyName           Key = "name"
+	KeySerial         Key = "serial"
+	KeyPort           Key = "port"
+	KeyBusnum         Key = "busnum"
+	KeyDevnum         Key = "devnum"
+	KeyInterfaceClass Key = "interface-class"
+	KeyAddress        Key = "address"
+	KeyIOMMUGroup     Key = "iommu-group"
+)
+
+// Keys lists every valid key in canonical order.
+var Keys = []Key{
+	KeyBus, KeyVendor, KeyProduct, KeyClass, KeyDriver, KeyName, KeySerial,
+	KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress, KeyIOMMUGroup,
+}
+
+// IsValid reports whether k is one of Keys.
+func (k Key) IsValid() bool { return slices.Contains(Keys, k) }
+
+// Wildcard in a value matches any run of characters; a value that is only
+// Wildcard matches any device that has the property at all.
+const Wildcard = "*"
+
+// Term is one condition: the device's Key property matches one of Values.
+// Values are canonical (hex in lower case, zero-padded where the width is
+// fixed, decimals without leading zeros), sorted and without duplicates.
+type Term struct {
+	Key    Key
+	Values []string
+}
+
+// String gives key=value|value.
+func (t Term) String() string { return string(t.Key) + "=" + strings.Join(t.Values, "|") }
+
+// Selector is a conjunction: a device matches when every term holds. Its
+// terms are in canonical key order, one per key.
+type Selector struct {
+	Terms []Term
+}
+
+// String gives the canonical key=value form, which Parse reads back to an
+// equal selector.
+func (s Selector) String() string {
+	parts := make([]string, len(s.Terms))
+	for i, t := range s.Terms {
+		parts[i] = t.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// term returns the term for k, if the selector has one.
+func (s Selector) term(k Key) (Term, bool) {
+	for _, t := range s.Terms {
+		if t.Key == k {
+			return t, true
+		}
+	}
+	return Term{}, false
+}
+
+// exact returns the single, wildcard-free value of the term for k.
+func (s Selector) exact(k Key) (string, bool) {
+	t, ok := s.term(k)
+	if !ok || len(t.Values) != 1 || strings.Contains(t.Values[0], Wildcard) {
+		return "", false
+	}
+	return t.Values[0], true
+}
+
+// with returns s plus t; false when s already has a term with t's key.
+func (s Selector) with(t Term) (Selector, bool) {
+	if _, ok := s.term(t.Key); ok {
+		return s, false
+	}
+	terms := append(slices.Clone(s.Terms), t)
+	sortTerms(terms)
+	return Selector{Terms: terms}, true
+}
+
+// without returns s minus the terms with the given keys.
+func (s Selector) without(keys ...Key) Selector {
+	var terms []Term
+	for _, t := range s.Terms {
+		if !slices.Contains(keys, t.Key) {
+			terms = append(terms, t)
+		}
+	}
+	return Selector{Terms: terms}
+}
+
+func sortTerms(terms []Term) {
+	slices.SortStableFunc(terms, func(a, b Term) int {
+		return slices.Index(Keys, a.Key) - slices.Index(Keys, b.Key)
+	})
+}
+
+// ParseError is a selector that cannot be read. Offset is the byte offset
+// in Input of the part that is wrong.
+type ParseError struct {
+	Input  string
+	Offset int
+	Msg    string
+}
+
+func (e *ParseError) Error() string { return fmt.Sprintf("selector %q: %s", e.Input, e.Msg) }
+
+// Parse reads a selector. The forms are:
+//
+//	host:BUS.DEV            USB bus and device number, decimal (host:008.002)
+//	host:VVVV:PPPP          USB vendor and product, hex
+//	DDDD:BB:SS.F, BB:SS.F   a PCI address, hex; any field may be * (00:1f.*)
+//	pci:ADDRESS             the same, spelled out
+//	key=value,...           terms that must all hold; a value may hold *
+//	                        wildcards, and value|value gives alternatives
+//
+// The short forms may also stand as one element of a key=value list:
+// host:0403:6001,serial=A7022OOP.
+func Parse(s string) (Selector, error) {
+	p := parser{input: s}
+	sel, err := p.parse()
+	if err != nil {
+		return Selector{}, err
+	}
+	return sel, nil
+}
+
+type parser struct {
+	input string
+	terms []Term
+	where map[Key]int // offset of the part that set each key
+}
+
+func (p *parser) fail(off int, format string, args ...any) error {
+	return &ParseError{Input: p.input, Offset: off, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) parse() (Selector, error) {
+	if p.input == "" {
+		return Selector{}, p.fail(0, "empty selector")
+	}
+	p.where = map[Key]int{}
+	off := 0
+	for part := range strings.SplitSeq(p.input, ",") {
+		if err := p.part(part, off); err != nil {
+			return Selector{}, err
+		}
+		off += len(part) + 1
+	}
+	sortTerms(p.terms)
+	return Selector{Terms: p.terms}, nil
+}
+
+func (p *parser) add(k Key, off int, values ...string) error {
+	slices.Sort(values)
+	values = slices.Compact(values)
+	if prev, ok := p.where[k]; ok {
+		if t, _ := (Selector{Terms: p.terms}).term(k); slices.Equal(t.Values, values) {
+			return nil // host:0403:6001,bus=usb says bus=usb twice, harmlessly
+		}
+		return p.fail(off, "%s is given twice (at byte %d and %d); use %s=A|B for alternatives", k, prev, off, k)
+	}
+	p.where[k] = off
+	p.terms = append(p.terms, Term{Key: k, Values: values})
+	return nil
+}
+
+func (p *parser) part(part string, off int) error {
+	if part == "" {
+		return p.fail(off, "empty element at byte %d (stray comma?)", off)
+	}
+	key, raw, ok := strings.Cut(part, "=")
+	if !ok {
+		return p.short(part, off)
+	}
+	k := Key(key)
+	if !k.IsValid() {
+		return p.fail(off, "unknown key %q; known keys are %s", key, keyList())
+	}
+	voff := off + len(key) + 1
+	if raw == "" {
+		return p.fail(voff, "%s has an empty value", k)
+	}
+	var values []string
+	for alt := range strings.SplitSeq(raw, "|") {
+		if alt == "" {
+			return p.fail(voff, "%s %q has an empty alternative", k, raw)
+		}
+		v, err := canonical(k, alt)
+		if err != "" {
+			return p.fail(voff, "%s", err)
+		}
+		values = append(values, v)
+		voff += len(alt) + 1
+	}
+	return p.add(k, off, values...)
+}
+
+func keyList() string {
+	s := make([]string, len(Keys))
+	for i, k := range Keys {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// short reads host:..., pci:... and bare PCI addresses.
+func (p *parser) short(part string, off int) error {
+	if rest, ok := strings.CutPrefix(part, "host:"); ok {
+		roff := off + len("host:")
+		switch {
+		case strings.Count(rest, ":") == 1 && !strings.Contains(rest, "."):
+			v, pr, _ := strings.Cut(rest, ":")
+			vv, err := canonical(KeyVendor, v)
+			if err != "" {
+				return p.fail(roff, "%s in %q", err, part)
+			}
+			pv, err := canonical(KeyProduct, pr)
+			if err != "" {
+				return p.fail(roff+len(v)+1, "%s in %q", err, part)
+			}
+			return p.addAll(off, Term{KeyBus, []string{"usb"}}, Term{KeyVendor, []string{vv}}, Term{KeyProduct, []string{pv}})
+		case strings.Count(rest, ".") == 1 && !strings.Contains(rest, ":"):
+			b, d, _ := strings.Cut(rest, ".")
+			bv, err := canonical(KeyBusnum, b)
+			if err != "" {
+				return p.fail(roff, "%s in %q", err, part)
+			}
+			dv, err := canonical(KeyDevnum, d)
+			if err != "" {
+				return p.fail(roff+len(b)+1, "%s in %q", err, part)
+			}
+			return p.addAll(off, Term{KeyBus, []string{"usb"}}, Term{KeyBusnum, []string{bv}}, Term{KeyDevnum, []string{dv}})
+		}
+		return p.fail(roff, "%q is neither host:BUS.DEV (decimal) nor host:VVVV:PPPP (hex)", part)
+	}
+	addr, pfx := strings.CutPrefix(part, "pci:")
+	if !pfx && !strings.Contains(part, ":") {
+		return p.fail(off, "%q is not key=value, host:BUS.DEV, host:VVVV:PPPP or a PCI address", part)
+	}
+	aoff := off
+	if pfx {
+		aoff += len("pci:")
+	}
+	v, err := canonical(KeyAddress, addr)
+	if err != "" {
+		return p.fail(aoff, "%s", err)
+	}
+	return p.addAll(off, Term{KeyBus, []string{"pci"}}, Term{KeyAddress, []string{v}})
+}
+
+func (p *parser) addAll(off int, terms ...Term) error {
+	for _, t := range terms {
+		if err := p.add(t.Key, off, t.Values...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// canonical checks one value of key k and gives its canonical spelling,
+// or a message saying what is wrong with it.
+func canonical(k Key, v string) (string, string) {
+	if v == Wildcard {
+		return v, ""
+	}
+	switch k {
+	case KeyBus:
+		if v == "usb" || v == "pci" {
+			return v, ""
+		}
+		return "", fmt.Sprintf("bus %q is not usb or pci", v)
+	case KeyVendor, KeyProduct:
+		h := strings.ToLower(v)
+		if len(h) > 2 && h[:2] == "0x" {
+			h = h[2:]
+		}
+		if strings.Contains(h, Wildcard) {
+			if len(h) <= 4 && isHex(strings.ReplaceAll(h, Wildcard, "")) {
+				return h, ""
+			}
+		} else if len(h) >= 1 && len(h) <= 4 && isHex(h) {
+			return strings.Repeat("0", 4-len(h)) + h, ""
+		}
+		return "", fmt.Sprintf("%s %q is not 4 hex digits", k, v)
+	case KeyClass:
+		h := strings.ToLower(v)
+		if (len(h) == 2 || len(h) == 4 || len(h) == 6) && isHex(h) {
+			return h, ""
+		}
+		return "", fmt.Sprintf("class %q is not 2, 4 or 6 hex digits (class, subclass, interface)", v)
+	case KeyInterfaceClass:
+		h := strings.ToLower(v)
+		if len(h) >= 1 && len(h) <= 2 && isHex(h) {
+			return strings.Repeat("0", 2-len(h)) + h, ""
+		}
+		return "", fmt.Sprintf("interface-class %q is not 2 hex digits", v)
+	case KeyDriver, KeyName, KeySerial:
+		return v, ""
+	case KeyBusnum:
+		return decimal(k, v, 1, 65535)
+	case KeyDevnum:
+		return decimal(k, v, 1, 127)
+	case KeyIOMMUGroup:
+		return decimal(k, v, 0, 1<<31-1)
+	case KeyPort:
+		return canonicalPort(v)
+	case KeyAddress:
+		return canonicalAddress(v)
+	}
+	return "", fmt.Sprintf("unknown key %q", k)
+}
+
+func isHex(s string) bool {
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// decimal reads base-10 digits only: leading zeros are fine, never octal,
+// and 0x is refused rather than guessed at.
+func decimal(k Key, v string, lo, hi int) (string, string) {
+	if !isDigits(v) {
+		return "", fmt.Sprintf("%s %q is not a decimal number", k, v)
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || int(n) < lo || int(n) > hi {
+		return "", fmt.Sprintf("%s %q is out of range %d to %d (use * for any)", k, v, lo, hi)
+	}
+	return strconv.Itoa(int(n)), ""
+}
+
+// canonicalPort reads [BUS-]PORT.PORT...; each field decimal or *.
+func canonicalPort(v string) (string, string) {
+	bus, path, hasBus := strings.Cut(v, "-")
+	if !hasBus {
+		bus, path = "", v
+	}
+	var b strings.Builder
+	if hasBus {
+		switch {
+		case bus == Wildcard:
+			b.WriteString(bus)
+		case bus == "":
+			return "", fmt.Sprintf("port %q has no bus before the '-'", v)
+		default:
+			n, msg := decimal(KeyBusnum, bus, 1, 65535)
+			if msg != "" {
+				return "", fmt.Sprintf("port %q: %s", v, msg)
+			}
+			b.WriteString(n)
+		}
+		b.WriteByte('-')
+	}
+	if path == "" {
+		return "", fmt.Sprintf("port %q has no port path after the bus (want BUS-PORT[.PORT...], as in 1-2.1)", v)
+	}
+	for i, f := range strings.Split(path, ".") {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if f == Wildcard {
+			b.WriteString(f)
+			continue
+		}
+		if !isDigits(f) {
+			return "", fmt.Sprintf("port %q: %q is not a decimal port number (want BUS-PORT[.PORT...], as in 1-2.1)", v, f)
+		}
+		n, err := strconv.ParseUint(f, 10, 8)
+		if err != nil {
+			return "", fmt.Sprintf("port %q: port number %q is out of range 0 to 255", v, f)
+		}
+		b.WriteString(strconv.Itoa(int(n)))
+	}
+	return b.String(), ""
+}
+
+// addrPattern is a PCI address whose fields may be wildcards (-1).
+type addrPattern struct{ domain, bus, slot, fn int64 }
+
+// parseAddress reads [DDDD:]BB:SS.F with any field possibly *.
+func parseAddress(v string) (addrPattern, string) {
+	const want = "want [DDDD:]BB:SS.F, as in 0000:00:1f.3 or 00:1f.*"
+	var a addrPattern
+	parts := strings.Split(v, ":")
+	var dom string
+	switch len(parts) {
+	case 2:
+		dom = "0"
+	case 3:
+		dom, parts = parts[0], parts[1:]
+	default:
+		return a, fmt.Sprintf("address %q is not a PCI address (%s)", v, want)
+	}
+	slot, fn, ok := strings.Cut(parts[1], ".")
+	if !ok {
+		return a, fmt.Sprintf("address %q has no function (%s)", v, want)
+	}
+	field := func(name, s string, digits, bits int) (int64, string) {
+		if s == Wildcard {
+			return -1, ""
+		}
+		h := strings.ToLower(s)
+		if h == "" || len(h) > digits || !isHex(h) {
+			return 0, fmt.Sprintf("address %q: %s %q is not 1 to %d hex digits", v, name, s, digits)
+		}
+		n, _ := strconv.ParseUint(h, 16, 64)
+		if n >= 1<<bits {
+			return 0, fmt.Sprintf("address %q: %s %q is above %#x", v, name, s, uint64(1)<<bits-1)
+		}
+		return int64(n), ""
+	}
+	var msg string
+	if a.domain, msg = field("domain", dom, 8, 32); msg != "" {
+		return a, msg
+	}
+	if a.bus, msg = field("bus", parts[0], 2, 8); msg != "" {
+		return a, msg
+	}
+	if a.slot, msg = field("slot", slot, 2, 5); msg != "" {
+		return a, msg
+	}
+	if a.fn, msg = field("function", fn, 1, 3); msg != "" {
+		return a, msg
+	}
+	return a, ""
+}
+
+func (a addrPattern) String() string {
+	f := func(n int64, width int) string {
+		if n < 0 {
+			return Wildcard
+		}
+		return fmt.Sprintf("%0*x", width, n)
+	}
+	return f(a.domain, 4) + ":" + f(a.bus, 2) + ":" + f(a.slot, 2) + "." + f(a.fn, 1)
+}
+
+func canonicalAddress(v string) (string, string) {
+	a, msg := parseAddress(v)
+	if msg != "" {
+		return "", msg
+	}
+	return a.String(), ""
+}
