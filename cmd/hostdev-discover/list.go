@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/snapshot"
 )
 
@@ -105,13 +106,17 @@ func listCommand(e *env) *cobra.Command {
 		asJSON bool
 	)
 	c := &cobra.Command{
-		Use:   "list",
+		Use:   "list [SELECTOR...]",
 		Short: "List USB devices and PCI functions",
 		Long: `List every USB device and PCI function, one line each: USB devices by bus
 and port path, then PCI functions by address. Warnings about devices that
-could not be fully read go to stderr; the devices are still listed.`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
+could not be fully read go to stderr; the devices are still listed.
+With selectors, only the devices matching at least one of them are listed.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			sels, err := parseSelectors(args)
+			if err != nil {
+				return err
+			}
 			opts, cleanup, err := flags.options(c, e)
 			if err != nil {
 				return err
@@ -123,6 +128,11 @@ could not be fully read go to stderr; the devices are still listed.`,
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
+			}
+			if len(sels) > 0 {
+				res.Devices = slices.DeleteFunc(res.Devices, func(d discover.Device) bool {
+					return !slices.ContainsFunc(sels, func(s match.Selector) bool { return s.Match(d) })
+				})
 			}
 			if asJSON {
 				return writeJSON(e.stdout, res)

@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hostdev/hostdev/match"
 )
 
 // Exit statuses.
@@ -78,16 +80,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	root.SetHelpCommand(helpCommand())
-	root.AddCommand(listCommand(e), snapshotCommand(e))
+	root.AddCommand(listCommand(e), resolveCommand(e), snapshotCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
+	var (
+		ue  usageError
+		no  *match.NoMatchError
+		amb *match.AmbiguousError
+	)
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &no):
+		return exitNoMatch
+	case errors.As(err, &amb):
+		return exitAmbiguous
 	}
 	return exitError
 }

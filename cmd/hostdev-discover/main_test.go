@@ -173,7 +173,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "empty bus, separate", args: []string{"list", "--bus", "", "--root", root}, code: 2, stderr: `--bus "": want usb or pci`},
 		{name: "unknown flag", args: []string{"list", "--frobnicate"}, code: 2, stderr: "unknown flag"},
 		{name: "unknown root flag", args: []string{"--frobnicate"}, code: 2, stderr: "unknown flag"},
-		{name: "extra argument", args: []string{"list", "usb"}, code: 2, stderr: "unknown command"},
+		{name: "bad selector", args: []string{"list", "usb"}, code: 2, stderr: `selector "usb": "usb" is not key=value`},
 		{name: "no command", args: nil, code: 2, stderr: "missing command"},
 		{name: "unknown command", args: []string{"lsit"}, code: 2, stderr: `unknown command "lsit" for "hostdev-discover"; did you mean list?`},
 		{name: "unknown command, no suggestion", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
@@ -539,5 +539,52 @@ func TestSnapshotCorpora(t *testing.T) {
 			defer cleanup()
 			snapshotRoundTrip(t, dir, "snap.tar.gz")
 		})
+	}
+}
+
+// resolve and list SELECTOR on the capture with four identical FTDI
+// adapters: the exit status says what happened, and the errors say what
+// to write.
+func TestResolve(t *testing.T) {
+	laptop1 := testenv.CorpusArchive(t, "usbid-laptop-1")
+	laptop3 := testenv.CorpusArchive(t, "usbid-laptop-3")
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string // a line or fragment stdout must hold
+		stderr string
+	}{
+		{"one by serial", []string{"resolve", "-n", "--root", laptop1, "serial=A7022OOP"}, 0,
+			"usb 003.126 3-2.3 0403:6001 FTDI FT232R USB UART serial=A7022OOP drivers=ftdi_sio", ""},
+		{"ambiguous", []string{"resolve", "-n", "--root", laptop1, "host:0403:6001"}, 4,
+			"", "4 devices match 0403:6001; add serial=A7022OOO, serial=A7022OOP, serial=A7022OOQ or serial=A7022OOR"},
+		{"ambiguous as JSON", []string{"resolve", "-n", "--json", "--root", laptop1, "host:0403:6001"}, 4,
+			`"error": "ambiguous"`, "4 devices match 0403:6001"},
+		{"root hubs are not targets", []string{"resolve", "-n", "--root", laptop1, "host:1d6b:0002"}, 3,
+			"", "usb1 (1d6b:0002) is a root hub"},
+		{"no match as JSON", []string{"resolve", "-n", "--json", "--root", laptop1, "host:dead:beef"}, 3,
+			`"error": "no-match"`, "no device matches dead:beef"},
+		{"bad selector", []string{"resolve", "--root", laptop1, "vendor=04g3"}, 2,
+			"", `vendor "04g3" is not 4 hex digits`},
+		{"no selector", []string{"resolve", "--root", laptop1}, 2, "", "requires at least 1 arg"},
+		{"moved", []string{"resolve", "-n", "--json", "--root", laptop3, "vendor=0403,product=6001,busnum=3,devnum=126,serial=A7022OOP"}, 0,
+			`"moved": "0403:6001 moved from 003.126 to 003.022"`, "note: 0403:6001 moved from 003.126 to 003.022"},
+		{"all", []string{"resolve", "-n", "--all", "--root", laptop1, "host:0403:6001"}, 0,
+			"usb 003.127 3-2.4 0403:6001", ""},
+		{"list filtered", []string{"list", "-n", "--root", laptop1, "vendor=0403", "serial=F4B7E2E89E88"}, 0,
+			"usb 001.005 1-1.4 0a5c:21e6", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := hostdev(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.stdout) || !strings.Contains(errs, tc.stderr) {
+				t.Errorf("exit %d\nstdout %q\nstderr %q\nwant %d, stdout with %q, stderr with %q", code, out, errs, tc.code, tc.stdout, tc.stderr)
+			}
+		})
+	}
+	// list with selectors keeps exactly the matching devices.
+	_, out, _ := hostdev(t, "list", "-n", "--root", laptop1, "vendor=0403", "serial=F4B7E2E89E88")
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("list with two selectors printed %d lines, want the 4 FTDI and the Broadcom:\n%s", n, out)
 	}
 }
