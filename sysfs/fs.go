@@ -524,6 +524,16 @@ func (d *device) hex(attr string, bits int, need bool) (uint64, bool) {
 	return v, true
 }
 
+// setHex reads a hex attribute of the given width into *dst, and leaves
+// *dst alone (with a warning, when one is due) if it cannot.
+func setHex[T uint8 | uint16 | uint32](d *device, attr string, bits int, need bool, dst *T) bool {
+	v, ok := d.hex(attr, bits, need)
+	if ok {
+		*dst = T(v)
+	}
+	return ok
+}
+
 // dec reads a decimal attribute. Leading zeros are decimal, never octal.
 func (d *device) dec(attr string, need bool) (int, bool) {
 	s, ok := d.get(attr, need)

@@ -203,21 +203,11 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 
 // readPCIIDFiles is the fallback for a function without a usable modalias.
 func readPCIIDFiles(d *device, fn *PCIFunction) {
-	if v, ok := d.hex("vendor", 16, true); ok {
-		fn.Vendor = uint16(v)
-	}
-	if v, ok := d.hex("device", 16, true); ok {
-		fn.Device = uint16(v)
-	}
-	if v, ok := d.hex("class", 24, true); ok {
-		fn.Class = uint32(v)
-	}
-	if v, ok := d.hex("subsystem_vendor", 16, false); ok {
-		fn.SubsystemVendor = uint16(v)
-	}
-	if v, ok := d.hex("subsystem_device", 16, false); ok {
-		fn.SubsystemDevice = uint16(v)
-	}
+	setHex(d, "vendor", 16, true, &fn.Vendor)
+	setHex(d, "device", 16, true, &fn.Device)
+	setHex(d, "class", 24, true, &fn.Class)
+	setHex(d, "subsystem_vendor", 16, false, &fn.SubsystemVendor)
+	setHex(d, "subsystem_device", 16, false, &fn.SubsystemDevice)
 }
 
 // PCIModalias is a parsed PCI modalias.

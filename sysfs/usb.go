@@ -85,24 +85,12 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 		d.warnf("devnum", fmt.Errorf("%w: device number %d is not 1 to 127", ErrInvalid, dev.Devnum))
 		dev.Devnum = 0
 	}
-	if v, ok := d.hex("idVendor", 16, true); ok {
-		dev.IDVendor = uint16(v)
-	}
-	if v, ok := d.hex("idProduct", 16, true); ok {
-		dev.IDProduct = uint16(v)
-	}
-	if v, ok := d.hex("bcdDevice", 16, false); ok {
-		dev.BCDDevice = uint16(v)
-	}
-	if v, ok := d.hex("bDeviceClass", 8, false); ok {
-		dev.Class = uint8(v)
-	}
-	if v, ok := d.hex("bDeviceSubClass", 8, false); ok {
-		dev.SubClass = uint8(v)
-	}
-	if v, ok := d.hex("bDeviceProtocol", 8, false); ok {
-		dev.Protocol = uint8(v)
-	}
+	setHex(d, "idVendor", 16, true, &dev.IDVendor)
+	setHex(d, "idProduct", 16, true, &dev.IDProduct)
+	setHex(d, "bcdDevice", 16, false, &dev.BCDDevice)
+	setHex(d, "bDeviceClass", 8, false, &dev.Class)
+	setHex(d, "bDeviceSubClass", 8, false, &dev.SubClass)
+	setHex(d, "bDeviceProtocol", 8, false, &dev.Protocol)
 	dev.MaxChild, _ = d.dec("maxchild", false)
 	dev.Speed, _ = d.optional("speed")
 	dev.Manufacturer, dev.HasManufacturer = d.optional("manufacturer")
@@ -162,18 +150,10 @@ func readInterfaces(d *device) []USBInterface {
 			continue
 		}
 		in := USBInterface{Name: n}
-		if v, ok := sub.hex("bInterfaceNumber", 8, true); ok {
-			in.Number = uint8(v)
-		}
-		if v, ok := sub.hex("bInterfaceClass", 8, true); ok {
-			in.Class = uint8(v)
-		}
-		if v, ok := sub.hex("bInterfaceSubClass", 8, false); ok {
-			in.SubClass = uint8(v)
-		}
-		if v, ok := sub.hex("bInterfaceProtocol", 8, false); ok {
-			in.Protocol = uint8(v)
-		}
+		setHex(sub, "bInterfaceNumber", 8, true, &in.Number)
+		setHex(sub, "bInterfaceClass", 8, true, &in.Class)
+		setHex(sub, "bInterfaceSubClass", 8, false, &in.SubClass)
+		setHex(sub, "bInterfaceProtocol", 8, false, &in.Protocol)
 		in.Driver = sub.optionalLink("driver")
 		d.warn = append(d.warn, sub.warn...)
 		sub.close()

@@ -53,6 +53,23 @@ func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cl
 	return opts, cleanup, err
 }
 
+// scan runs the scan the flags describe and prints its warnings to
+// stderr. cleanup removes an unpacked snapshot; it is never nil.
+func (f *scanFlags) scan(c *cobra.Command, e *env) (res *discover.Result, cleanup func(), err error) {
+	opts, cleanup, err := f.options(c, e)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	res, err = discover.Scan(c.Context(), opts)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
+	}
+	return res, cleanup, nil
+}
+
 // openRoot returns the directory to scan: root itself, or a snapshot
 // archive unpacked to a temporary folder. An archive is known by its gzip
 // magic, not its name, so `snapshot -o snap` reads back as `--root snap`.
@@ -117,17 +134,10 @@ With selectors, only the devices matching at least one of them are listed.`,
 			if err != nil {
 				return err
 			}
-			opts, cleanup, err := flags.options(c, e)
-			if err != nil {
-				return err
-			}
+			res, cleanup, err := flags.scan(c, e)
 			defer cleanup()
-			res, err := discover.Scan(c.Context(), opts)
 			if err != nil {
 				return err
-			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
 			if len(sels) > 0 {
 				res.Devices = slices.DeleteFunc(res.Devices, func(d discover.Device) bool {

@@ -69,17 +69,10 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if err != nil {
 				return err
 			}
-			opts, cleanup, err := flags.options(c, e)
-			if err != nil {
-				return err
-			}
+			res, cleanup, err := flags.scan(c, e)
 			defer cleanup()
-			res, err := discover.Scan(c.Context(), opts)
 			if err != nil {
 				return err
-			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
 			var out []resolved
 			for _, s := range sels {
