@@ -18,4 +18,5 @@ require (
 	github.com/yusufpapurcu/wmi v1.2.4 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	howett.net/plist v1.0.2-0.20250314012144-ee69052608d9 // indirect
+	libvirt.org/go/libvirtxml v1.12008.0 // indirect
 )

@@ -144,6 +144,45 @@ func Parse(s string) (Selector, error) {
 	return sel, nil
 }
 
+// New builds a selector from terms, checking and canonicalising every value
+// the way Parse does, so that New(Parse(s).Terms...) equals Parse(s). It is
+// for code that reads another dialect (a QEMU option, a libvirt element) and
+// has already taken the values apart. A bad value gives a *ParseError whose
+// Input is the terms written out as key=value.
+func New(terms ...Term) (Selector, error) {
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = t.String()
+	}
+	p := parser{input: strings.Join(parts, ","), where: map[Key]int{}}
+	off := 0
+	for i, t := range terms {
+		if !t.Key.IsValid() {
+			return Selector{}, p.fail(off, "unknown key %q; known keys are %s", t.Key, keyList())
+		}
+		if len(t.Values) == 0 {
+			return Selector{}, p.fail(off, "%s has no value", t.Key)
+		}
+		values := make([]string, len(t.Values))
+		for j, v := range t.Values {
+			c, msg := canonical(t.Key, v)
+			if msg != "" {
+				return Selector{}, p.fail(off+len(t.Key)+1, "%s", msg)
+			}
+			values[j] = c
+		}
+		if err := p.add(t.Key, off, values...); err != nil {
+			return Selector{}, err
+		}
+		off += len(parts[i]) + 1
+	}
+	if len(p.terms) == 0 {
+		return Selector{}, p.fail(0, "empty selector")
+	}
+	sortTerms(p.terms)
+	return Selector{Terms: p.terms}, nil
+}
+
 type parser struct {
 	input string
 	terms []Term
@@ -477,3 +516,7 @@ func canonicalAddress(v string) (string, string) {
 	}
 	return a.String(), ""
 }
+
+// Exact returns the value of s's term for k when that term has a single
+// value without wildcards: the address a config pinned, for example.
+func (s Selector) Exact(k Key) (string, bool) { return s.exact(k) }

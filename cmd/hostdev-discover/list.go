@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/snapshot"
 )
 
@@ -130,7 +130,7 @@ and port path, then PCI functions by address. Warnings about devices that
 could not be fully read go to stderr; the devices are still listed.
 With selectors, only the devices matching at least one of them are listed.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			sels, err := parseSelectors(args)
+			refs, err := parseSelectors(args, nil)
 			if err != nil {
 				return err
 			}
@@ -139,9 +139,9 @@ With selectors, only the devices matching at least one of them are listed.`,
 			if err != nil {
 				return err
 			}
-			if len(sels) > 0 {
+			if len(refs) > 0 {
 				res.Devices = slices.DeleteFunc(res.Devices, func(d discover.Device) bool {
-					return !slices.ContainsFunc(sels, func(s match.Selector) bool { return s.Match(d) })
+					return !slices.ContainsFunc(refs, func(r hypervisor.Ref) bool { return r.Selector.Match(d) })
 				})
 			}
 			if asJSON {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/match"
 )
 
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	root.SetHelpCommand(helpCommand())
-	root.AddCommand(listCommand(e), resolveCommand(e), snapshotCommand(e))
+	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -89,11 +90,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
 	var (
 		ue  usageError
+		he  *hypervisor.Error
+		pe  *match.ParseError
 		no  *match.NoMatchError
 		amb *match.AmbiguousError
 	)
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &he), errors.As(err, &pe):
 		return exitUsage
 	case errors.As(err, &no):
 		return exitNoMatch

@@ -567,7 +567,7 @@ func TestResolve(t *testing.T) {
 			`"error": "no-match"`, "no device matches dead:beef"},
 		{"bad selector", []string{"resolve", "--root", laptop1, "vendor=04g3"}, 2,
 			"", `vendor "04g3" is not 4 hex digits`},
-		{"no selector", []string{"resolve", "--root", laptop1}, 2, "", "requires at least 1 arg"},
+		{"no selector", []string{"resolve", "--root", laptop1}, 2, "", "resolve needs a SELECTOR or -f FILE"},
 		{"moved", []string{"resolve", "-n", "--json", "--root", laptop3, "vendor=0403,product=6001,busnum=3,devnum=126,serial=A7022OOP"}, 0,
 			`"moved": "0403:6001 moved from 003.126 to 003.022"`, "note: 0403:6001 moved from 003.126 to 003.022"},
 		{"all", []string{"resolve", "-n", "--all", "--root", laptop1, "host:0403:6001"}, 0,

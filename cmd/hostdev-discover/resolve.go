@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/match"
 )
 
@@ -18,18 +20,45 @@ const (
 	exitAmbiguous = 4
 )
 
-// parseSelectors parses every argument before anything is scanned, so a
-// typo costs no scan; a bad selector is a usage error.
-func parseSelectors(args []string) ([]match.Selector, error) {
-	sels := make([]match.Selector, 0, len(args))
+// parseSelectors reads every argument before anything is scanned, so a
+// typo costs no scan; a bad selector is a usage error. An argument may be
+// in any dialect hypervisor.ParseSelector reads, and files given with -f
+// add every device they name.
+func parseSelectors(args, files []string) ([]hypervisor.Ref, error) {
+	var refs []hypervisor.Ref
 	for _, a := range args {
-		s, err := match.Parse(a)
+		rs, err := hypervisor.ParseSelector(a)
 		if err != nil {
 			return nil, usageError{err}
 		}
-		sels = append(sels, s)
+		for i := range rs {
+			rs[i].Line = 0 // errors quote no argument back at length
+		}
+		refs = append(refs, rs...)
 	}
-	return sels, nil
+	for _, f := range files {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		rs, _, err := hypervisor.Refs(doc)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", f, err)}
+		}
+		for i := range rs {
+			rs[i].Text = fmt.Sprintf("%s:%d", f, rs[i].Line)
+		}
+		refs = append(refs, rs...)
+	}
+	return refs, nil
+}
+
+// where says which reference an error is about, for one from a file.
+func where(r hypervisor.Ref, err error) error {
+	if r.Dialect == hypervisor.DialectSelector || r.Line == 0 {
+		return err
+	}
+	return fmt.Errorf("%s: %w", r.Text, err)
 }
 
 // resolved is one selector's answer in resolve's JSON.
@@ -46,26 +75,59 @@ func resolveCommand(e *env) *cobra.Command {
 		format string
 		asJSON bool
 		all    bool
+		files  []string
 	)
 	c := &cobra.Command{
-		Use:   "resolve SELECTOR...",
+		Use:   "resolve SELECTOR... | -f FILE",
 		Short: "Name the device a selector means now",
-		Long: `Resolve each selector (host:0483:2016, host:3.1, 00:1f.3, serial=A7022OOP,
-vendor=0403,port=1-2.1, ...) into the one device it means on this host now.
+		Long: `Resolve each selector into the one device it means on this host now.
+
+A selector is hostdev's own (host:0483:2016, host:3.1, 00:1f.3,
+serial=A7022OOP, vendor=0403,port=1-2.1, ...) or any hypervisor's way of
+naming a host device:
+
+  'usb-host,vendorid=0x0483,productid=0x2016'   QEMU (also -device ...,
+  '-usbdevice host:3.1'                          device_add ..., QMP JSON)
+  'vfio-pci,host=0000:01:00.0'
+  "<hostdev mode='subsystem' type='usb'>...</hostdev>"   libvirt
+  "<host bus='usb'><source vendor='0483' product='2016'/></host>"
+  "usbdev=['type=hostdev,hostbus=3,hostaddr=1']"         xl
+  "pci=['0000:00:1f.3,permissive=1']"
+
+-f FILE reads every device in a libvirt domain XML, an xl config, a <host>
+document or a file of QEMU options.
+
+--format prints the answer as text, json, or ready to paste:
+  qemu        -device usb-host,id=ID,hostbus=B,hostaddr=D (hotplug form)
+  qmp         {"execute":"device_add",...} with a stable id for device_del
+  libvirt     <hostdev> with vendor, product and address filled in
+  xen         usbdev=[...] / pci=[...]
+  xen-legacy  usbdevice='host:B.D'
+  seed        <host bus='usb'>...<target dev='BBB.DDD'/></host>
 
 Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 4 more than one device matches (the error says which term picks each),
 1 any other error. With --json, the error also goes to stdout as
 {"error": "ambiguous", "candidates": [...]} or {"error": "no-match", "nearest": [...]}.`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: usageArgs(func(c *cobra.Command, args []string) error {
+			if len(args) == 0 && len(files) == 0 {
+				return errors.New("resolve needs a SELECTOR or -f FILE")
+			}
+			return nil
+		}),
 		RunE: func(c *cobra.Command, args []string) error {
 			if asJSON {
 				format = "json"
 			}
+			var hvFormat hypervisor.Format
 			if format != "text" && format != "json" {
-				return usageError{fmt.Errorf("--format %q: want text or json (the QEMU, libvirt and Xen forms are not built yet)", format)}
+				f, err := hypervisor.ParseFormat(format)
+				if err != nil {
+					return usageError{fmt.Errorf("--format: %w, text or json", err)}
+				}
+				hvFormat = f
 			}
-			sels, err := parseSelectors(args)
+			refs, err := parseSelectors(args, files)
 			if err != nil {
 				return err
 			}
@@ -74,54 +136,61 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if err != nil {
 				return err
 			}
-			var out []resolved
-			for _, s := range sels {
-				r := resolved{Selector: s.String()}
+			var (
+				out   []resolved
+				items []hypervisor.Resolved
+			)
+			for i, ref := range refs {
 				if all {
-					r.Devices, err = match.ResolveAll(s, res.Devices)
-				} else {
-					var d discover.Device
-					var moved *match.Moved
-					d, moved, err = match.ResolveMoved(s, res.Devices)
-					if err == nil {
-						r.Device = &d
-						r.Devices = []discover.Device{d}
-					}
-					if moved != nil {
-						r.Moved = moved.String()
-						fmt.Fprintf(e.stderr, "note: %s\n", moved)
-					}
+					ref.All = true
 				}
+				r := resolved{Selector: ref.Selector.String()}
+				devs, moved, err := ref.Resolve(res.Devices)
 				if err != nil {
 					if format == "json" {
 						writeResolveError(e.stdout, err)
 					}
-					return err
+					return where(ref, err)
+				}
+				r.Devices = devs
+				if !ref.All {
+					r.Device = &devs[0]
+				}
+				if moved != nil {
+					r.Moved = moved.String()
+					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, errors.New(moved.String())))
 				}
 				out = append(out, r)
+				for _, d := range devs {
+					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i]})
+				}
 			}
-			if format == "json" {
+			switch format {
+			case "json":
 				for i := range out {
-					if !all {
+					if !all && out[i].Device != nil {
 						out[i].Devices = nil
 					}
 				}
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(map[string]any{"results": out})
-			}
-			for _, r := range out {
-				for _, d := range r.Devices {
-					fmt.Fprintln(e.stdout, textLine(d))
+			case "text":
+				for _, r := range out {
+					for _, d := range r.Devices {
+						fmt.Fprintln(e.stdout, textLine(d))
+					}
 				}
+				return nil
 			}
-			return nil
+			return hypervisor.Write(e.stdout, hvFormat, items)
 		},
 	}
 	flags.register(c)
-	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text or json")
+	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy or seed")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
+	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
 	return c
 }
 

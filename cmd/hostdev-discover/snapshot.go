@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ knowingly.`,
 			for _, w := range res.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
-			if err := writeAtomic(out, arc); err != nil {
+			if err := writeAtomic(out, 0, arc); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "captured %d devices into %s\n", len(res.Devices), out)
@@ -58,12 +59,12 @@ knowingly.`,
 	return c
 }
 
-// writeAtomic writes the archive to a temporary file beside path, syncs it
-// and renames it, so a failed capture or a crash never leaves half an
-// archive behind. The file keeps CreateTemp's mode 0600: it holds serial
-// numbers. Errors name path, the file the user asked for; the temporary
-// name would mean nothing to them.
-func writeAtomic(path string, arc *snapshot.Archive) (err error) {
+// writeAtomic writes src to a temporary file beside path, syncs it and
+// renames it, so a failure or a crash never leaves half a file behind.
+// With mode 0 the file keeps CreateTemp's mode 0600 (a snapshot holds
+// serial numbers); otherwise it gets mode. Errors name path, the file the
+// user asked for; the temporary name would mean nothing to them.
+func writeAtomic(path string, mode fs.FileMode, src io.WriterTo) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".hostdev-snapshot-*")
 	if err != nil {
 		return outputError("create", path, err)
@@ -74,7 +75,12 @@ func writeAtomic(path string, arc *snapshot.Archive) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := arc.WriteTo(tmp); err != nil {
+	if mode != 0 {
+		if err := tmp.Chmod(mode); err != nil {
+			return outputError("chmod", path, err)
+		}
+	}
+	if _, err := src.WriteTo(tmp); err != nil {
 		return outputError("write", path, err)
 	}
 	if err := tmp.Sync(); err != nil {

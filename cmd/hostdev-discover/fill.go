@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hostdev/hostdev/hypervisor"
+)
+
+func fillCommand(e *env) *cobra.Command {
+	var (
+		flags   scanFlags
+		inPlace bool
+	)
+	c := &cobra.Command{
+		Use:   "fill FILE",
+		Short: "Write the current address of every device into a config",
+		Long: `Read a libvirt domain XML, a <host> document or an xl config, resolve every
+host device in it, and print the same document with each device's current
+address written in:
+
+  libvirt  a USB <hostdev> with <vendor> and <product> gets
+           <address bus='B' device='D'/> in its <source>
+  <host>   a USB <host> gets <target dev='BBB.DDD'/>
+  xl       usbdevice='host:VVVV:PPPP' becomes 'host:B.D'; host:008.002
+           becomes host:8.2, as the xl manual asks
+
+Devices named by an exact address are checked and left as they are.
+Everything else in the file is kept byte for byte: comments, spacing,
+attribute and key order. A device that moved is reported on stderr.
+
+If any device does not resolve, nothing is printed or written, and the exit
+status is that of resolve: 3 no match, 4 ambiguous. A USB <hostdev> with
+startupPolicy='optional' may be missing. -i replaces FILE atomically
+(temporary file, sync, rename), keeping its mode.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(c *cobra.Command, args []string) error {
+			path := args[0]
+			doc, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			// Check the document before paying for a scan.
+			if _, _, err := hypervisor.Refs(doc); err != nil {
+				return usageError{fmt.Errorf("%s: %w", path, err)}
+			}
+			res, cleanup, err := flags.scan(c, e)
+			defer cleanup()
+			if err != nil {
+				return err
+			}
+			out, filled, _, err := hypervisor.Fill(doc, res.Devices)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", path, err)}
+			}
+			var errs []error
+			for _, f := range filled {
+				at := fmt.Sprintf("%s:%d", path, f.Ref.Line)
+				switch {
+				case f.Err != nil:
+					errs = append(errs, fmt.Errorf("%s: %w", at, f.Err))
+				case f.Moved != nil:
+					fmt.Fprintf(e.stderr, "%s: %s\n", at, f.Moved)
+				case f.Note != "":
+					fmt.Fprintf(e.stderr, "%s: %s\n", at, text(f.Note))
+				}
+			}
+			if len(errs) > 0 {
+				if len(errs) > 1 {
+					errs = append(errs, fmt.Errorf("%d devices did not resolve; %s is unchanged", len(errs), path))
+				}
+				return errors.Join(errs...)
+			}
+			if !inPlace {
+				_, err := e.stdout.Write(out)
+				return err
+			}
+			if bytes.Equal(out, doc) {
+				return nil
+			}
+			// Replace the file a link points to, not the link.
+			target, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				return err
+			}
+			st, err := os.Stat(target)
+			if err != nil {
+				return err
+			}
+			return writeAtomic(target, st.Mode().Perm(), bytes.NewReader(out))
+		},
+	}
+	flags.register(c)
+	c.Flags().BoolVarP(&inPlace, "in-place", "i", false, "rewrite FILE instead of printing the result")
+	return c
+}

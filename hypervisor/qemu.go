@@ -1,0 +1,506 @@
+package hypervisor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/pciaddr"
+)
+
+// qemuDrivers are the QEMU devices that take a host device.
+var qemuDrivers = map[string]bool{"usb-host": true, "vfio-pci": true}
+
+// looksQEMU says whether s is written for QEMU: a -device or -usbdevice
+// option, an HMP device_add, QMP or JSON, or an option string for one of
+// qemuDrivers.
+func looksQEMU(s string) bool {
+	if strings.HasPrefix(s, "{") || strings.HasPrefix(s, "-") || strings.HasPrefix(s, "device_add ") {
+		return true
+	}
+	first, _, _ := strings.Cut(s, ",")
+	return qemuDrivers[first] || strings.HasPrefix(first, "driver=")
+}
+
+// ParseQEMU reads one QEMU host device:
+//
+//	-device usb-host,vendorid=0x0483,productid=0x2016
+//	usb-host,hostbus=1,hostaddr=4      usb-host,hostbus=1,hostport=2.1
+//	usb-host,hostdevice=/dev/bus/usb/001/004
+//	-usbdevice host:3.1                -usbdevice host:0483:2016
+//	vfio-pci,host=0000:01:00.0         vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:01:00.0
+//	device_add usb-host,id=u1,hostbus=1,hostaddr=4
+//	{"execute":"device_add","arguments":{"driver":"usb-host","hostbus":1,"hostaddr":4}}
+//	{"driver":"vfio-pci","host":"0000:01:00.0"}
+//
+// Numbers follow current QEMU: 0x means hex and bare digits are decimal.
+// QEMU reads a bare number with a leading zero as octal, so vendorid=0483
+// is refused with a hint rather than guessed at. 0 and a missing property
+// mean "any", as they do for QEMU; a usb-host that names nothing at all is
+// refused, since QEMU would take whichever device it found first.
+func ParseQEMU(s string) (Ref, error) {
+	t := strings.TrimSpace(s)
+	for _, p := range []string{"--device", "-device", "device_add"} {
+		if rest, ok := strings.CutPrefix(t, p); ok && (rest == "" || rest[0] == ' ' || rest[0] == '=' || rest[0] == '\t') {
+			t = strings.TrimLeft(rest, " \t=")
+			break
+		}
+	}
+	for _, p := range []string{"--usbdevice", "-usbdevice", "usb_add"} {
+		if rest, ok := strings.CutPrefix(t, p); ok && (rest == "" || rest[0] == ' ' || rest[0] == '=') {
+			return qemuUSBDevice(s, strings.TrimLeft(rest, " \t="))
+		}
+	}
+	if strings.HasPrefix(t, "-") {
+		opt, _, _ := strings.Cut(t, " ")
+		return Ref{}, errorf(DialectQEMU, 0, s, "option %s does not name a host device; want -device usb-host,..., -device vfio-pci,... or -usbdevice host:...", opt)
+	}
+	var (
+		opts []qemuOpt
+		err  error
+	)
+	if strings.HasPrefix(t, "{") {
+		opts, err = qemuJSON(s, t)
+	} else {
+		opts, err = qemuOpts(s, t)
+	}
+	if err != nil {
+		return Ref{}, err
+	}
+	return qemuRef(s, opts)
+}
+
+// qemuOpt is one property; num says it came from JSON as a number.
+type qemuOpt struct {
+	key, value string
+	num        bool
+}
+
+// qemuOpts splits QEMU's key=value,key=value syntax, where ",," is a comma
+// inside a value and a first element without "=" is the driver.
+func qemuOpts(orig, s string) ([]qemuOpt, error) {
+	var (
+		opts []qemuOpt
+		cur  strings.Builder
+		elts []string
+	)
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			if i+1 < len(s) && s[i+1] == ',' {
+				cur.WriteByte(',')
+				i++
+				continue
+			}
+			elts = append(elts, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(s[i])
+	}
+	elts = append(elts, cur.String())
+	for i, e := range elts {
+		k, v, ok := strings.Cut(e, "=")
+		switch {
+		case !ok && i == 0:
+			k, v = "driver", e
+		case !ok:
+			return nil, errorf(DialectQEMU, 0, orig, "element %q is not key=value", e)
+		}
+		if k == "" {
+			return nil, errorf(DialectQEMU, 0, orig, "element %q has no key", e)
+		}
+		opts = append(opts, qemuOpt{key: k, value: v})
+	}
+	return opts, nil
+}
+
+// qemuJSON reads a QMP device_add command or a JSON -device argument.
+func qemuJSON(orig, s string) ([]qemuOpt, error) {
+	var top map[string]json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(&top); err != nil {
+		return nil, errorf(DialectQEMU, 0, orig, "not valid JSON: %v", err)
+	}
+	if dec.More() {
+		return nil, errorf(DialectQEMU, 0, orig, "more than one JSON value")
+	}
+	args := top
+	if ex, ok := top["execute"]; ok {
+		var cmd string
+		if json.Unmarshal(ex, &cmd) != nil || cmd != "device_add" {
+			return nil, errorf(DialectQEMU, 0, orig, "QMP command %s is not device_add", ex)
+		}
+		if err := json.Unmarshal(top["arguments"], &args); err != nil || args == nil {
+			return nil, errorf(DialectQEMU, 0, orig, "device_add has no arguments object")
+		}
+	}
+	var opts []qemuOpt
+	for k, raw := range args {
+		var v any
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		if err := d.Decode(&v); err != nil {
+			return nil, errorf(DialectQEMU, 0, orig, "property %s: %v", k, err)
+		}
+		switch v := v.(type) {
+		case string:
+			opts = append(opts, qemuOpt{key: k, value: v})
+		case json.Number:
+			opts = append(opts, qemuOpt{key: k, value: v.String(), num: true})
+		case bool:
+			opts = append(opts, qemuOpt{key: k, value: strconv.FormatBool(v)})
+		default:
+			return nil, errorf(DialectQEMU, 0, orig, "property %s is %s, not a string or number", k, raw)
+		}
+	}
+	return opts, nil
+}
+
+// qemuRef turns a device's properties into a selector.
+func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
+	props := map[string]qemuOpt{}
+	for _, o := range opts {
+		if _, dup := props[o.key]; dup {
+			return Ref{}, errorf(DialectQEMU, 0, orig, "property %s is given twice", o.key)
+		}
+		props[o.key] = o
+	}
+	fail := func(format string, args ...any) (Ref, error) {
+		return Ref{}, errorf(DialectQEMU, 0, orig, format, args...)
+	}
+	drv := props["driver"].value
+	var terms []match.Term
+	switch drv {
+	case "usb-host":
+		num := func(key string, max uint64) (uint64, bool, error) {
+			o, ok := props[key]
+			if !ok {
+				return 0, false, nil
+			}
+			n, err := qemuUint(o, max)
+			if err != nil {
+				return 0, false, errorf(DialectQEMU, 0, orig, "%s=%s: %v", key, o.value, err)
+			}
+			return n, n != 0, nil // 0 means any
+		}
+		terms = append(terms, match.Term{Key: match.KeyBus, Values: []string{"usb"}})
+		bus, hasBus, err := num("hostbus", 255)
+		if err != nil {
+			return Ref{}, err
+		}
+		addr, hasAddr, err := num("hostaddr", 127)
+		if err != nil {
+			return Ref{}, err
+		}
+		vid, hasVid, err := num("vendorid", 0xffff)
+		if err != nil {
+			return Ref{}, err
+		}
+		pid, hasPid, err := num("productid", 0xffff)
+		if err != nil {
+			return Ref{}, err
+		}
+		if o, ok := props["hostdevice"]; ok {
+			b, d, ok := devnodeNumbers(o.value)
+			if !ok {
+				return fail("hostdevice=%s is not /dev/bus/usb/BBB/DDD", o.value)
+			}
+			if (hasBus && bus != b) || (hasAddr && addr != d) {
+				return fail("hostdevice=%s contradicts hostbus=%d,hostaddr=%d", o.value, bus, addr)
+			}
+			bus, addr, hasBus, hasAddr = b, d, true, true
+		}
+		if hasVid {
+			terms = append(terms, match.Term{Key: match.KeyVendor, Values: []string{fmt.Sprintf("%04x", vid)}})
+		}
+		if hasPid {
+			terms = append(terms, match.Term{Key: match.KeyProduct, Values: []string{fmt.Sprintf("%04x", pid)}})
+		}
+		port, hasPort := props["hostport"]
+		if hasPort && port.value != "" {
+			if !isPortPath(port.value) {
+				return fail("hostport=%s is not a port path such as 2 or 2.1.3", port.value)
+			}
+			p := port.value
+			if hasBus {
+				p = fmt.Sprintf("%d-%s", bus, p)
+			}
+			terms = append(terms, match.Term{Key: match.KeyPort, Values: []string{p}})
+		} else {
+			hasPort = false
+		}
+		if hasBus && !hasPort {
+			terms = append(terms, match.Term{Key: match.KeyBusnum, Values: []string{strconv.FormatUint(bus, 10)}})
+		}
+		if hasAddr {
+			terms = append(terms, match.Term{Key: match.KeyDevnum, Values: []string{strconv.FormatUint(addr, 10)}})
+		}
+		if !hasBus && !hasAddr && !hasVid && !hasPid && !hasPort {
+			return fail("usb-host names no device, so QEMU would take the first one it finds; give vendorid= and productid=, hostbus= and hostaddr=, or hostbus= and hostport=")
+		}
+	case "vfio-pci":
+		a, hasHost := props["host"]
+		sd, hasSysfs := props["sysfsdev"]
+		switch {
+		case hasHost && hasSysfs:
+			return fail("vfio-pci has both host= and sysfsdev=; QEMU takes one")
+		case hasSysfs:
+			base := path.Base(sd.value)
+			if _, err := pciaddr.Parse(base); err != nil {
+				return fail("sysfsdev=%s does not end in a PCI address (a mediated device is not a host function hostdev can resolve)", sd.value)
+			}
+			a = qemuOpt{key: "host", value: base}
+		case !hasHost:
+			return fail("vfio-pci names no device; give host=DDDD:BB:SS.F")
+		}
+		addr, err := parseQEMUPCI(a.value)
+		if err != nil {
+			return fail("host=%s: %v", a.value, err)
+		}
+		terms = append(terms,
+			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
+			match.Term{Key: match.KeyAddress, Values: []string{addr.String()}})
+	case "":
+		return fail("no driver; want usb-host or vfio-pci first, as in usb-host,vendorid=0x0483,productid=0x2016")
+	default:
+		return fail("device %s is emulated, not a host device; want usb-host or vfio-pci", drv)
+	}
+	sel, err := match.New(terms...)
+	if err != nil {
+		return Ref{}, selectorError(DialectQEMU, 0, orig, err)
+	}
+	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel}, nil
+}
+
+// qemuUint reads a QEMU integer property: 0x for hex, bare digits decimal.
+// A leading zero is refused: QEMU itself would read it as octal.
+func qemuUint(o qemuOpt, max uint64) (uint64, error) {
+	v := o.value
+	if o.num {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n > max {
+			return 0, fmt.Errorf("not a whole number from 0 to %d", max)
+		}
+		return n, nil
+	}
+	var (
+		n   uint64
+		err error
+	)
+	switch {
+	case strings.HasPrefix(v, "0x") || strings.HasPrefix(v, "0X"):
+		n, err = strconv.ParseUint(v[2:], 16, 64)
+		if v[2:] == "" || strings.HasPrefix(v[2:], "+") {
+			err = strconv.ErrSyntax
+		}
+	case len(v) > 1 && v[0] == '0':
+		if d, e := strconv.ParseUint(v, 10, 64); e == nil {
+			return 0, fmt.Errorf("QEMU reads a number with a leading zero as octal; write 0x%s for hex or %d for decimal", v, d)
+		}
+		return 0, fmt.Errorf("not a number (QEMU reads a leading 0 as octal; write 0x for hex)")
+	default:
+		if v == "" || v[0] < '0' || v[0] > '9' {
+			err = strconv.ErrSyntax
+		} else {
+			n, err = strconv.ParseUint(v, 10, 64)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("not a number: QEMU wants decimal digits, or 0x and hex digits")
+	}
+	if n > max {
+		return 0, fmt.Errorf("out of range 0 to %d (0x%x)", max, max)
+	}
+	return n, nil
+}
+
+// parseQEMUPCI reads vfio-pci's host=: [DDDD:]BB:SS.F in hex.
+func parseQEMUPCI(s string) (pciaddr.Address, error) {
+	if strings.Count(s, ":") == 1 {
+		s = "0000:" + s
+	}
+	return pciaddr.Parse(s)
+}
+
+func isPortPath(s string) bool {
+	for p := range strings.SplitSeq(s, ".") {
+		n, err := strconv.ParseUint(p, 10, 8)
+		if err != nil || n == 0 || p[0] == '+' {
+			return false
+		}
+	}
+	return true
+}
+
+// devnodeNumbers reads /dev/bus/usb/BBB/DDD.
+func devnodeNumbers(p string) (bus, dev uint64, ok bool) {
+	rest, found := strings.CutPrefix(path.Clean(p), "/dev/bus/usb/")
+	if !found {
+		return 0, 0, false
+	}
+	b, d, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	bus, e1 := strconv.ParseUint(b, 10, 8)
+	dev, e2 := strconv.ParseUint(d, 10, 8)
+	if e1 != nil || e2 != nil || bus == 0 || dev == 0 || dev > 127 {
+		return 0, 0, false
+	}
+	return bus, dev, true
+}
+
+// qemuUSBDevice reads the legacy -usbdevice argument. Only host: names a
+// host device; its numbers are read the way hostdev reads host:, decimal
+// bus and device (QEMU read them as C literals, so 008 failed as octal).
+func qemuUSBDevice(orig, arg string) (Ref, error) {
+	if !strings.HasPrefix(arg, "host:") {
+		return Ref{}, errorf(DialectQEMU, 0, orig, "-usbdevice %s is an emulated device; only -usbdevice host:BUS.DEV or host:VVVV:PPPP names a host device", arg)
+	}
+	sel, err := match.Parse(arg)
+	if err != nil {
+		return Ref{}, selectorError(DialectQEMU, 0, orig, err)
+	}
+	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel}, nil
+}
+
+// qemuDocRefs reads a file of QEMU arguments, as a script or a saved
+// command line holds them: every -device usb-host, -device vfio-pci and
+// -usbdevice host:, with shell quotes and backslash-newlines allowed.
+func qemuDocRefs(doc []byte) ([]Ref, error) {
+	words, lines, err := shellWords(string(doc))
+	if err != nil {
+		return nil, err
+	}
+	var refs []Ref
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		opt := strings.TrimLeft(w, "-")
+		if !strings.HasPrefix(w, "-") || (opt != "device" && opt != "usbdevice") {
+			if w == "device_add" && i+1 < len(words) {
+				opt = "device"
+			} else {
+				continue
+			}
+		}
+		if i+1 >= len(words) {
+			return nil, errorf(DialectQEMU, lines[i], w, "has no argument")
+		}
+		arg := words[i+1]
+		i++
+		if opt == "usbdevice" {
+			if !strings.HasPrefix(arg, "host:") {
+				continue // an emulated device: -usbdevice tablet
+			}
+			r, err := qemuUSBDevice("-usbdevice "+arg, arg)
+			if err != nil {
+				err.(*Error).Line = lines[i]
+				return nil, err
+			}
+			r.Line = lines[i]
+			refs = append(refs, r)
+			continue
+		}
+		drv, _, _ := strings.Cut(arg, ",")
+		if !strings.HasPrefix(arg, "{") && !qemuDrivers[drv] && !strings.Contains(arg, "driver=usb-host") && !strings.Contains(arg, "driver=vfio-pci") {
+			continue // another device: -device qemu-xhci
+		}
+		if strings.HasPrefix(arg, "{") && !strings.Contains(arg, `"usb-host"`) && !strings.Contains(arg, `"vfio-pci"`) {
+			continue
+		}
+		r, err := ParseQEMU(arg)
+		if err != nil {
+			err.(*Error).Line = lines[i]
+			return nil, err
+		}
+		r.Line = lines[i]
+		refs = append(refs, r)
+	}
+	return refs, nil
+}
+
+// shellWords splits a command line as a POSIX shell would for plain words,
+// '...' and "..." quotes, backslash escapes and backslash-newline, and
+// # comments at the start of a word. It gives each word's line.
+func shellWords(s string) ([]string, []int, error) {
+	var (
+		words []string
+		lines []int
+		cur   strings.Builder
+		in    bool
+		start int
+	)
+	line := 1
+	flush := func() {
+		if in {
+			words = append(words, cur.String())
+			lines = append(lines, start)
+			cur.Reset()
+			in = false
+		}
+	}
+	begin := func() {
+		if !in {
+			in, start = true, line
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\n':
+			flush()
+			line++
+		case c == ' ' || c == '\t' || c == '\r':
+			flush()
+		case c == '#' && !in:
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+			i--
+		case c == '\\':
+			if i+1 < len(s) {
+				i++
+				if s[i] == '\n' {
+					line++
+					continue
+				}
+				begin()
+				cur.WriteByte(s[i])
+			}
+		case c == '\'':
+			begin()
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, nil, errorf(DialectQEMU, line, "", "unterminated ' quote")
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			line += strings.Count(s[i+1:i+1+j], "\n")
+			i += j + 1
+		case c == '"':
+			begin()
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0 {
+					i++
+				}
+				if s[i] == '\n' {
+					line++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, nil, errorf(DialectQEMU, line, "", "unterminated \" quote")
+			}
+		default:
+			begin()
+			cur.WriteByte(c)
+		}
+	}
+	flush()
+	return words, lines, nil
+}

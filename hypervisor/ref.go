@@ -1,0 +1,193 @@
+package hypervisor
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/match"
+)
+
+// Dialect names the language a device reference was written in.
+type Dialect string
+
+// The dialects Refs and ParseSelector read.
+const (
+	DialectSelector Dialect = "selector" // hostdev's own (match.Parse)
+	DialectQEMU     Dialect = "qemu"     // -device, -usbdevice, device_add, QMP
+	DialectLibvirt  Dialect = "libvirt"  // <hostdev> in a domain or alone
+	DialectSeed     Dialect = "seed"     // <host bus='usb'><source .../></host>
+	DialectXL       Dialect = "xl"       // usbdevice=, usbdev=, pci= in an xl config
+)
+
+// Ref is one device a config names.
+type Ref struct {
+	Dialect Dialect
+	// Text is the reference as written: one QEMU option string, one xl list
+	// element, one XML element.
+	Text string
+	// Line is where Text starts in its document, from 1; 0 for a reference
+	// given alone.
+	Line int
+
+	Selector match.Selector
+
+	// All says the config means every match, not exactly one: an xl pci
+	// entry whose function is *.
+	All bool
+	// Optional says the config tolerates a missing device: libvirt's
+	// startupPolicy='optional'.
+	Optional bool
+
+	// What writing back in the same dialect keeps.
+	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
+	xlOpts  string                    // xl: "@VSLOT" and options after the address
+}
+
+// Resolve finds what r means among devs: one device, or with All every
+// match. Moved is non-nil when a remembered USB address was stale.
+func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
+	if r.All {
+		ds, err := match.ResolveAll(r.Selector, devs)
+		return ds, nil, err
+	}
+	d, moved, err := match.ResolveMoved(r.Selector, devs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []discover.Device{d}, moved, nil
+}
+
+// Error is a device reference that cannot be read. It says which dialect,
+// where, and what is wrong.
+type Error struct {
+	Dialect Dialect
+	Line    int    // from 1; 0 when the input was a single reference
+	Text    string // the reference, or the part of it that is wrong
+	Msg     string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	what := map[Dialect]string{
+		DialectQEMU: "QEMU", DialectLibvirt: "libvirt", DialectSeed: "<host>",
+		DialectXL: "xl", DialectSelector: "selector",
+	}[e.Dialect]
+	if e.Text != "" {
+		fmt.Fprintf(&b, "%s %q: %s", what, e.Text, e.Msg)
+	} else {
+		fmt.Fprintf(&b, "%s: %s", what, e.Msg)
+	}
+	return b.String()
+}
+
+func errorf(d Dialect, line int, text, format string, args ...any) *Error {
+	return &Error{Dialect: d, Line: line, Text: text, Msg: fmt.Sprintf(format, args...)}
+}
+
+// selectorError turns a match.New failure into an Error about text.
+func selectorError(d Dialect, line int, text string, err error) *Error {
+	if pe, ok := err.(*match.ParseError); ok {
+		return errorf(d, line, text, "%s", pe.Msg)
+	}
+	return errorf(d, line, text, "%v", err)
+}
+
+var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
+
+// ParseSelector reads one device reference in any dialect, telling them
+// apart by shape:
+//
+//	<hostdev ...>, <domain ...>, <host ...>   libvirt or seed XML
+//	-device usb-host,..., device_add ..., usb-host,..., vfio-pci,...,
+//	-usbdevice host:..., {"execute":"device_add",...}   QEMU
+//	usbdevice=..., usbdev=[...], pci=[...]   an xl line
+//	anything else                            a hostdev selector (match.Parse)
+//
+// XML and xl lines may name several devices.
+func ParseSelector(s string) ([]Ref, error) {
+	t := strings.TrimSpace(s)
+	switch {
+	case strings.HasPrefix(t, "<"):
+		return xmlRefs([]byte(s))
+	case xlAssign.MatchString(t):
+		return xlRefs([]byte(s))
+	case looksQEMU(t):
+		r, err := ParseQEMU(t)
+		if err != nil {
+			return nil, err
+		}
+		return []Ref{r}, nil
+	}
+	sel, err := match.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	return []Ref{{Dialect: DialectSelector, Text: s, Selector: sel}}, nil
+}
+
+// Refs reads every device reference in a document: libvirt domain XML (or
+// one <hostdev>), a seed document, an xl config, or QEMU options (one
+// -device or -usbdevice per argument, as in a script). It returns the
+// dialect it took the document to be.
+func Refs(doc []byte) ([]Ref, Dialect, error) {
+	d, err := sniff(doc)
+	if err != nil {
+		return nil, "", err
+	}
+	var refs []Ref
+	switch d {
+	case DialectLibvirt, DialectSeed:
+		refs, err = xmlRefs(doc)
+	case DialectXL:
+		refs, err = xlRefs(doc)
+	case DialectQEMU:
+		refs, err = qemuDocRefs(doc)
+	}
+	if err != nil {
+		return nil, d, err
+	}
+	if len(refs) == 0 {
+		return nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")"}
+	}
+	return refs, d, nil
+}
+
+var nothingHint = map[Dialect]string{
+	DialectLibvirt: "no <hostdev mode='subsystem' type='usb|pci'> element",
+	DialectSeed:    "no <host bus='usb|pci'> element",
+	DialectXL:      "no usbdevice= host:..., usbdev= or pci= entry",
+	DialectQEMU:    "no -device usb-host, -device vfio-pci or -usbdevice host:...",
+}
+
+// sniff tells a document's dialect from its first significant bytes.
+func sniff(doc []byte) (Dialect, error) {
+	t := bytes.TrimSpace(doc)
+	if len(t) == 0 {
+		return "", &Error{Msg: "the document is empty"}
+	}
+	if t[0] == '<' {
+		if bytes.Contains(doc, []byte("<hostdev")) || bytes.Contains(doc, []byte("<domain")) {
+			return DialectLibvirt, nil
+		}
+		return DialectSeed, nil
+	}
+	for line := range strings.SplitSeq(string(t), "\n") {
+		l := strings.TrimSpace(line)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		if looksQEMU(l) || strings.HasPrefix(l, "qemu-system") {
+			return DialectQEMU, nil
+		}
+		break
+	}
+	return DialectXL, nil
+}

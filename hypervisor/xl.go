@@ -1,0 +1,335 @@
+package hypervisor
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/pciaddr"
+)
+
+// An xl config is a list of settings, KEY = VALUE, ended by a newline or
+// ";". A VALUE is a number, a '...' or "..." string, or a [ ... ] list of
+// them that may span lines; # starts a comment (xl.cfg(5)). We lex the
+// whole file, so that a # or ] inside a string is not misread, and keep the
+// byte span of every string so that fill can rewrite one string and leave
+// every other byte alone.
+
+// xlString is one string value and where its contents sit in the file.
+type xlString struct {
+	value      string // unquoted
+	start, end int    // contents, between the quotes
+	line       int
+}
+
+// xlSetting is KEY = VALUE; strings holds the string values in order.
+type xlSetting struct {
+	key     string
+	line    int
+	strings []xlString
+}
+
+type xlLexer struct {
+	src  string
+	i    int
+	line int
+}
+
+func (l *xlLexer) fail(format string, args ...any) error {
+	return errorf(DialectXL, l.line, "", format, args...)
+}
+
+// skip passes blanks, comments and (when newlines is true) line ends.
+func (l *xlLexer) skip(newlines bool) {
+	for l.i < len(l.src) {
+		switch c := l.src[l.i]; {
+		case c == ' ' || c == '\t' || c == '\r':
+			l.i++
+		case c == '\\' && l.i+1 < len(l.src) && l.src[l.i+1] == '\n':
+			l.i += 2
+			l.line++
+		case c == '#':
+			for l.i < len(l.src) && l.src[l.i] != '\n' {
+				l.i++
+			}
+		case c == '\n' && newlines:
+			l.i++
+			l.line++
+		default:
+			return
+		}
+	}
+}
+
+func isIdent(c byte, first bool) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || !first && '0' <= c && c <= '9'
+}
+
+// parseXL lexes a whole xl config into its settings.
+func parseXL(src string) ([]xlSetting, error) {
+	l := &xlLexer{src: src, line: 1}
+	var out []xlSetting
+	for {
+		l.skip(true)
+		if l.i >= len(src) {
+			return out, nil
+		}
+		if src[l.i] == ';' {
+			l.i++
+			continue
+		}
+		start := l.i
+		for l.i < len(src) && isIdent(src[l.i], l.i == start) {
+			l.i++
+		}
+		if l.i == start {
+			return nil, l.fail("expected a setting name, found %q", nextWord(src[l.i:]))
+		}
+		s := xlSetting{key: src[start:l.i], line: l.line}
+		l.skip(false)
+		if strings.HasPrefix(src[l.i:], "+=") {
+			l.i += 2
+		} else if l.i < len(src) && src[l.i] == '=' {
+			l.i++
+		} else {
+			return nil, l.fail("setting %s: expected = after the name", s.key)
+		}
+		l.skip(false)
+		if l.i < len(src) && src[l.i] == '[' {
+			l.i++
+			for {
+				l.skip(true)
+				if l.i >= len(src) {
+					return nil, errorf(DialectXL, s.line, "", "setting %s: the list opened here has no ]", s.key)
+				}
+				if src[l.i] == ']' {
+					l.i++
+					break
+				}
+				v, err := l.atom(&s)
+				if err != nil {
+					return nil, err
+				}
+				_ = v
+				l.skip(true)
+				if l.i < len(src) && src[l.i] == ',' {
+					l.i++
+				} else if l.i < len(src) && src[l.i] != ']' {
+					return nil, l.fail("setting %s: expected , or ] in the list, found %q", s.key, nextWord(src[l.i:]))
+				}
+			}
+		} else if _, err := l.atom(&s); err != nil {
+			return nil, err
+		}
+		l.skip(false)
+		if l.i < len(src) && src[l.i] != '\n' && src[l.i] != ';' {
+			return nil, l.fail("setting %s: unexpected %q after the value", s.key, nextWord(src[l.i:]))
+		}
+		out = append(out, s)
+	}
+}
+
+func nextWord(s string) string {
+	if i := strings.IndexAny(s, " \t\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 20 {
+		s = s[:20] + "..."
+	}
+	return s
+}
+
+// atom reads a string or a bare number; strings are recorded in s.
+func (l *xlLexer) atom(s *xlSetting) (string, error) {
+	src := l.src
+	if l.i >= len(src) {
+		return "", l.fail("setting %s has no value", s.key)
+	}
+	q := src[l.i]
+	if q != '\'' && q != '"' {
+		start := l.i
+		for l.i < len(src) && strings.IndexByte(" \t\r\n,;]#", src[l.i]) < 0 {
+			l.i++
+		}
+		if l.i == start {
+			return "", l.fail("setting %s: expected a value, found %q", s.key, nextWord(src[l.i:]))
+		}
+		return src[start:l.i], nil
+	}
+	line := l.line
+	l.i++
+	start := l.i
+	var b strings.Builder
+	for {
+		if l.i >= len(src) {
+			return "", errorf(DialectXL, line, "", "setting %s: the string opened here is not closed", s.key)
+		}
+		c := src[l.i]
+		if c == q {
+			break
+		}
+		if c == '\n' {
+			return "", errorf(DialectXL, line, "", "setting %s: the string opened here runs past the end of the line", s.key)
+		}
+		if c == '\\' && l.i+1 < len(src) {
+			l.i++
+			switch e := src[l.i]; e {
+			case '\\', '\'', '"':
+				b.WriteByte(e)
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case 'r':
+				b.WriteByte('\r')
+			default:
+				return "", l.fail("setting %s: escape \\%c is not one hostdev reads", s.key, e)
+			}
+			l.i++
+			continue
+		}
+		b.WriteByte(c)
+		l.i++
+	}
+	s.strings = append(s.strings, xlString{value: b.String(), start: start, end: l.i, line: line})
+	l.i++
+	return b.String(), nil
+}
+
+// xlRefs reads the host devices an xl config names.
+func xlRefs(doc []byte) ([]Ref, error) {
+	settings, err := parseXL(string(doc))
+	if err != nil {
+		return nil, err
+	}
+	var refs []Ref
+	for _, s := range settings {
+		for _, str := range s.strings {
+			r, ok, err := xlRef(s.key, str)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				refs = append(refs, r)
+			}
+		}
+	}
+	return refs, nil
+}
+
+// xlRef reads one entry of usbdevice, usbdev or pci. ok is false for an
+// entry that names no host device (usbdevice='tablet').
+func xlRef(key string, s xlString) (Ref, bool, error) {
+	fail := func(format string, args ...any) (Ref, bool, error) {
+		return Ref{}, false, errorf(DialectXL, s.line, s.value, "%s entry: %s", key, fmt.Sprintf(format, args...))
+	}
+	r := Ref{Dialect: DialectXL, Text: s.value, Line: s.line}
+	switch key {
+	case "usbdevice":
+		if !strings.HasPrefix(s.value, "host:") {
+			return Ref{}, false, nil // an emulated device: 'tablet', 'mouse'
+		}
+		sel, err := match.Parse(s.value)
+		if err != nil {
+			return Ref{}, false, selectorError(DialectXL, s.line, s.value, err)
+		}
+		r.Selector = sel
+	case "usbdev":
+		var bus, addr string
+		var keep []string
+		for opt := range strings.SplitSeq(s.value, ",") {
+			k, v, ok := strings.Cut(opt, "=")
+			if !ok {
+				return fail("%q is not key=value", opt)
+			}
+			switch k {
+			case "type":
+				if v != "hostdev" {
+					return fail("type=%s: xl knows only type=hostdev", v)
+				}
+			case "hostbus":
+				bus = v
+			case "hostaddr":
+				addr = v
+			default:
+				keep = append(keep, opt)
+			}
+		}
+		if bus == "" || addr == "" {
+			return fail("xl needs both hostbus= and hostaddr=")
+		}
+		sel, err := match.New(
+			match.Term{Key: match.KeyBus, Values: []string{"usb"}},
+			match.Term{Key: match.KeyBusnum, Values: []string{bus}},
+			match.Term{Key: match.KeyDevnum, Values: []string{addr}})
+		if err != nil {
+			return selectorFail(key, s, err)
+		}
+		r.Selector = sel
+		if len(keep) > 0 {
+			r.xlOpts = "," + strings.Join(keep, ",")
+		}
+	case "pci":
+		// Positional [DDDD:]BB:SS.F[@VSLOT] first, or bdf= among the options.
+		bdf, rest, _ := strings.Cut(s.value, ",")
+		if strings.Contains(bdf, "=") {
+			bdf, rest = "", s.value
+		}
+		var kept []string
+		if rest != "" {
+			for o := range strings.SplitSeq(rest, ",") {
+				k, v, ok := strings.Cut(o, "=")
+				switch {
+				case !ok:
+					return fail("option %q is not key=value", o)
+				case k == "bdf":
+					bdf = v
+				default:
+					kept = append(kept, o)
+				}
+			}
+		}
+		if bdf == "" {
+			return fail("no address; write [DDDD:]BB:SS.F first, or bdf=")
+		}
+		opts := ""
+		if len(kept) > 0 {
+			opts = "," + strings.Join(kept, ",")
+		}
+		vslot := ""
+		if a, v, ok := strings.Cut(bdf, "@"); ok {
+			if _, err := strconv.ParseUint(v, 16, 8); err != nil || v == "" {
+				return fail("virtual slot @%s is not a hex number from 0 to 1f", v)
+			}
+			bdf, vslot = a, "@"+v
+		}
+		addr := bdf
+		if strings.Count(addr, ":") == 1 {
+			addr = "0000:" + addr
+		}
+		r.All = strings.HasSuffix(addr, ".*")
+		if !r.All {
+			if _, err := pciaddr.Parse(addr); err != nil {
+				return fail("%q is not a PCI address [DDDD:]BB:SS.F (function may be *)", bdf)
+			}
+		}
+		sel, err := match.New(
+			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
+			match.Term{Key: match.KeyAddress, Values: []string{addr}})
+		if err != nil {
+			return selectorFail(key, s, err)
+		}
+		r.Selector = sel
+		r.xlOpts = vslot + opts
+	default:
+		return Ref{}, false, nil
+	}
+	return r, true, nil
+}
+
+func selectorFail(key string, s xlString, err error) (Ref, bool, error) {
+	e := selectorError(DialectXL, s.line, s.value, err)
+	e.Msg = key + " entry: " + e.Msg
+	return Ref{}, false, e
+}
