@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path"
 	"strconv"
 	"strings"
@@ -77,7 +78,8 @@ func ParseQEMU(s string) (Ref, error) {
 // qemuOpt is one property; num says it came from JSON as a number.
 type qemuOpt struct {
 	key, value string
-	num        bool
+	num        bool // a JSON number
+	json       bool // from JSON, where QEMU wants numbers as numbers
 }
 
 // qemuOpts splits QEMU's key=value,key=value syntax, where ",," is a comma
@@ -135,6 +137,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		if json.Unmarshal(ex, &cmd) != nil || cmd != "device_add" {
 			return nil, errorf(DialectQEMU, 0, orig, "QMP command %s is not device_add", ex)
 		}
+		args = nil // a fresh map: unmarshalling into top would merge
 		if err := json.Unmarshal(top["arguments"], &args); err != nil || args == nil {
 			return nil, errorf(DialectQEMU, 0, orig, "device_add has no arguments object")
 		}
@@ -149,11 +152,11 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		}
 		switch v := v.(type) {
 		case string:
-			opts = append(opts, qemuOpt{key: k, value: v})
+			opts = append(opts, qemuOpt{key: k, value: v, json: true})
 		case json.Number:
-			opts = append(opts, qemuOpt{key: k, value: v.String(), num: true})
+			opts = append(opts, qemuOpt{key: k, value: v.String(), num: true, json: true})
 		case bool:
-			opts = append(opts, qemuOpt{key: k, value: strconv.FormatBool(v)})
+			opts = append(opts, qemuOpt{key: k, value: strconv.FormatBool(v), json: true})
 		default:
 			return nil, errorf(DialectQEMU, 0, orig, "property %s is %s, not a string or number", k, raw)
 		}
@@ -281,6 +284,9 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 // A leading zero is refused: QEMU itself would read it as octal.
 func qemuUint(o qemuOpt, max uint64) (uint64, error) {
 	v := o.value
+	if o.json && !o.num {
+		return 0, fmt.Errorf("in JSON QEMU wants a number here, not the string %q", v)
+	}
 	if o.num {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n > max {
@@ -373,6 +379,9 @@ func qemuUSBDevice(orig, arg string) (Ref, error) {
 // command line holds them: every -device usb-host, -device vfio-pci and
 // -usbdevice host:, with shell quotes and backslash-newlines allowed.
 func qemuDocRefs(doc []byte) ([]Ref, error) {
+	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
+		return qmpDocRefs(doc)
+	}
 	words, lines, err := shellWords(string(doc))
 	if err != nil {
 		return nil, err
@@ -503,4 +512,46 @@ func shellWords(s string) ([]string, []int, error) {
 	}
 	flush()
 	return words, lines, nil
+}
+
+// qmpDocRefs reads a stream of QMP commands or JSON -device arguments, as
+// resolve --format qmp writes them: each device_add of a usb-host or
+// vfio-pci; other commands and devices are passed over.
+func qmpDocRefs(doc []byte) ([]Ref, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	var refs []Ref
+	for {
+		ws := dec.InputOffset()
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err == io.EOF {
+			return refs, nil
+		}
+		line := lineAt(doc, int(ws)+countSpace(doc[ws:]))
+		if err != nil {
+			return nil, errorf(DialectQEMU, line, "", "not valid JSON: %v", err)
+		}
+		var head struct {
+			Execute   string `json:"execute"`
+			Driver    string `json:"driver"`
+			Arguments struct {
+				Driver string `json:"driver"`
+			} `json:"arguments"`
+		}
+		json.Unmarshal(raw, &head)
+		if (head.Execute != "" && head.Execute != "device_add") || !qemuDrivers[head.Driver+head.Arguments.Driver] {
+			continue
+		}
+		r, err := ParseQEMU(string(raw))
+		if err != nil {
+			err.(*Error).Line = line
+			return nil, err
+		}
+		r.Line = line
+		refs = append(refs, r)
+	}
+}
+
+func countSpace(b []byte) int {
+	return len(b) - len(bytes.TrimLeft(b, " \t\r\n"))
 }

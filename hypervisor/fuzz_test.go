@@ -1,0 +1,284 @@
+package hypervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/pciaddr"
+)
+
+// fuzzQEMUSeeds are the forms qemu.go's and ParseSelector's doc comments
+// name, and a few near misses that take the error paths.
+var fuzzQEMUSeeds = []string{
+	"-device usb-host,vendorid=0x0483,productid=0x2016",
+	"usb-host,hostbus=1,hostaddr=4",
+	"usb-host,hostbus=1,hostport=2.1",
+	"usb-host,hostdevice=/dev/bus/usb/001/004",
+	"-usbdevice host:3.1",
+	"-usbdevice host:0483:2016",
+	"vfio-pci,host=0000:01:00.0",
+	"vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:01:00.0",
+	"device_add usb-host,id=u1,hostbus=1,hostaddr=4",
+	`{"execute":"device_add","arguments":{"driver":"usb-host","hostbus":1,"hostaddr":4}}`,
+	`{"driver":"vfio-pci","host":"0000:01:00.0"}`,
+	"usb-host,vendorid=0483,productid=0x2016",
+	"--device=usb-host,id=x,,y,hostbus=3,hostaddr=1,hostport=1.2",
+	"driver=usb-host,vendorid=0x483,productid=0X2016",
+	"usb-host,hostdevice=/dev/bus/usb/003/001,hostbus=3",
+	"vfio-pci,host=01:00.0",
+	"-device usb-kbd",
+	"-usbdevice tablet",
+	"usb_add host:0483:2016",
+	`{"execute":"device_add","arguments":{"driver":"usb-host","vendorid":1155,"productid":8214}}`,
+	`{"driver":"usb-host","hostbus":"3","hostaddr":1}`,
+	"qemu-system-x86_64 -machine q35 \\\n  -device 'usb-host,vendorid=0x0483,productid=0x2016' \\\n  -usbdevice host:3.1 -device vfio-pci,host=01:00.0\n",
+	// ParseSelector's other dialects.
+	"host:0403:6001,serial=A7022OOP",
+	"host:008.002",
+	"00:1f.*",
+	"vendor=0403|067b,port=1-2.1",
+	"usbdevice=['host:0483:2016']",
+	"usbdev=['type=hostdev,hostbus=3,hostaddr=1']",
+	"pci=['0000:00:1f.3,permissive=1']",
+	"<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source></hostdev>",
+	"<host bus='usb'><source device='003.001'/></host>",
+}
+
+// fuzzXLSeeds are xl configs: every form xlRef reads, comments, lists
+// over several lines, and the separators xl.cfg(5) allows.
+var fuzzXLSeeds = []string{
+	"usbdevice=['host:0483:2016']",
+	"usbdevice='host:3.1'",
+	"usbdevice = 'host:0483:2016'\n",
+	"usbdevice='host:003.001'",
+	"usbdev=['type=hostdev,hostbus=3,hostaddr=1']",
+	"usbdev=['type=hostdev,hostbus=1,hostaddr=5,controller=0,port=1']",
+	"pci=['0000:00:1f.3,permissive=1']",
+	"pci=['00:1f.*@3']",
+	"pci = [ 'bdf=00:1f.3,seize=1' ]",
+	"# a VM\nname = 'x' # not a device\nusbdevice = [ 'tablet',\n  'host:0483:2016', # a comment with ] and '\n  \"host:3.1\" ]\npci = [ '00:1f.3@4,permissive=1' ]; usb = 1\n",
+	"# xl config: only the device strings may change.\nname = \"hvm1\"\nbuilder='hvm'\nusb = 1\nusbdevice = [ 'tablet', \"host:0403:6001\", # the FTDI\n              'host:001.008' ]\nusbdev=['type=hostdev,hostbus=2,hostaddr=2,controller=0,port=1']\npci = [ '0000:00:1f.3@4,permissive=1', '00:1f.*' ] ; vcpus = 2\n",
+	"usbdevice = [\n\t'host:0483:2016',\n\t'host:0403:6001,serial=A7022OOP',\n]\n",
+	"usbdevice=\"host:0403:6001,serial=A7022OO\\\"P\"",
+	"memory = 2048\r\nusbdevice = 'host:1.5' \\\n\r\n",
+	"usbdevice += ['host:3.1']",
+}
+
+// fuzzXMLSeeds are libvirt domains and hostdevs, and seed documents.
+var fuzzXMLSeeds = []string{
+	"<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/><address bus='3' device='1'/></source></hostdev>",
+	"<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source></hostdev>",
+	"<hostdev mode='subsystem' type='usb' managed='yes'>\n  <source startupPolicy='optional'>\n    <vendor id='0x0403'/>\n    <product id='0x6001'/>\n  </source>\n</hostdev>\n",
+	"<hostdev mode=\"subsystem\" type=\"usb\"><source><address bus=\"1\" device=\"5\"/></source></hostdev>",
+	"<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/></source></hostdev>",
+	"<hostdev mode='subsystem' type='pci' managed='yes'>\n  <driver name='vfio'/>\n  <source>\n    <address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/>\n  </source>\n  <address type='pci' domain='0x0000' bus='0x06' slot='0x00' function='0x0'/>\n</hostdev>",
+	"<?xml version=\"1.0\"?>\n<!-- my VM; keep this comment -->\n<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n  <name>win10</name>\n  <memory unit='KiB'>1048576</memory>\n  <devices>\n    <!-- the FTDI cable -->\n    <hostdev mode='subsystem' type='usb' managed='yes'>\n      <source startupPolicy='optional'>\n        <vendor id='0x0483'/>\n        <product id='0x2016'/>\n      </source>\n      <boot order='2'/>\n    </hostdev>\n    <hostdev mode='subsystem' type='usb'>\n      <source>\n        <vendor id='0x0403'/>\n        <product id='0x6001'/>\n        <address bus='1' device='8'/>\n      </source>\n    </hostdev>\n    <hostdev mode='subsystem' type='pci' managed='yes'>\n      <source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/></source>\n    </hostdev>\n  </devices>\n  <qemu:commandline>\n    <qemu:arg value='-S'/>\n  </qemu:commandline>\n</domain>\n",
+	"<host bus='usb'><source device='003.001'/></host>",
+	"<host bus='usb'><source vendor='0483' product='2016'/><target dev='001.005'/></host>",
+	"<host bus='pci'><source dev='00:1f.3'/></host>",
+	"<!-- The 2007 proposal -->\n<devices>\n  <host bus='usb'>\n    <source vendor='0483' product='2016'/>\n  </host>\n  <host bus=\"usb\">\n    <source vendor=\"0403\" product=\"6001\"/>\n    <target dev=\"001.008\"/>\n  </host>\n  <host bus='pci'>\n    <source dev='00:1f.3'/>\n  </host>\n</devices>\n",
+}
+
+// fuzzDevices is a small fixed machine: 0483:2016 alone on bus 3, two
+// FTDI cables told apart only by serial, a root hub, and one PCI function.
+func fuzzDevices() []discover.Device {
+	usb := func(vid, pid discover.ID, bus, dev int, port, serial string, class uint8) discover.Device {
+		return discover.Device{
+			Bus: discover.BusUSB, Name: fmt.Sprintf("%d-%s", bus, port),
+			VendorID: vid, ProductID: pid,
+			USB: &discover.USB{
+				Busnum: bus, Devnum: dev, Port: port, Class: class,
+				Serial: serial, HasSerial: serial != "",
+			},
+		}
+	}
+	devs := []discover.Device{
+		usb(0x1d6b, 0x0002, 1, 1, "0", "", 0x09),
+		usb(0x0483, 0x2016, 3, 1, "1", "0483SER", 0),
+		usb(0x0403, 0x6001, 1, 5, "2.1", "A7022OOP", 0),
+		usb(0x0403, 0x6001, 1, 8, "2.2", "A7022OOQ", 0),
+		{
+			Bus: discover.BusPCI, Name: "0000:00:1f.3",
+			VendorID: 0x8086, ProductID: 0xa348,
+			PCI: &discover.PCI{Address: pciaddr.MustParse("0000:00:1f.3"), HasAddress: true, Class: 0x040300},
+		},
+	}
+	devs[0].Name = "usb1"
+	for i := range devs {
+		if u := devs[i].USB; u != nil {
+			u.Devnode = fmt.Sprintf("/dev/bus/usb/%03d/%03d", u.Busnum, u.Devnum)
+		}
+	}
+	return devs
+}
+
+// checkSelector checks that a selector a reference was read into is not
+// empty and that its canonical form reads back to the same selector.
+func checkSelector(t *testing.T, in string, sel match.Selector) {
+	t.Helper()
+	if len(sel.Terms) == 0 {
+		t.Fatalf("%q: read into an empty selector", in)
+	}
+	str := sel.String()
+	again, err := match.Parse(str)
+	if err != nil {
+		t.Fatalf("%q: selector %q does not parse again: %v", in, str, err)
+	}
+	if diff := cmp.Diff(sel, again); diff != "" {
+		t.Fatalf("%q: selector %q parses again differently (-read +reparsed):\n%s", in, str, diff)
+	}
+}
+
+// FuzzParseQEMU checks that ParseQEMU, ParseSelector and Refs never panic,
+// that their errors are *Error (qemuDocRefs relies on it), and that every
+// selector they give is non-empty and survives String and match.Parse.
+func FuzzParseQEMU(f *testing.F) {
+	for _, s := range fuzzQEMUSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, qerr := ParseQEMU(s)
+		if qerr != nil {
+			e, ok := qerr.(*Error)
+			if !ok || e.Dialect != DialectQEMU {
+				t.Fatalf("ParseQEMU(%q): error %#v is not a QEMU *Error", s, qerr)
+			}
+		} else {
+			if r.Dialect != DialectQEMU {
+				t.Fatalf("ParseQEMU(%q): dialect %q", s, r.Dialect)
+			}
+			checkSelector(t, s, r.Selector)
+		}
+
+		refs, err := ParseSelector(s)
+		if err == nil {
+			for _, ref := range refs {
+				checkSelector(t, s, ref.Selector)
+			}
+			if len(refs) == 1 && refs[0].Dialect == DialectQEMU {
+				if qerr != nil {
+					t.Fatalf("ParseSelector(%q) read it as QEMU, but ParseQEMU fails: %v", s, qerr)
+				}
+				if diff := cmp.Diff(r.Selector, refs[0].Selector); diff != "" {
+					t.Fatalf("ParseSelector(%q) and ParseQEMU disagree (-ParseQEMU +ParseSelector):\n%s", s, diff)
+				}
+			}
+		} else {
+			var e *Error
+			var pe *match.ParseError
+			if !errors.As(err, &e) && !errors.As(err, &pe) {
+				t.Fatalf("ParseSelector(%q): error %#v is neither *Error nor *match.ParseError", s, err)
+			}
+		}
+
+		// The same text as a document: a QEMU script, mostly.
+		drefs, _, err := Refs([]byte(s))
+		if err == nil {
+			for _, ref := range drefs {
+				checkSelector(t, s, ref.Selector)
+			}
+		}
+	})
+}
+
+// checkDoc runs Refs and Fill on doc and checks what they promise: Fill
+// succeeds exactly when Refs does (for the dialects Fill writes) with one
+// Filled per reference; a Fill that changes nothing gives doc back byte for
+// byte; Fill's output reads again to as many references, in the same
+// dialect; and filling the output again changes nothing.
+func checkDoc(t *testing.T, doc []byte) {
+	devs := fuzzDevices()
+	refs, rd, rerr := Refs(doc)
+	if rerr == nil {
+		for _, r := range refs {
+			checkSelector(t, r.Text, r.Selector)
+		}
+	}
+	orig := bytes.Clone(doc)
+	out, filled, fd, err := Fill(doc, devs)
+	if !bytes.Equal(doc, orig) {
+		t.Fatalf("Fill modified its input:\n%q\nis now\n%q", orig, doc)
+	}
+	if err != nil {
+		if rerr == nil && rd != DialectQEMU {
+			t.Fatalf("Refs reads %q (%d refs, %s), but Fill fails: %v", doc, len(refs), rd, err)
+		}
+		return
+	}
+	if rerr != nil {
+		t.Fatalf("Fill reads %q (%s), but Refs fails: %v", doc, fd, rerr)
+	}
+	if fd != rd || len(filled) != len(refs) {
+		t.Fatalf("%q: Refs gives %d refs (%s), Fill %d (%s)", doc, len(refs), rd, len(filled), fd)
+	}
+	changed := false
+	for i, f := range filled {
+		if f.Changed {
+			changed = true
+			if f.Err != nil {
+				t.Fatalf("%q: Filled[%d] changed but has error %v", doc, i, f.Err)
+			}
+		}
+	}
+	if !changed && !bytes.Equal(out, doc) {
+		t.Fatalf("Fill changed nothing, but the output differs:\n in: %q\nout: %q", doc, out)
+	}
+	refs2, d2, err := Refs(out)
+	if err != nil {
+		t.Fatalf("Fill's output does not read again: %v\n in: %q\nout: %q", err, doc, out)
+	}
+	if len(refs2) != len(refs) || d2 != rd {
+		t.Fatalf("Fill's output reads to %d refs (%s), the input to %d (%s)\n in: %q\nout: %q", len(refs2), d2, len(refs), rd, doc, out)
+	}
+	out2, filled2, _, err := Fill(out, devs)
+	if err != nil {
+		t.Fatalf("Fill's output does not fill again: %v\n in: %q\nout: %q", err, doc, out)
+	}
+	for i, f := range filled2 {
+		if f.Changed {
+			t.Fatalf("filling twice changes reference %d again (%s)\n in: %q\nout: %q\nout2: %q", i, f.Note, doc, out, out2)
+		}
+	}
+	if !bytes.Equal(out, out2) {
+		t.Fatalf("filling twice is not idempotent\n in: %q\nout: %q\nout2: %q", doc, out, out2)
+	}
+}
+
+// FuzzXL checks Refs and Fill on xl configs.
+func FuzzXL(f *testing.F) {
+	for _, s := range fuzzXLSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		// Read as xl whatever sniff would make of it.
+		if refs, err := xlRefs(doc); err == nil {
+			for _, r := range refs {
+				checkSelector(t, r.Text, r.Selector)
+			}
+		}
+		checkDoc(t, doc)
+	})
+}
+
+// FuzzXML checks Refs and Fill on libvirt domain XML, lone <hostdev>
+// elements and seed documents.
+func FuzzXML(f *testing.F) {
+	for _, s := range fuzzXMLSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		// Read as XML whatever sniff would make of it.
+		if refs, err := xmlRefs(doc); err == nil {
+			for _, r := range refs {
+				checkSelector(t, r.Text, r.Selector)
+			}
+		}
+		checkDoc(t, doc)
+	})
+}
