@@ -270,9 +270,9 @@ func TestWriteGolden(t *testing.T) {
 		return Resolved{Device: d}
 	}
 	items := []Resolved{
-		pick(usb, "serial=A10K3QKF"),     // 1-1.1.2.3 behind three hubs: id from the serial
-		pick(usb, "port=1-1.1.3"),        // no serial: id from the port
-		pick(usb, "host:0781:5581"),      // SuperSpeed, bus 2
+		pick(usb, "serial=A10K3QKF"),      // 1-1.1.2.3 behind three hubs: id from the serial
+		pick(usb, "port=1-1.1.3"),         // no serial: id from the port
+		pick(usb, "host:0781:5581"),       // SuperSpeed, bus 2
 		pick(pci, "address=0000:00:1f.3"), // a PCI function
 	}
 	xlRef, err := ParseSelector(`pci=['0000:00:1f.3@4,permissive=1,rdm_policy=relaxed']`)
@@ -456,7 +456,7 @@ func TestFill(t *testing.T) {
 				rep.WriteString("\n")
 			}
 			base := strings.TrimSuffix(in, ".in")
-			golden(t, base+".out", string(out))
+			golden(t, base+".want", string(out))
 			golden(t, base+".report", rep.String())
 			// Filling the output again changes nothing: every address is
 			// current now.
@@ -517,7 +517,7 @@ func TestLibvirtSchema(t *testing.T) {
 			t.Errorf("virt-xml-validate %s: %v\n%s\n%s", name, err, out, doc)
 		}
 	}
-	filled, err := os.ReadFile(filepath.Join("testdata", "fill", "libvirt-domain.out"))
+	filled, err := os.ReadFile(filepath.Join("testdata", "fill", "libvirt-domain.want"))
 	if err != nil {
 		t.Fatal(err)
 	}
