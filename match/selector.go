@@ -124,6 +124,21 @@ type ParseError struct {
 
 func (e *ParseError) Error() string { return fmt.Sprintf("selector %q: %s", e.Input, e.Msg) }
 
+// Caret gives two lines: the input, and a ^ under the byte at Offset. It
+// is empty when the input is too long or holds bytes a terminal would not
+// show one column each.
+func (e *ParseError) Caret() string {
+	if len(e.Input) > 120 || e.Offset < 0 || e.Offset > len(e.Input) {
+		return ""
+	}
+	for _, c := range []byte(e.Input) {
+		if c < ' ' || c > '~' {
+			return ""
+		}
+	}
+	return e.Input + "\n" + strings.Repeat(" ", e.Offset) + "^"
+}
+
 // Parse reads a selector. The forms are:
 //
 //	host:BUS.DEV            USB bus and device number, decimal (host:008.002)
@@ -233,6 +248,9 @@ func (p *parser) part(part string, off int) error {
 	}
 	k := Key(key)
 	if !k.IsValid() {
+		if near := nearestKey(key); near != "" {
+			return p.fail(off, "unknown key %q; did you mean %s?", key, near)
+		}
 		return p.fail(off, "unknown key %q; known keys are %s", key, keyList())
 	}
 	voff := off + len(key) + 1
@@ -520,3 +538,35 @@ func canonicalAddress(v string) (string, string) {
 // Exact returns the value of s's term for k when that term has a single
 // value without wildcards: the address a config pinned, for example.
 func (s Selector) Exact(k Key) (string, bool) { return s.exact(k) }
+
+// nearestKey gives the key within two edits of k, for a typo's hint.
+func nearestKey(k string) Key {
+	best, bestD := Key(""), 3
+	for _, c := range Keys {
+		if d := editDistance(strings.ToLower(k), string(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -128,7 +128,9 @@ func TestParseInvalid(t *testing.T) {
 		{"port leading dash", "port=-2", ParseError{"port=-2", 5, `port "-2" has no bus before the '-'`}},
 		{"port empty field", "port=1-2..1", ParseError{"port=1-2..1", 5, `port "1-2..1": "" is not a decimal port number (want BUS-PORT[.PORT...], as in 1-2.1)`}},
 		{"port hex", "port=1-0x2", ParseError{"port=1-0x2", 5, `port "1-0x2": "0x2" is not a decimal port number (want BUS-PORT[.PORT...], as in 1-2.1)`}},
-		{"unknown key", "vendr=0403", ParseError{"vendr=0403", 0, `unknown key "vendr"; known keys are bus, vendor, product, class, driver, name, serial, port, busnum, devnum, interface-class, address, iommu-group`}},
+		{"unknown key", "colour=red", ParseError{"colour=red", 0, `unknown key "colour"; known keys are bus, vendor, product, class, driver, name, serial, port, busnum, devnum, interface-class, address, iommu-group`}},
+		{"misspelt key", "vendr=0403", ParseError{"vendr=0403", 0, `unknown key "vendr"; did you mean vendor?`}},
+		{"misspelt key later", "vendor=0403,prodct=6001", ParseError{"vendor=0403,prodct=6001", 12, `unknown key "prodct"; did you mean product?`}},
 		{"empty value", "serial=", ParseError{"serial=", 7, `serial has an empty value`}},
 		{"busnum hex", "busnum=0x3", ParseError{"busnum=0x3", 7, `busnum "0x3" is not a decimal number`}},
 		{"busnum negative", "busnum=-1", ParseError{"busnum=-1", 7, `busnum "-1" is not a decimal number`}},
@@ -169,6 +171,37 @@ func TestParseErrorText(t *testing.T) {
 	want := `selector "vendor=04g3": vendor "04g3" is not 4 hex digits`
 	if err == nil || err.Error() != want {
 		t.Errorf("Parse error = %v, want %s", err, want)
+	}
+	// The caret stands under the part that is wrong.
+	_, err = Parse("host:0403:60g1")
+	if got := err.(*ParseError).Caret(); got != "host:0403:60g1\n          ^" {
+		t.Errorf("Caret:\n%s", got)
+	}
+	if got := (&ParseError{Input: "a\tb", Offset: 1}).Caret(); got != "" {
+		t.Errorf("Caret of a control character: %q, want none", got)
+	}
+}
+
+// New builds from terms what Parse builds from text, and checks values
+// the same way.
+func TestNew(t *testing.T) {
+	got, err := New(Term{KeyProduct, []string{"0x6001"}}, Term{KeyBus, []string{"usb"}}, Term{KeyVendor, []string{"0403"}}, Term{KeyBusnum, []string{"003"}})
+	want, _ := Parse("host:0403:6001,busnum=3")
+	if err != nil || !cmp.Equal(got, want) {
+		t.Errorf("New = %v, %v; want %v", got, err, want)
+	}
+	for _, terms := range [][]Term{
+		nil,
+		{{KeyVendor, nil}},
+		{{"colour", []string{"red"}}},
+		{{KeyVendor, []string{"04g3"}}},
+		{{KeyVendor, []string{"0403"}}, {KeyVendor, []string{"067b"}}},
+	} {
+		if _, err := New(terms...); err == nil {
+			t.Errorf("New(%v) succeeded", terms)
+		} else if _, ok := err.(*ParseError); !ok {
+			t.Errorf("New(%v): %T, want *ParseError", terms, err)
+		}
 	}
 }
 

@@ -88,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
+	if pe := (*match.ParseError)(nil); errors.As(err, &pe) && pe.Caret() != "" {
+		fmt.Fprintf(stderr, "  %s\n", strings.ReplaceAll(pe.Caret(), "\n", "\n  "))
+	}
 	var (
 		ue  usageError
 		he  *hypervisor.Error
