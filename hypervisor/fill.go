@@ -215,7 +215,7 @@ func fillXL(doc []byte, devs []discover.Device) ([]Filled, []edit, error) {
 		filled []Filled
 		edits  []edit
 	)
-	for _, s := range settings {
+	for _, s := range effective(settings) {
 		for _, str := range s.strings {
 			r, ok, err := xlRef(s.key, str)
 			if err != nil {

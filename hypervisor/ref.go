@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
@@ -43,6 +44,10 @@ type Ref struct {
 	// startupPolicy='optional'.
 	Optional bool
 
+	// noHub says the dialect's device never takes a hub (QEMU's usb-host
+	// skips class 09), even where an exact port would let hostdev match one.
+	noHub bool
+
 	// What writing back in the same dialect keeps.
 	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
 	xlOpts  string                    // xl: "@VSLOT" and options after the address
@@ -51,6 +56,25 @@ type Ref struct {
 // Resolve finds what r means among devs: one device, or with All every
 // match. Moved is non-nil when a remembered USB address was stale.
 func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
+	if r.noHub {
+		var hubs []match.Near
+		devs = slices.DeleteFunc(slices.Clone(devs), func(d discover.Device) bool {
+			hub := d.USB != nil && d.USB.Class == 9
+			if hub && r.Selector.Match(d) {
+				hubs = append(hubs, match.Near{Device: d, Reason: "is a hub; QEMU's usb-host never takes a hub"})
+			}
+			return hub
+		})
+		if len(hubs) > 0 {
+			if _, _, err := r.resolve(devs); err != nil {
+				return nil, nil, &match.NoMatchError{Selector: r.Selector, Nearest: hubs}
+			}
+		}
+	}
+	return r.resolve(devs)
+}
+
+func (r Ref) resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
 	if r.All {
 		ds, err := match.ResolveAll(r.Selector, devs)
 		return ds, nil, err
@@ -179,15 +203,28 @@ func sniff(doc []byte) (Dialect, error) {
 		}
 		return DialectSeed, nil
 	}
+	// An xl config is KEY = VALUE lines; QEMU options are a command line,
+	// perhaps inside a script (exec qemu-system-x86_64 -device ...).
+	// Any xl device setting makes it xl; otherwise any -device or
+	// -usbdevice, or a first line in QEMU's shape, makes it QEMU.
+	qemu := false
+	first := true
 	for line := range strings.SplitSeq(string(t), "\n") {
 		l := strings.TrimSpace(line)
 		if l == "" || l[0] == '#' {
 			continue
 		}
-		if looksQEMU(l) || strings.HasPrefix(l, "qemu-system") {
-			return DialectQEMU, nil
+		if xlAssign.MatchString(l) {
+			return DialectXL, nil
 		}
-		break
+		if first && (looksQEMU(l) || strings.Contains(l, "qemu-system")) ||
+			strings.Contains(l, "-device ") || strings.Contains(l, "-usbdevice ") {
+			qemu = true
+		}
+		first = false
+	}
+	if qemu {
+		return DialectQEMU, nil
 	}
 	return DialectXL, nil
 }

@@ -53,7 +53,7 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 		for i, it := range items {
 			d := it.Device
 			if d.Bus == discover.BusPCI {
-				fmt.Fprintf(&b, "-device vfio-pci,id=%s,host=%s\n", ids[i], d.PCI.Address)
+				fmt.Fprintf(&b, "-device vfio-pci,id=%s,%s=%s\n", ids[i], vfioKey(d), vfioValue(d))
 			} else {
 				fmt.Fprintf(&b, "-device usb-host,id=%s,hostbus=%d,hostaddr=%d\n", ids[i], d.USB.Busnum, d.USB.Devnum)
 			}
@@ -67,14 +67,21 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 				Hostaddr int    `json:"hostaddr"`
 			}
 			type pciArgs struct {
-				Driver string `json:"driver"`
-				ID     string `json:"id"`
-				Host   string `json:"host"`
+				Driver   string `json:"driver"`
+				ID       string `json:"id"`
+				Host     string `json:"host,omitempty"`
+				Sysfsdev string `json:"sysfsdev,omitempty"`
 			}
 			var args any
 			d := it.Device
 			if d.Bus == discover.BusPCI {
-				args = pciArgs{"vfio-pci", ids[i], d.PCI.Address.String()}
+				a := pciArgs{Driver: "vfio-pci", ID: ids[i]}
+				if vfioKey(d) == "host" {
+					a.Host = vfioValue(d)
+				} else {
+					a.Sysfsdev = vfioValue(d)
+				}
+				args = a
 			} else {
 				args = usbArgs{"usb-host", ids[i], d.USB.Busnum, d.USB.Devnum}
 			}
@@ -117,6 +124,9 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			}
 			switch {
 			case d.Bus == discover.BusPCI:
+				if d.PCI.Address.Domain > 0xffff {
+					return fmt.Errorf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, d.PCI.Address)
+				}
 				pci = append(pci, xlQuote(d.PCI.Address.String()+opts))
 			case f == FormatXenLegacy:
 				usb = append(usb, xlQuote(fmt.Sprintf("host:%d.%d", d.USB.Busnum, d.USB.Devnum)))
@@ -366,4 +376,21 @@ func xmlText(s string) string {
 	var b strings.Builder
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// vfioKey and vfioValue name a PCI function for QEMU's vfio-pci: host=
+// takes 16-bit domains only, so a function in a wider domain (VMD,
+// Hyper-V) is named by its sysfs path.
+func vfioKey(d discover.Device) string {
+	if d.PCI.Address.Domain > 0xffff {
+		return "sysfsdev"
+	}
+	return "host"
+}
+
+func vfioValue(d discover.Device) string {
+	if d.PCI.Address.Domain > 0xffff {
+		return "/sys/bus/pci/devices/" + d.PCI.Address.String()
+	}
+	return d.PCI.Address.String()
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/pciaddr"
 )
@@ -27,6 +28,7 @@ type xlString struct {
 type xlSetting struct {
 	key     string
 	line    int
+	appends bool // KEY += VALUE
 	strings []xlString
 }
 
@@ -90,6 +92,7 @@ func parseXL(src string) ([]xlSetting, error) {
 		l.skip(false)
 		if strings.HasPrefix(src[l.i:], "+=") {
 			l.i += 2
+			s.appends = true
 		} else if l.i < len(src) && src[l.i] == '=' {
 			l.i++
 		} else {
@@ -183,8 +186,36 @@ func (l *xlLexer) atom(s *xlSetting) (string, error) {
 				b.WriteByte('\t')
 			case 'r':
 				b.WriteByte('\r')
+			case 'a':
+				b.WriteByte('\a')
+			case 'b':
+				b.WriteByte('\b')
+			case 'f':
+				b.WriteByte('\f')
+			case 'v':
+				b.WriteByte('\v')
+			case 'x':
+				// \xHH, as libxlu reads it.
+				if l.i+2 < len(src) && isHexDigit(src[l.i+1]) && isHexDigit(src[l.i+2]) {
+					n, _ := strconv.ParseUint(src[l.i+1:l.i+3], 16, 8)
+					b.WriteByte(byte(n))
+					l.i += 2
+				} else {
+					return "", l.fail("setting %s: \\x needs two hex digits", s.key)
+				}
 			default:
-				return "", l.fail("setting %s: escape \\%c is not one hostdev reads", s.key, e)
+				if '0' <= e && e <= '7' {
+					// \ooo: up to three octal digits.
+					j := l.i
+					for j < len(src) && j < l.i+3 && '0' <= src[j] && src[j] <= '7' {
+						j++
+					}
+					n, _ := strconv.ParseUint(src[l.i:j], 8, 16)
+					b.WriteByte(byte(n))
+					l.i = j
+					continue
+				}
+				return "", l.fail("setting %s: escape \\%c is not one xl reads", s.key, e)
 			}
 			l.i++
 			continue
@@ -204,7 +235,7 @@ func xlRefs(doc []byte) ([]Ref, error) {
 		return nil, err
 	}
 	var refs []Ref
-	for _, s := range settings {
+	for _, s := range effective(settings) {
 		for _, str := range s.strings {
 			r, ok, err := xlRef(s.key, str)
 			if err != nil {
@@ -235,6 +266,7 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 			return Ref{}, false, selectorError(DialectXL, s.line, s.value, err)
 		}
 		r.Selector = sel
+		r.noHub = true // the legacy form goes to QEMU's usb-host
 	case "usbdev":
 		var bus, addr string
 		var keep []string
@@ -248,12 +280,28 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 				if v != "hostdev" {
 					return fail("type=%s: xl knows only type=hostdev", v)
 				}
-			case "hostbus":
-				bus = v
-			case "hostaddr":
-				addr = v
-			default:
+			case "hostbus", "hostaddr":
+				// xl reads these with strtoul base 0: 010 is 8.
+				n, err := cUint("xl", v, map[string]uint64{"hostbus": 255, "hostaddr": 127}[k])
+				if err != nil || n == 0 {
+					if err == nil {
+						err = fmt.Errorf("0 names no device")
+					}
+					return fail("%s=%s: %v", k, v, err)
+				}
+				if k == "hostbus" {
+					bus = strconv.FormatUint(n, 10)
+				} else {
+					addr = strconv.FormatUint(n, 10)
+				}
+			case "controller", "port":
 				keep = append(keep, opt)
+			default:
+				hint := ""
+				if near := spell.Suggest(k, []string{"type", "hostbus", "hostaddr", "controller", "port"}); near != "" {
+					hint = "; did you mean " + near + "?"
+				}
+				return fail("xl has no usbdev option %q%s", k, hint)
 			}
 		}
 		if bus == "" || addr == "" {
@@ -299,7 +347,7 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 		}
 		vslot := ""
 		if a, v, ok := strings.Cut(bdf, "@"); ok {
-			if _, err := strconv.ParseUint(v, 16, 8); err != nil || v == "" {
+			if n, err := strconv.ParseUint(v, 16, 8); err != nil || v == "" || n > 0x1f {
 				return fail("virtual slot @%s is not a hex number from 0 to 1f", v)
 			}
 			bdf, vslot = a, "@"+v
@@ -309,10 +357,14 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 			addr = "0000:" + addr
 		}
 		r.All = strings.HasSuffix(addr, ".*")
-		if !r.All {
-			if _, err := pciaddr.Parse(addr); err != nil {
-				return fail("%q is not a PCI address [DDDD:]BB:SS.F (function may be *)", bdf)
-			}
+		probe := addr
+		if r.All {
+			probe = strings.TrimSuffix(addr, "*") + "0"
+		}
+		if a, err := pciaddr.Parse(probe); err != nil {
+			return fail("%q is not a PCI address [DDDD:]BB:SS.F (function may be *)", bdf)
+		} else if a.Domain > 0xffff {
+			return fail("xl reads 16-bit PCI domains only")
 		}
 		sel, err := match.New(
 			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
@@ -332,4 +384,27 @@ func selectorFail(key string, s xlString, err error) (Ref, bool, error) {
 	e := selectorError(DialectXL, s.line, s.value, err)
 	e.Msg = key + " entry: " + e.Msg
 	return Ref{}, false, e
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// effective drops settings that a later one replaces: in xl the last
+// KEY = VALUE wins, and KEY += VALUE appends to it.
+func effective(settings []xlSetting) []xlSetting {
+	last := map[string]int{}
+	for i, s := range settings {
+		if !s.appends {
+			last[s.key] = i
+		}
+	}
+	var out []xlSetting
+	for i, s := range settings {
+		if j, ok := last[s.key]; ok && i < j {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }

@@ -125,8 +125,63 @@ func xmlRef(doc []byte, e xmlElem) (Ref, bool, error) {
 // libvirtRef reads one <hostdev>. ok is false for a hostdev that is not
 // a host USB device or PCI function (SCSI, mdev, capabilities).
 func libvirtRef(raw string, line int) (Ref, bool, error) {
+	// The numbers of <address> as written: libvirt reads them as C does
+	// (strtoul base 0), libvirtxml in base 10 (USB) or Go's base 0 (PCI,
+	// which also takes 0b and 0o). Ours are checked with libvirt's rule.
+	var nums struct {
+		Type   string `xml:"type,attr"`
+		Source struct {
+			Address *struct {
+				Domain   *string `xml:"domain,attr"`
+				Bus      *string `xml:"bus,attr"`
+				Slot     *string `xml:"slot,attr"`
+				Function *string `xml:"function,attr"`
+				Device   *string `xml:"device,attr"`
+			} `xml:"address"`
+		} `xml:"source"`
+	}
+	xml.Unmarshal([]byte(raw), &nums)
+	// libvirtxml keeps the last of repeated elements, fill edits the first:
+	// refuse repeats rather than let the two disagree.
+	var count struct {
+		Source []struct {
+			Vendor  []struct{} `xml:"vendor"`
+			Product []struct{} `xml:"product"`
+			Address []struct{} `xml:"address"`
+		} `xml:"source"`
+	}
+	xml.Unmarshal([]byte(raw), &count)
+	if len(count.Source) > 1 {
+		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev> has more than one <source>")
+	}
+	if len(count.Source) == 1 {
+		if c := count.Source[0]; len(c.Vendor) > 1 || len(c.Product) > 1 || len(c.Address) > 1 {
+			return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev>: <source> repeats <vendor>, <product> or <address>; give one of each")
+		}
+	}
+	addr := map[string]uint{}
+	if a := nums.Source.Address; a != nil && (nums.Type == "usb" || nums.Type == "pci") {
+		limits := map[string]uint64{"bus": 255, "device": 127}
+		if nums.Type == "pci" {
+			limits = map[string]uint64{"domain": 0xffffffff, "bus": 0xff, "slot": 0x1f, "function": 7}
+		}
+		for name, v := range map[string]*string{"domain": a.Domain, "bus": a.Bus, "slot": a.Slot, "function": a.Function, "device": a.Device} {
+			max, ok := limits[name]
+			if !ok || v == nil {
+				continue
+			}
+			n, err := cUint("libvirt", *v, max)
+			if err != nil {
+				return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: <address %s='%s'>: %v", nums.Type, name, *v, err)
+			}
+			addr[name] = uint(n)
+		}
+	}
 	var h libvirtxml.DomainHostdev
 	if err := h.Unmarshal(raw); err != nil {
+		if nums.Type == "usb" && len(addr) > 0 {
+			return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
+		}
 		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev>: %v", err)
 	}
 	fail := func(format string, args ...any) (Ref, bool, error) {
@@ -162,8 +217,8 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 				return fail("<address> needs both bus= and device=")
 			}
 			terms = append(terms,
-				match.Term{Key: match.KeyBusnum, Values: []string{strconv.FormatUint(uint64(*a.Bus), 10)}},
-				match.Term{Key: match.KeyDevnum, Values: []string{strconv.FormatUint(uint64(*a.Device), 10)}})
+				match.Term{Key: match.KeyBusnum, Values: []string{strconv.FormatUint(uint64(addr["bus"]), 10)}},
+				match.Term{Key: match.KeyDevnum, Values: []string{strconv.FormatUint(uint64(addr["device"]), 10)}})
 		}
 		if len(terms) == 1 {
 			return fail("names no device; give <vendor id=.../> and <product id=.../>, or <address bus=... device=.../>")
@@ -180,7 +235,7 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 		}
 		terms = append(terms,
 			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
-			match.Term{Key: match.KeyAddress, Values: []string{fmt.Sprintf("%04x:%02x:%02x.%x", *a.Domain, *a.Bus, *a.Slot, *a.Function)}})
+			match.Term{Key: match.KeyAddress, Values: []string{fmt.Sprintf("%04x:%02x:%02x.%x", addr["domain"], addr["bus"], addr["slot"], addr["function"])}})
 	default:
 		return Ref{}, false, nil
 	}
@@ -250,6 +305,14 @@ func seedRef(raw string, line int) (Ref, error) {
 	var h seedXML
 	if err := xml.Unmarshal([]byte(raw), &h); err != nil {
 		return Ref{}, errorf(DialectSeed, line, "", "%v", err)
+	}
+	var count struct {
+		Source []struct{} `xml:"source"`
+		Target []struct{} `xml:"target"`
+	}
+	xml.Unmarshal([]byte(raw), &count)
+	if len(count.Source) > 1 || len(count.Target) > 1 {
+		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'> has more than one <source> or <target>; give one of each", h.Bus)
 	}
 	fail := func(format string, args ...any) (Ref, error) {
 		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'>: %s", h.Bus, fmt.Sprintf(format, args...))
@@ -365,7 +428,8 @@ func layout(raw string, path ...string) (elemLayout, bool) {
 			}
 			ws = ""
 		case xml.CharData:
-			ws = string(t)
+			// From raw: the decoder turns \r\n into \n.
+			ws = raw[off:dec.InputOffset()]
 		case xml.EndElement:
 			if in && len(stack) == len(path) {
 				l.close = off
@@ -398,7 +462,11 @@ func equalPath(a, b []string) bool {
 // sits on its own line, indented like its siblings.
 func (l elemLayout) after(elem string) string {
 	if i := strings.LastIndexByte(l.indent, '\n'); i >= 0 {
-		return "\n" + l.indent[i+1:] + elem
+		nl := "\n"
+		if i > 0 && l.indent[i-1] == '\r' {
+			nl = "\r\n" // keep a CRLF file CRLF
+		}
+		return nl + l.indent[i+1:] + elem
 	}
 	return l.indent + elem
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hostdev/hostdev/internal/spell"
 )
 
 // Key names one property a selector term tests.
@@ -541,32 +543,9 @@ func (s Selector) Exact(k Key) (string, bool) { return s.exact(k) }
 
 // nearestKey gives the key within two edits of k, for a typo's hint.
 func nearestKey(k string) Key {
-	best, bestD := Key(""), 3
-	for _, c := range Keys {
-		if d := editDistance(strings.ToLower(k), string(c)); d < bestD {
-			best, bestD = c, d
-		}
+	names := make([]string, len(Keys))
+	for i, c := range Keys {
+		names[i] = string(c)
 	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return Key(spell.Suggest(strings.ToLower(k), names))
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/snapshot"
 )
 
@@ -141,7 +140,7 @@ With selectors, only the devices matching at least one of them are listed.`,
 			}
 			if len(refs) > 0 {
 				res.Devices = slices.DeleteFunc(res.Devices, func(d discover.Device) bool {
-					return !slices.ContainsFunc(refs, func(r hypervisor.Ref) bool { return r.Selector.Match(d) })
+					return !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(d) })
 				})
 			}
 			if asJSON {

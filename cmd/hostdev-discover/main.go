@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetArgs(args)
+	root.SetArgs(qemuArgs(args))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
@@ -158,4 +159,27 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// qemuArgs lets a QEMU option be pasted as one argument of resolve or
+// list: "-device usb-host,..." would otherwise be read as our flags -d,
+// -e, ... An argument that starts with -device or -usbdevice and goes on
+// with a space or '=' gets a leading space, which makes it an argument
+// and not a flag, in its place; the selector readers ignore the space.
+func qemuArgs(args []string) []string {
+	if len(args) == 0 || (args[0] != "resolve" && args[0] != "list") {
+		return args
+	}
+	out := slices.Clone(args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		t := strings.TrimLeft(a, "-")
+		if n := len(a) - len(t); n >= 1 && n <= 2 && (strings.HasPrefix(t, "device ") || strings.HasPrefix(t, "device=") ||
+			strings.HasPrefix(t, "usbdevice ") || strings.HasPrefix(t, "usbdevice=")) {
+			out[i] = " " + a
+		}
+	}
+	return out
 }

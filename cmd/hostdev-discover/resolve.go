@@ -20,21 +20,26 @@ const (
 	exitAmbiguous = 4
 )
 
+// named is a reference and where it was read: an argument, or FILE:LINE.
+type named struct {
+	hypervisor.Ref
+	at string
+}
+
 // parseSelectors reads every argument before anything is scanned, so a
 // typo costs no scan; a bad selector is a usage error. An argument may be
 // in any dialect hypervisor.ParseSelector reads, and files given with -f
 // add every device they name.
-func parseSelectors(args, files []string) ([]hypervisor.Ref, error) {
-	var refs []hypervisor.Ref
+func parseSelectors(args, files []string) ([]named, error) {
+	var refs []named
 	for _, a := range args {
 		rs, err := hypervisor.ParseSelector(a)
 		if err != nil {
 			return nil, usageError{err}
 		}
-		for i := range rs {
-			rs[i].Line = 0 // errors quote no argument back at length
+		for _, r := range rs {
+			refs = append(refs, named{Ref: r})
 		}
-		refs = append(refs, rs...)
 	}
 	for _, f := range files {
 		doc, err := os.ReadFile(f)
@@ -45,20 +50,19 @@ func parseSelectors(args, files []string) ([]hypervisor.Ref, error) {
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", f, err)}
 		}
-		for i := range rs {
-			rs[i].Text = fmt.Sprintf("%s:%d", f, rs[i].Line)
+		for _, r := range rs {
+			refs = append(refs, named{Ref: r, at: fmt.Sprintf("%s:%d", f, r.Line)})
 		}
-		refs = append(refs, rs...)
 	}
 	return refs, nil
 }
 
 // where says which reference an error is about, for one from a file.
-func where(r hypervisor.Ref, err error) error {
-	if r.Dialect == hypervisor.DialectSelector || r.Line == 0 {
+func where(r named, err error) error {
+	if r.at == "" {
 		return err
 	}
-	return fmt.Errorf("%s: %w", r.Text, err)
+	return fmt.Errorf("%s: %w", r.at, err)
 }
 
 // resolved is one selector's answer in resolve's JSON.
@@ -95,7 +99,8 @@ naming a host device:
   "pci=['0000:00:1f.3,permissive=1']"
 
 -f FILE reads every device in a libvirt domain XML, an xl config, a <host>
-document or a file of QEMU options.
+document or a file of QEMU options or QMP commands. An argument that starts
+with -device or -usbdevice is taken as QEMU's, not as an option of ours.
 
 --format prints the answer as text, json, or ready to paste:
   qemu        -device usb-host,id=ID,hostbus=B,hostaddr=D (hotplug form)
@@ -146,6 +151,10 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 				}
 				r := resolved{Selector: ref.Selector.String()}
 				devs, moved, err := ref.Resolve(res.Devices)
+				if no := (*match.NoMatchError)(nil); ref.Optional && errors.As(err, &no) {
+					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, fmt.Errorf("not plugged in; startupPolicy='optional' allows that: %w", err)))
+					continue
+				}
 				if err != nil {
 					if format == "json" {
 						writeResolveError(e.stdout, err)
@@ -162,7 +171,7 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 				}
 				out = append(out, r)
 				for _, d := range devs {
-					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i]})
+					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref})
 				}
 			}
 			switch format {
