@@ -1,6 +1,7 @@
 package match
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -74,7 +75,18 @@ func ResolveMoved(s Selector, devs []discover.Device) (discover.Device, *Moved, 
 	if ns, ok := search.with(Term{KeyBus, []string{"usb"}}); ok {
 		search = ns // busnum and devnum said USB; keep saying it
 	}
-	d, err := resolveOne(s, search, devs)
+	d, err := resolveOne(search, search, devs)
+	stale := fmt.Sprintf("%03s.%03s", bs, ds)
+	var (
+		no  *NoMatchError
+		amb *AmbiguousError
+	)
+	switch {
+	case errors.As(err, &no):
+		no.Stale = stale
+	case errors.As(err, &amb):
+		amb.Stale = stale
+	}
 	if err != nil || d.USB == nil {
 		return d, nil, err
 	}
@@ -106,6 +118,9 @@ func resolveOne(orig, search Selector, devs []discover.Device) (discover.Device,
 type NoMatchError struct {
 	Selector Selector
 	Nearest  []Near
+	// Stale is the remembered BBB.DDD where the device no longer is, when
+	// the search came from ResolveMoved; Selector is then the search.
+	Stale string
 }
 
 // Near is a device that almost matched, and why it did not.
@@ -116,6 +131,9 @@ type Near struct {
 
 func (e *NoMatchError) Error() string {
 	var b strings.Builder
+	if e.Stale != "" {
+		fmt.Fprintf(&b, "%s is no longer at %s, and ", describe(e.Selector), e.Stale)
+	}
 	fmt.Fprintf(&b, "no device matches %s", describe(e.Selector))
 	for i, n := range e.Nearest {
 		if i == 0 {
@@ -238,6 +256,8 @@ func actual(k Key, d discover.Device) string {
 type AmbiguousError struct {
 	Selector   Selector
 	Candidates []Candidate
+	// Stale is as for NoMatchError: the remembered BBB.DDD that is gone.
+	Stale string
 }
 
 // Candidate is one of several matches and the shortest extra term that
@@ -258,7 +278,11 @@ func (e *AmbiguousError) Error() string {
 	if n := len(picks); n > 1 {
 		list = strings.Join(picks[:n-1], ", ") + " or " + picks[n-1]
 	}
-	return fmt.Sprintf("%d devices match %s; add %s", len(e.Candidates), describe(e.Selector), list)
+	stale := ""
+	if e.Stale != "" {
+		stale = fmt.Sprintf("%s is no longer at %s, and ", describe(e.Selector), e.Stale)
+	}
+	return fmt.Sprintf("%s%d devices match %s; add %s", stale, len(e.Candidates), describe(e.Selector), list)
 }
 
 // candidates gives each match its pick, sorted by pick.

@@ -152,7 +152,7 @@ func TestResolveFake(t *testing.T) {
 		{"remembered, still there", "vendor=067b,product=2303,busnum=2,devnum=4", "2-3", ""},
 		{"remembered, moved", "vendor=046d,product=c31c,busnum=1,devnum=3", "1-1.2", "046d:c31c moved from 001.003 to 001.005"},
 		{"remembered, other device there", "vendor=046d,product=c31c,busnum=1,devnum=7", "1-1.2", "046d:c31c moved from 001.007 to 001.005"},
-		{"remembered, moved and ambiguous", "vendor=067b,product=2303,busnum=3,devnum=9", "2 devices match vendor=067b,product=2303,busnum=3,devnum=9; add port=1-3 or port=2-3", ""},
+		{"remembered, moved and ambiguous", "vendor=067b,product=2303,busnum=3,devnum=9", "067b:2303 is no longer at 003.009, and 2 devices match 067b:2303; add port=1-3 or port=2-3", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
