@@ -595,3 +595,28 @@ func TestFillCRLF(t *testing.T) {
 		t.Errorf("got %q\nwant %q", out, want)
 	}
 }
+
+// TestAdvice: an ambiguity is explained in the terms the config can use.
+func TestAdvice(t *testing.T) {
+	devs := both(t)
+	for _, tc := range []struct{ in, want string }{
+		{"usb-host,vendorid=0x1050,productid=0x0407", "QEMU's usb-host cannot select by serial; to pick by port, use hostbus=1,hostport=2 or hostbus=1,hostport=3"},
+		{"<hostdev mode='subsystem' type='usb'><source><vendor id='0x1050'/><product id='0x0407'/></source></hostdev>", "add <address bus='1' device='8'/> or <address bus='1' device='9'/> to <source>"},
+		{"usbdevice='host:1050:0407'", "write host:1.8 or host:1.9"},
+		{"<host bus='usb'><source vendor='1050' product='0407'/></host>", "write device='001.008' or device='001.009'"},
+		{"host:1050:0407", ""},
+	} {
+		refs, err := ParseSelector(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = refs[0].Resolve(devs)
+		var amb *match.AmbiguousError
+		if !errors.As(err, &amb) {
+			t.Fatalf("%s: %v, want ambiguous", tc.in, err)
+		}
+		if got := Advice(refs[0], amb); !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
+			t.Errorf("Advice(%s) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -159,7 +159,7 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 					if format == "json" {
 						writeResolveError(e.stdout, err)
 					}
-					return where(ref, err)
+					return where(ref, withAdvice(ref.Ref, err))
 				}
 				r.Devices = devs
 				if !ref.All {
@@ -238,4 +238,16 @@ func writeResolveError(w io.Writer, err error) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
+}
+
+// withAdvice adds, to an ambiguity in a hypervisor's dialect, what that
+// dialect can write to pick one device.
+func withAdvice(r hypervisor.Ref, err error) error {
+	var amb *match.AmbiguousError
+	if errors.As(err, &amb) {
+		if a := hypervisor.Advice(r, amb); a != "" {
+			return fmt.Errorf("%w\nhint: %s", err, a)
+		}
+	}
+	return err
 }
