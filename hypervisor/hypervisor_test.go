@@ -620,3 +620,14 @@ func TestAdvice(t *testing.T) {
 		}
 	}
 }
+
+// TestParseSelectorNothing: an argument that names no host device is an
+// error, not a selector that quietly matches nothing.
+func TestParseSelectorNothing(t *testing.T) {
+	for _, in := range []string{"usbdevice=['tablet']", "<domain type='kvm'/>", "<host bus='usb' />x", "pci=[]"} {
+		refs, err := ParseSelector(in)
+		if err == nil {
+			t.Errorf("ParseSelector(%q) = %d refs and no error", in, len(refs))
+		}
+	}
+}

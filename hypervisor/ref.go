@@ -138,11 +138,29 @@ var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 // XML and xl lines may name several devices.
 func ParseSelector(s string) ([]Ref, error) {
 	t := strings.TrimSpace(s)
+	var (
+		refs []Ref
+		err  error
+		d    Dialect
+	)
 	switch {
 	case strings.HasPrefix(t, "<"):
-		return xmlRefs([]byte(s))
+		refs, err = xmlRefs([]byte(s))
+		d = DialectLibvirt
+		if !strings.Contains(t, "<hostdev") && !strings.Contains(t, "<domain") {
+			d = DialectSeed
+		}
 	case xlAssign.MatchString(t):
-		return xlRefs([]byte(s))
+		refs, err = xlRefs([]byte(s))
+		d = DialectXL
+	}
+	if d != "" {
+		if err == nil && len(refs) == 0 {
+			err = &Error{Dialect: d, Text: s, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")"}
+		}
+		return refs, err
+	}
+	switch {
 	case looksQEMU(t):
 		r, err := ParseQEMU(t)
 		if err != nil {
