@@ -342,6 +342,10 @@ func seedRef(raw string, line int) (Ref, error) {
 		if (s.Vendor == "") != (s.Product == "") {
 			return fail("<source> has vendor= without product= or the other way round")
 		}
+		if dev != "" && s.Vendor != "" {
+			// Which would win when they disagree? Neither: ask.
+			return fail("<source> gives both a device number and vendor= and product=; give device= for this instance, or vendor= and product= (with <target dev> remembering where it was)")
+		}
 		if s.Vendor != "" {
 			terms = append(terms,
 				match.Term{Key: match.KeyVendor, Values: []string{s.Vendor}},
