@@ -423,6 +423,17 @@ func TestDeviceID(t *testing.T) {
 	if ids := deviceIDs([]Resolved{a, b}); ids[0] == ids[1] {
 		t.Errorf("same serial: ids %v", ids)
 	}
+	// A serial another plugged device also has is not used either, even
+	// when that device is not being written: the next run would clash.
+	a.Device.USB.Serial = "SAME"
+	all := []discover.Device{a.Device, b.Device}
+	all[1].Name = "other"
+	if !SharedSerial(a.Device, all) || SharedSerial(a.Device, all[:1]) {
+		t.Errorf("SharedSerial wrong")
+	}
+	if ids := deviceIDs([]Resolved{{Device: a.Device, SerialShared: true}}); strings.Contains(ids[0], "SAME") {
+		t.Errorf("shared serial used in id %q", ids[0])
+	}
 	// A serial with spaces or punctuation is not used.
 	a.Device.USB.Serial = "A B/C"
 	if id := DeviceID(a.Device); !wellFormedID(id) || strings.Contains(id, "A B") {

@@ -36,6 +36,24 @@ var Formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXe
 type Resolved struct {
 	Device discover.Device
 	Ref    *Ref
+	// SerialShared says another device plugged in has the same vendor,
+	// product and serial (cheap clones do), so the serial cannot make the
+	// QEMU id unique: the port is used instead. SharedSerial sets it.
+	SerialShared bool
+}
+
+// SharedSerial says whether any other device in all has d's vendor,
+// product and serial.
+func SharedSerial(d discover.Device, all []discover.Device) bool {
+	if d.USB == nil || d.USB.Serial == "" {
+		return false
+	}
+	for _, o := range all {
+		if o.Name != d.Name && o.USB != nil && o.VendorID == d.VendorID && o.ProductID == d.ProductID && o.USB.Serial == d.USB.Serial {
+			return true
+		}
+	}
+	return false
 }
 
 // Write renders items in format f. Several items of one kind go in one
@@ -245,7 +263,7 @@ func deviceIDs(items []Resolved) []string {
 		count[ids[i]]++
 	}
 	for i, it := range items {
-		if count[ids[i]] > 1 && it.Device.Bus == discover.BusUSB {
+		if (count[ids[i]] > 1 || it.SerialShared) && it.Device.Bus == discover.BusUSB {
 			ids[i] = fmt.Sprintf("hostdev-usb-%s-%s-%s", it.Device.VendorID, it.Device.ProductID, portID(it.Device))
 		}
 	}

@@ -34,6 +34,10 @@ Devices named by an exact address are checked and left as they are.
 Everything else in the file is kept byte for byte: comments, spacing,
 attribute and key order. A device that moved is reported on stderr.
 
+An xl vendor:product has no place to be kept beside the address, so it is
+replaced: keep your template and write the filled copy elsewhere rather
+than using -i on it.
+
 If any device does not resolve, nothing is printed or written, and the exit
 status is that of resolve: 3 no match, 4 ambiguous. A USB <hostdev> with
 startupPolicy='optional' may be missing. -i replaces FILE atomically

@@ -171,7 +171,8 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 				}
 				out = append(out, r)
 				for _, d := range devs {
-					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref})
+					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref,
+						SerialShared: hypervisor.SharedSerial(d, res.Devices)})
 				}
 			}
 			switch format {
