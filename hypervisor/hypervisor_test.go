@@ -322,28 +322,8 @@ func TestWriteGolden(t *testing.T) {
 			if err := Write(&b, f, kept); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", "write", string(f)+".golden"), b.String())
+			testenv.Golden(t, filepath.Join("testdata", "write", string(f)+".golden"), b.String(), *update)
 		})
-	}
-}
-
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
 	}
 }
 
@@ -501,8 +481,8 @@ func TestFill(t *testing.T) {
 				rep.WriteString("\n")
 			}
 			base := strings.TrimSuffix(in, ".in")
-			golden(t, base+".want", string(out))
-			golden(t, base+".report", rep.String())
+			testenv.Golden(t, base+".want", string(out), *update)
+			testenv.Golden(t, base+".report", rep.String(), *update)
 			// Filling the output again changes nothing: every address is
 			// current now.
 			again, filled2, _, err := Fill(out, devs)

@@ -27,7 +27,7 @@ func TestResolveFormats(t *testing.T) {
 			t.Errorf("-f of the %s output: exit %d\n%s%s", f, code, back, errs)
 		}
 	}
-	golden(t, "resolve-formats.txt", all.String())
+	testenv.Golden(t, filepath.Join("testdata", "resolve-formats.txt"), all.String(), *update)
 
 	for _, tc := range []struct {
 		args   []string

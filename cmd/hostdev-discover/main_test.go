@@ -77,24 +77,6 @@ func smallHost(t *testing.T) string {
 	return root
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", p, diff)
-	}
-}
-
 func TestListGolden(t *testing.T) {
 	root := smallHost(t)
 	for _, tc := range []struct {
@@ -111,7 +93,7 @@ func TestListGolden(t *testing.T) {
 			if code != 0 || errs != "" {
 				t.Fatalf("exit %d, stderr %q", code, errs)
 			}
-			golden(t, tc.golden, out)
+			testenv.Golden(t, filepath.Join("testdata", tc.golden), out, *update)
 		})
 	}
 }

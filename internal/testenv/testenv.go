@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // RequireAllVar is the environment variable that turns skips into failures.
@@ -69,4 +71,26 @@ func CorpusArchive(tb testing.TB, name string) string {
 		Skip(tb, "corpus %s: %v", name, err)
 	}
 	return p
+}
+
+// Golden compares got with the file at path, or with update writes got
+// there (creating its folder): the -update flag of the package's tests.
+func Golden(tb testing.TB, path, got string, update bool) {
+	tb.Helper()
+	if update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("%v (go test -update writes it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		tb.Errorf("%s (-want +got):\n%s", path, diff)
+	}
 }
