@@ -141,6 +141,12 @@ func readBus[T any](f *FS, rel, bus string, keep func(string) bool, read func(*d
 	if f.afterList != nil {
 		f.afterList(bus, names)
 	}
+	return readEntries(f, dir, names, read)
+}
+
+// readEntries reads the named entries of an open bus directory, leaving
+// out those that have vanished.
+func readEntries[T any](f *FS, dir *device, names []string, read func(*device) (T, bool)) ([]T, []Warning) {
 	devs := make([]T, 0, len(names))
 	var warns []Warning
 	for _, name := range names {

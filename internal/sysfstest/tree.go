@@ -18,6 +18,9 @@ import (
 // not safe for concurrent use.
 type Tree struct {
 	Root string
+	// CharLinks makes AddUSB write sys/dev/char/189:M, the link the kernel
+	// makes from a device number to its device directory.
+	CharLinks bool
 
 	err     error
 	dirs    map[string]bool

@@ -166,6 +166,11 @@ type usbNode struct {
 	dir      string // root-relative device directory
 	hubIf    string // root-relative interface directory holding the ports
 	maxChild int
+
+	bus, devnum int
+	parent      string   // the parent hub's name; "" for a root hub
+	links       []string // root-relative links outside dir, removed with it
+	devNode     bool     // whether dev/bus/usb/BBB/DDD was made
 }
 
 type usbBus struct {
@@ -326,7 +331,18 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		}
 	}
 
-	node := &usbNode{dir: dir, maxChild: d.MaxChild}
+	node := &usbNode{dir: dir, maxChild: d.MaxChild, bus: d.Bus, devnum: d.Devnum,
+		links: []string{"sys/bus/usb/devices/" + name, "sys/bus/usb/drivers/usb/" + name}}
+	if parent != nil {
+		node.parent = path.Base(parent.dir)
+		node.links = append(node.links, fmt.Sprintf("%s/port%d/device", parent.hubIf, port))
+	}
+	if t.CharLinks {
+		char := fmt.Sprintf("sys/dev/char/189:%d", (d.Bus-1)*128+d.Devnum-1)
+		t.mkdir("sys/dev/char")
+		t.link(char, dir)
+		node.links = append(node.links, char)
+	}
 	ifPrefix := name + ":1."
 	if d.Port == "" {
 		ifPrefix = strconv.Itoa(d.Bus) + "-0:1."
@@ -334,6 +350,10 @@ func (t *Tree) AddUSB(d USBDevice) string {
 	for _, in := range d.Interfaces {
 		ifDir := dir + "/" + ifPrefix + strconv.Itoa(int(in.Number))
 		t.addInterface(d, in, ifDir)
+		node.links = append(node.links, "sys/bus/usb/devices/"+path.Base(ifDir))
+		if in.Driver != "" {
+			node.links = append(node.links, "sys/bus/usb/drivers/"+in.Driver+"/"+path.Base(ifDir))
+		}
 		// The ports belong to the hub interface: the first of class 09.
 		if d.DeviceClass == 0x09 && in.Class == 0x09 && node.hubIf == "" {
 			node.hubIf = ifDir
@@ -349,6 +369,7 @@ func (t *Tree) AddUSB(d USBDevice) string {
 	t.usb[name] = node
 	if d.DevNode {
 		t.AddDevNode(d.Bus, d.Devnum)
+		node.devNode = true
 	}
 	return dir
 }
