@@ -2,9 +2,9 @@ package sysfstest
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
-	"io/fs"
 	"path/filepath"
 	"slices"
 )

@@ -1,0 +1,446 @@
+package discover
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/uevent"
+)
+
+// Op says what happened to a device.
+type Op uint8
+
+// The operations an Event reports.
+const (
+	// Add: a device appeared, or was read for the first time.
+	Add Op = iota + 1
+	// Remove: a device is gone. A replugged USB device is a Remove of its
+	// old devnum and an Add of its new one.
+	Remove
+	// Change: the same device (same USB name and devnum, same PCI
+	// address) now reads differently: a driver was bound or unbound, an
+	// interface appeared.
+	Change
+)
+
+func (o Op) String() string {
+	switch o {
+	case Add:
+		return "add"
+	case Remove:
+		return "remove"
+	case Change:
+		return "change"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// MarshalText writes "add", "remove" or "change".
+func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads what MarshalText writes.
+func (o *Op) UnmarshalText(b []byte) error {
+	for _, v := range []Op{Add, Remove, Change} {
+		if string(b) == v.String() {
+			*o = v
+			return nil
+		}
+	}
+	return fmt.Errorf("op %q is not add, remove or change", b)
+}
+
+// Event is one change the watcher saw. Device is always as read from sysfs
+// after the change; for a Remove it is the device as last read.
+type Event struct {
+	Op     Op        `json:"op"`
+	Time   time.Time `json:"time"`
+	Device Device    `json:"device"`
+}
+
+// DefaultRescan is how often a watcher rescans everything, as a safety net
+// under its event sources.
+const DefaultRescan = 30 * time.Second
+
+// NoRescan, as WatchOptions.Rescan, turns the periodic rescan off.
+const NoRescan time.Duration = -1
+
+// pollInterval is how often a watcher that lost its event sources (no
+// inotify instance or watches left) rescans instead.
+const pollInterval = time.Second
+
+// WatchOptions says what to watch. Recorder is ignored.
+type WatchOptions struct {
+	Options
+	// Rescan is the period of the full rescan: 0 means DefaultRescan, and
+	// a negative value (NoRescan) turns it off.
+	Rescan time.Duration
+	// Initial sends an Add for every device present when watching starts.
+	Initial bool
+	// NoUevents does not listen to kernel uevents, which a watcher of the
+	// root "/" does by default. Without them, PCI changes and driver
+	// binding are seen only by the rescan.
+	NoUevents bool
+}
+
+// Watcher reports the devices that come, go and change under a root. Read
+// both channels: Events, and Errors, which says what the watcher could not
+// read or had to recover from. It keeps going after every error.
+type Watcher struct {
+	Events <-chan Event
+	Errors <-chan error
+
+	events chan Event
+	errors chan error
+
+	mu   sync.Mutex // guards usb and pci against Devices
+	usb  map[string]Device
+	pci  map[string]Device
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+	w    *watcher
+}
+
+// Watch starts watching. It reads every device once before it returns,
+// so Devices is at once up to date; it fails only when the root cannot be
+// read. Cancelling ctx closes the watcher.
+func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+	fs, err := sysfs.NewFS(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	root := fs.Root()
+	ww := &Watcher{
+		events: make(chan Event, 64),
+		errors: make(chan error, 64),
+		usb:    map[string]Device{},
+		pci:    map[string]Device{},
+		done:   make(chan struct{}),
+	}
+	ww.Events, ww.Errors = ww.events, ww.errors
+	w := &watcher{
+		W:        ww,
+		opts:     opts,
+		fs:       fs,
+		devDir:   filepath.Join(root, "dev", "bus", "usb"),
+		root:     root,
+		byNode:   map[[2]int]string{},
+		warned:   map[string]string{},
+		dying:    map[string]bool{},
+		watched:  map[string]bool{},
+		rechecks: map[recheckKey]recheck{},
+		uevents:  make(chan ueventItem, 256),
+		inject:   make(chan error, 1),
+	}
+	ww.w = w
+	if !opts.Numeric {
+		roots := dbRoots(root)
+		if opts.wants(BusUSB) {
+			db, warn := usbNames(roots)
+			w.names = usbNamer{db}
+			w.warnOnce(warn)
+		}
+		if opts.wants(BusPCI) {
+			var warn *Warning
+			w.pciNames, warn = pciNamesFor(roots, opts.Logger)
+			w.warnOnce(warn)
+		}
+	}
+	// Watch first and read second, so that nothing falls between.
+	w.startSources()
+	var first batch
+	w.fullRescan(&first)
+	if opts.Initial {
+		w.queue = first.events(time.Now())
+	}
+	w.started = true
+
+	ww.wg.Add(1)
+	go func() {
+		defer ww.wg.Done()
+		w.loop(ctx)
+	}()
+	return ww, nil
+}
+
+// Close stops the watcher and closes Events and Errors. It does not wait
+// for anyone to read them, and it is safe to call more than once.
+func (ww *Watcher) Close() error {
+	ww.once.Do(func() { close(ww.done) })
+	ww.w.stopSources() // unblocks the uevent reader
+	ww.wg.Wait()
+	return nil
+}
+
+// Devices returns the devices as the watcher sees them now, in Scan's
+// order. Once the events are read and the host is quiet, they equal a
+// fresh Scan's.
+func (ww *Watcher) Devices() []Device {
+	ww.mu.Lock()
+	out := make([]Device, 0, len(ww.usb)+len(ww.pci))
+	for _, d := range ww.usb {
+		out = append(out, d)
+	}
+	for _, d := range ww.pci {
+		out = append(out, d)
+	}
+	ww.mu.Unlock()
+	slices.SortFunc(out, compareDevices)
+	return out
+}
+
+// compareDevices orders devices as Scan does: USB by bus, port path and
+// name, then PCI by address.
+func compareDevices(a, b Device) int {
+	if a.Bus != b.Bus {
+		if a.Bus == BusUSB {
+			return -1
+		}
+		return 1
+	}
+	if a.USB != nil && b.USB != nil {
+		return cmp.Or(
+			cmp.Compare(a.USB.Busnum, b.USB.Busnum),
+			sysfs.ComparePorts(a.USB.Port, b.USB.Port),
+			cmp.Compare(a.Name, b.Name),
+		)
+	}
+	if a.PCI != nil && b.PCI != nil {
+		if a.PCI.HasAddress != b.PCI.HasAddress {
+			if a.PCI.HasAddress {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
+	}
+	return cmp.Compare(a.Name, b.Name)
+}
+
+// watcher is the state the loop goroutine owns.
+type watcher struct {
+	W      *Watcher
+	opts   WatchOptions
+	fs     *sysfs.FS
+	root   string
+	devDir string // <root>/dev/bus/usb
+
+	names    usbNamer
+	pciNames *pciNames
+
+	byNode map[[2]int]string // (busnum, devnum) -> USB name
+	warned map[string]string // device name -> the warnings last sent for it
+	dying  map[string]bool   // USB devices whose node went
+
+	fsw      *fsnotify.Watcher
+	watched  map[string]bool // the folders under watch
+	polling  bool            // the file events are lost: poll instead
+	uconn    *uevent.Conn
+	uevents  chan ueventItem
+	inject   chan error // tests: an error as if a source had sent it
+	rechecks map[recheckKey]recheck
+
+	started  bool
+	stopOnce sync.Once
+
+	passes, fulls atomic.Int64 // for tests: passes made, full rescans among them
+
+	queue   []Event // events not yet sent
+	dropped int     // errors dropped because nobody read Errors
+}
+
+type ueventItem struct {
+	ev  uevent.Event
+	err error
+}
+
+// send delivers an error without ever stalling the watcher: when Errors
+// is full, it is counted and said with the next one that fits.
+func (w *watcher) send(err error) {
+	if w.dropped > 0 {
+		err = fmt.Errorf("%w (and %d earlier errors, dropped because Errors was not read)", err, w.dropped)
+	}
+	select {
+	case w.W.errors <- err:
+		w.dropped = 0
+	default:
+		w.dropped++
+	}
+}
+
+func (w *watcher) warnOnce(warn *Warning) {
+	if warn != nil {
+		w.send(*warn)
+	}
+}
+
+func (w *watcher) stopped() bool {
+	select {
+	case <-w.W.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *watcher) loop(ctx context.Context) {
+	defer func() {
+		w.stopSources()
+		w.fs.Close()
+		close(w.W.events)
+		close(w.W.errors)
+	}()
+	var rescan <-chan time.Time
+	if d := w.rescanEvery(); d > 0 {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		rescan = t.C
+	}
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	recheck := time.NewTimer(time.Hour)
+	defer recheck.Stop()
+
+	var fsEvents <-chan fsnotify.Event
+	var fsErrors <-chan error
+	if w.fsw != nil {
+		fsEvents, fsErrors = w.fsw.Events, w.fsw.Errors
+	}
+	for {
+		if !w.flush() {
+			return
+		}
+		w.armRecheck(recheck)
+		var b batch
+		select {
+		case <-w.W.done:
+			return
+		case <-ctx.Done():
+			w.W.once.Do(func() { close(w.W.done) })
+			return
+		case ev, ok := <-fsEvents:
+			if !ok {
+				fsEvents = nil
+				continue
+			}
+			w.fileEvent(&b, ev)
+		case err, ok := <-fsErrors:
+			if !ok {
+				fsErrors = nil
+				continue
+			}
+			w.sourceError(&b, err)
+		case u := <-w.uevents:
+			w.kernelEvent(&b, u)
+		case err := <-w.inject:
+			w.sourceError(&b, err)
+		case <-rescan:
+			b.full = true
+		case <-poll.C:
+			if !w.polling {
+				continue
+			}
+			b.full = true
+		case <-recheck.C:
+		}
+		// Take whatever else is waiting, so that a burst is one pass.
+	drain:
+		for range 4096 {
+			select {
+			case ev, ok := <-fsEvents:
+				if !ok {
+					fsEvents = nil
+					continue
+				}
+				w.fileEvent(&b, ev)
+			case err, ok := <-fsErrors:
+				if !ok {
+					fsErrors = nil
+					continue
+				}
+				w.sourceError(&b, err)
+			case u := <-w.uevents:
+				w.kernelEvent(&b, u)
+			default:
+				break drain
+			}
+		}
+		w.dueRechecks(&b, time.Now())
+		w.apply(&b)
+		w.followUp(&b)
+	}
+}
+
+func (w *watcher) rescanEvery() time.Duration {
+	switch {
+	case w.opts.Rescan == 0:
+		return DefaultRescan
+	case w.opts.Rescan < 0:
+		return 0
+	}
+	return w.opts.Rescan
+}
+
+// flush sends the queued events; false means the watcher was closed.
+func (w *watcher) flush() bool {
+	for len(w.queue) > 0 {
+		select {
+		case w.W.events <- w.queue[0]:
+			w.queue[0] = Event{}
+			w.queue = w.queue[1:]
+		case <-w.W.done:
+			return false
+		}
+	}
+	w.queue = nil
+	return true
+}
+
+// sourceError handles an error from fsnotify or the uevent socket: a lost
+// event means a full rescan, and the user hears why.
+func (w *watcher) sourceError(b *batch, err error) {
+	switch {
+	case errors.Is(err, fsnotify.ErrEventOverflow):
+		w.send(fmt.Errorf("watch: the inotify queue overflowed; rescanning everything: %w", err))
+		b.full = true
+	case errors.Is(err, uevent.ErrOverflow):
+		w.send(fmt.Errorf("watch: the kernel dropped uevents; rescanning everything: %w", err))
+		b.full = true
+	default:
+		w.send(fmt.Errorf("watch: %w", err))
+		b.full = true
+	}
+}
+
+// apply reads what the batch names and turns the differences into events.
+func (w *watcher) apply(b *batch) {
+	w.passes.Add(1)
+	if b.full {
+		w.fulls.Add(1)
+		w.fullRescan(b)
+	} else {
+		if w.opts.wants(BusUSB) {
+			w.usbRescan(b)
+		}
+		if w.opts.wants(BusPCI) {
+			w.pciRescan(b)
+		}
+	}
+	w.queue = append(w.queue, b.events(time.Now())...)
+}
+
+type watchStats struct{ passes, full int }
+
+func (ww *Watcher) stats() watchStats {
+	return watchStats{int(ww.w.passes.Load()), int(ww.w.fulls.Load())}
+}

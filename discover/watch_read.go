@@ -1,0 +1,508 @@
+package discover
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hostdev/hostdev/sysfs"
+)
+
+// A batch is what one pass of the watcher must read, gathered from every
+// event that arrived since the last pass, and what the pass found.
+type batch struct {
+	full    bool            // read everything
+	listUSB bool            // compare the USB listing with what is known
+	listPCI bool            // re-read every PCI function: one came or went
+	usb     map[string]bool // USB devices to re-read
+	pci     map[string]bool // PCI functions to re-read
+	nodes   []nodeEvent     // device nodes that came or went
+	fired   []recheckKey    // rechecks that fell due
+	// rootHubs: a bus came or went, and with it, often, its controller.
+	rootHubs bool
+
+	removed, added, changed []Device
+	out                     []Event
+}
+
+type nodeEvent struct {
+	bus, dev int
+	created  bool
+}
+
+func (b *batch) readUSB(name string) {
+	if b.usb == nil {
+		b.usb = map[string]bool{}
+	}
+	b.usb[name] = true
+}
+
+func (b *batch) readPCI(name string) {
+	if b.pci == nil {
+		b.pci = map[string]bool{}
+	}
+	b.pci[name] = true
+}
+
+// seal turns what one comparison found into events: removals first, so
+// that a replugged device leaves before it arrives, then arrivals, then
+// changes, each in Scan's order. A pass may compare the same device twice,
+// so each comparison's events follow the last one's.
+func (b *batch) seal() {
+	for _, g := range []struct {
+		op   Op
+		devs []Device
+	}{{Remove, b.removed}, {Add, b.added}, {Change, b.changed}} {
+		slices.SortFunc(g.devs, compareDevices)
+		for _, d := range g.devs {
+			b.out = append(b.out, Event{Op: g.op, Device: d})
+		}
+	}
+	b.removed, b.added, b.changed = nil, nil, nil
+}
+
+// events returns the pass's events, stamped with t.
+func (b *batch) events(t time.Time) []Event {
+	b.seal()
+	for i := range b.out {
+		b.out[i].Time = t
+	}
+	return b.out
+}
+
+// readChunk bounds how many devices a full rescan reads between checks
+// that the watcher is still wanted.
+const readChunk = 256
+
+// fullRescan reads every device and compares them all with what is known.
+func (w *watcher) fullRescan(b *batch) {
+	if !w.started {
+		w.fulls.Add(1)
+	}
+	if w.opts.wants(BusUSB) {
+		names, warns := w.fs.USBDeviceNames()
+		w.busWarnings(warns)
+		got := make(map[string]Device, len(names))
+		for i := 0; i < len(names); i += readChunk {
+			if w.stopped() {
+				return
+			}
+			w.readUSBNames(names[i:min(i+readChunk, len(names))], got)
+		}
+		want := make(map[string]bool, len(names)+len(w.W.usb))
+		for _, n := range names {
+			want[n] = true
+		}
+		for n := range w.W.usb {
+			want[n] = true
+		}
+		w.diffUSB(b, want, got, true)
+	}
+	if w.opts.wants(BusPCI) {
+		w.pciAll(b)
+	}
+}
+
+// usbRescan reads the USB devices the batch names, resolving device nodes
+// to names, and compares the listing with what is known when it must.
+func (w *watcher) usbRescan(b *batch) {
+	want := b.usb
+	if want == nil {
+		want = map[string]bool{}
+	}
+	var unresolved []nodeEvent
+	for _, n := range b.nodes {
+		if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok && !n.created {
+			// Its node went: it is being unplugged, and what it loses on
+			// the way out is not a change worth telling.
+			w.dying[name] = true
+		}
+		if name, ok := w.fs.USBDeviceNameAt(n.bus, n.dev); ok {
+			want[name] = true
+		} else if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok {
+			want[name] = true
+		} else if n.created {
+			unresolved = append(unresolved, n)
+		}
+	}
+	if b.listUSB || len(unresolved) > 0 {
+		names, warns := w.fs.USBDeviceNames()
+		w.busWarnings(warns)
+		listed := make(map[string]bool, len(names))
+		for _, n := range names {
+			listed[n] = true
+			if _, ok := w.W.usb[n]; !ok {
+				want[n] = true
+			}
+		}
+		for n := range w.W.usb {
+			if !listed[n] {
+				want[n] = true
+			}
+		}
+	}
+	if len(want) > 0 {
+		got := map[string]Device{}
+		w.readUSBNames(keys(want), got)
+		w.diffUSB(b, want, got, false)
+	}
+
+	// A node nobody claims: a device replugged where it was (same name,
+	// new devnum), or one whose sysfs entries are not there yet.
+	for _, n := range unresolved {
+		k := [2]int{n.bus, n.dev}
+		if _, ok := w.byNode[k]; ok {
+			continue
+		}
+		var same []string
+		for name, d := range w.W.usb {
+			if d.USB.Busnum == n.bus {
+				same = append(same, name)
+			}
+		}
+		if len(same) > 0 {
+			again := map[string]Device{}
+			w.readUSBNames(same, again)
+			w.diffUSB(b, set(same), again, false)
+		}
+		if _, ok := w.byNode[k]; !ok {
+			w.schedule(recheckKey{bus: n.bus, dev: n.dev}, 0)
+		}
+	}
+	// A node removed while its device still shows in sysfs: the sysfs
+	// entries go next, and no file event says when.
+	for _, n := range b.nodes {
+		if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok && !n.created && !w.nodeExists(n.bus, n.dev) {
+			w.schedule(recheckKey{name: name, gone: true}, 0)
+		}
+	}
+}
+
+// nodeMissing says whether d's bus folder has nodes but d has none.
+func (w *watcher) nodeMissing(d Device) bool {
+	if d.USB == nil || d.USB.Busnum <= 0 || d.USB.Devnum <= 0 || w.nodeExists(d.USB.Busnum, d.USB.Devnum) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(w.devDir, fmt.Sprintf("%03d", d.USB.Busnum)))
+	return err == nil
+}
+
+func (w *watcher) nodeExists(bus, dev int) bool {
+	_, err := os.Lstat(nodePath(w.devDir, bus, dev))
+	return err == nil
+}
+
+// readUSBNames reads the named USB devices into got.
+func (w *watcher) readUSBNames(names []string, got map[string]Device) {
+	raw, warns := w.fs.USBDevicesNamed(names)
+	for _, r := range raw {
+		got[r.Name] = usbDevice(r, w.names)
+	}
+	w.deviceWarnings(names, warns)
+}
+
+// diffUSB compares the devices read (got) with those known, for the names
+// in want, and records the differences.
+//
+// Outside a full rescan, a device whose bus has nodes but which has none
+// yet is left for its node's event, and one whose node is gone is not
+// reported as changed: it is on its way in or out.
+func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device, full bool) {
+	w.W.mu.Lock()
+	defer w.W.mu.Unlock()
+	defer b.seal()
+	for name := range want {
+		old, had := w.W.usb[name]
+		d, has := got[name]
+		switch {
+		case !had && !has:
+			continue
+		case had && !has:
+			b.removed = append(b.removed, old)
+			b.rootHubs = b.rootHubs || old.USB.IsRootHub()
+			w.forgetUSB(old)
+			delete(w.warned, name)
+			delete(w.dying, name)
+			continue
+		case had && old.USB.Devnum != d.USB.Devnum:
+			b.rootHubs = b.rootHubs || old.USB.IsRootHub()
+			b.removed = append(b.removed, old)
+			w.forgetUSB(old)
+			if !full && w.nodeMissing(d) {
+				continue // its node comes next, and says so
+			}
+			b.added = append(b.added, d)
+			w.settle(name)
+		case !had:
+			if !full && w.nodeMissing(d) {
+				// Still being made: the kernel makes the node last, and
+				// its event brings the device back here, whole.
+				continue
+			}
+			b.added = append(b.added, d)
+			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
+			w.settle(name)
+		case !reflect.DeepEqual(old, d) && !w.dying[name] && !w.nodeMissing(d):
+			b.changed = append(b.changed, d)
+		default:
+			continue
+		}
+		delete(w.dying, name)
+		w.W.usb[name] = d
+		if d.USB.Busnum > 0 && d.USB.Devnum > 0 {
+			w.byNode[[2]int{d.USB.Busnum, d.USB.Devnum}] = name
+		}
+	}
+}
+
+func (w *watcher) forgetUSB(d Device) {
+	delete(w.W.usb, d.Name)
+	k := [2]int{d.USB.Busnum, d.USB.Devnum}
+	if w.byNode[k] == d.Name {
+		delete(w.byNode, k)
+	}
+}
+
+// settle has a new device read again a few times while it settles, when
+// no uevent will say that its interfaces and drivers arrived.
+func (w *watcher) settle(name string) {
+	if w.uconn == nil {
+		w.schedule(recheckKey{name: name}, 0)
+	}
+}
+
+// pciRescan re-reads the PCI functions the batch names, or all of them
+// when one came or went (the unlisted ones depend on the others).
+func (w *watcher) pciRescan(b *batch) {
+	if b.listPCI || b.rootHubs {
+		w.pciAll(b)
+		return
+	}
+	if len(b.pci) == 0 {
+		return
+	}
+	names := keys(b.pci)
+	raw, warns := w.fs.PCIFunctionsNamed(names)
+	w.deviceWarnings(names, warns)
+	got := make(map[string]Device, len(raw))
+	for _, r := range raw {
+		got[r.Name] = pciDevice(r, w.pciNames)
+	}
+	for _, n := range names {
+		if _, ok := got[n]; !ok {
+			if _, known := w.W.pci[n]; known {
+				// Gone, or one that the bus folder never listed.
+				w.pciAll(b)
+				return
+			}
+		}
+	}
+	w.diffPCI(b, b.pci, got)
+}
+
+func (w *watcher) pciAll(b *batch) {
+	raw, warns, err := w.fs.PCIFunctions()
+	if err != nil {
+		w.send(err)
+		return
+	}
+	got := make(map[string]Device, len(raw))
+	want := make(map[string]bool, len(raw)+len(w.W.pci))
+	var names []string
+	for _, r := range raw {
+		got[r.Name] = pciDevice(r, w.pciNames)
+		want[r.Name] = true
+		names = append(names, r.Name)
+	}
+	for n := range w.W.pci {
+		want[n] = true
+	}
+	w.busWarnings(warns)
+	w.deviceWarnings(names, warns)
+	w.diffPCI(b, want, got)
+}
+
+func (w *watcher) diffPCI(b *batch, want map[string]bool, got map[string]Device) {
+	w.W.mu.Lock()
+	defer w.W.mu.Unlock()
+	defer b.seal()
+	for name := range want {
+		old, had := w.W.pci[name]
+		d, has := got[name]
+		switch {
+		case !had && !has:
+		case had && !has:
+			b.removed = append(b.removed, old)
+			delete(w.W.pci, name)
+			delete(w.warned, name)
+		case !had:
+			b.added = append(b.added, d)
+			w.W.pci[name] = d
+		case !reflect.DeepEqual(old, d):
+			b.changed = append(b.changed, d)
+			w.W.pci[name] = d
+		}
+	}
+}
+
+// deviceWarnings sends the warnings about the devices just read, each
+// device's only when they differ from what was last sent for it, so that
+// a rescan does not repeat them.
+func (w *watcher) deviceWarnings(names []string, warns []sysfs.Warning) {
+	by := map[string][]sysfs.Warning{}
+	for _, wr := range warns {
+		if wr.Device != "" {
+			by[wr.Device] = append(by[wr.Device], wr)
+		}
+	}
+	for _, n := range names {
+		var text strings.Builder
+		for _, wr := range by[n] {
+			text.WriteString(wr.Error())
+			text.WriteByte('\n')
+		}
+		if w.warned[n] == text.String() {
+			continue
+		}
+		if text.Len() == 0 {
+			delete(w.warned, n)
+			continue
+		}
+		w.warned[n] = text.String()
+		for _, wr := range by[n] {
+			w.send(wr)
+		}
+	}
+}
+
+// busWarnings sends the warnings that concern no single device (a bus
+// folder that cannot be listed) once each, until they stop.
+func (w *watcher) busWarnings(warns []sysfs.Warning) {
+	for _, wr := range warns {
+		if wr.Device != "" {
+			continue
+		}
+		k := "\x00" + wr.Error()
+		if _, seen := w.warned[k]; !seen {
+			w.warned[k] = ""
+			w.send(wr)
+		}
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// Rechecks: a device read again a little later, because no event will
+// come for what happens next.
+type recheckKey struct {
+	name     string // a device to read again
+	gone     bool   // ... whose node went while its sysfs entries stayed
+	bus, dev int    // or a node that no device claimed yet
+}
+
+type recheck struct {
+	due  time.Time
+	step int
+}
+
+// recheckSteps are the delays after the event, step by step.
+var recheckSteps = []time.Duration{
+	5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond,
+	500 * time.Millisecond, 2 * time.Second,
+}
+
+func (w *watcher) schedule(k recheckKey, step int) {
+	if !w.started {
+		return // the first scan has nothing to settle
+	}
+	if r, ok := w.rechecks[k]; ok {
+		if !r.due.IsZero() {
+			return // already pending
+		}
+		step = max(step, r.step+1) // fired in this pass: the next step
+	}
+	if step >= len(recheckSteps) {
+		delete(w.rechecks, k)
+		return
+	}
+	w.rechecks[k] = recheck{due: time.Now().Add(recheckSteps[step]), step: step}
+}
+
+// dueRechecks adds the rechecks that fell due to the batch.
+func (w *watcher) dueRechecks(b *batch, now time.Time) {
+	for k, r := range w.rechecks {
+		if r.due.IsZero() || r.due.After(now) {
+			continue
+		}
+		w.rechecks[k] = recheck{step: r.step} // fired
+		b.fired = append(b.fired, k)
+		if k.name != "" {
+			b.readUSB(k.name)
+		} else {
+			b.nodes = append(b.nodes, nodeEvent{bus: k.bus, dev: k.dev, created: true})
+		}
+	}
+}
+
+// followUp schedules the next step of the rechecks that fired, for as
+// long as there is something to wait for.
+func (w *watcher) followUp(b *batch) {
+	for _, k := range b.fired {
+		r := w.rechecks[k]
+		if !r.due.IsZero() {
+			continue // rescheduled in the pass
+		}
+		delete(w.rechecks, k)
+		var more bool
+		switch {
+		case k.name != "" && k.gone:
+			d, ok := w.W.usb[k.name]
+			more = ok && !w.nodeExists(d.USB.Busnum, d.USB.Devnum)
+		case k.name != "":
+			_, more = w.W.usb[k.name]
+		default:
+			_, claimed := w.byNode[[2]int{k.bus, k.dev}]
+			more = !claimed && w.nodeExists(k.bus, k.dev)
+		}
+		if more {
+			w.schedule(k, r.step+1)
+		}
+		if k.gone && w.rechecks[k].due.IsZero() {
+			delete(w.dying, k.name) // it stayed: the rescan will tell its changes
+		}
+	}
+}
+
+// armRecheck sets t to the earliest pending recheck.
+func (w *watcher) armRecheck(t *time.Timer) {
+	var next time.Time
+	for _, r := range w.rechecks {
+		if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
+			next = r.due
+		}
+	}
+	if next.IsZero() {
+		t.Stop()
+		return
+	}
+	t.Reset(max(time.Until(next), 0))
+}

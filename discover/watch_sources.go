@@ -1,0 +1,232 @@
+package discover
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
+
+	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/uevent"
+)
+
+// The watcher's event sources. inotify sees nothing in sysfs, but it sees
+// device nodes come and go in devtmpfs: <root>/dev/bus/usb/BBB/DDD. Kernel
+// uevents add what has no node: PCI functions and driver binding.
+
+func nodePath(devDir string, bus, dev int) string {
+	return filepath.Join(devDir, fmt.Sprintf("%03d", bus), fmt.Sprintf("%03d", dev))
+}
+
+// fileEventBuffer is the length of fsnotify's event channel; a test sets
+// it to 0 so that a stalled watcher overflows the kernel's queue.
+var fileEventBuffer uint = 1024
+
+func (w *watcher) startSources() {
+	if w.opts.wants(BusUSB) {
+		fsw, err := fsnotify.NewBufferedWatcher(fileEventBuffer)
+		if err != nil {
+			w.startPolling(fmt.Errorf("inotify: %w", err))
+		} else {
+			w.fsw = fsw
+			w.ensureWatches(&batch{})
+		}
+	}
+	if !w.opts.NoUevents && w.root == "/" {
+		c, err := uevent.Listen()
+		if err != nil {
+			w.send(fmt.Errorf("watch: kernel uevents are unavailable, so PCI changes and driver binding show only at the rescan (every %s): %w",
+				w.rescanEvery(), err))
+			return
+		}
+		w.uconn = c
+		w.W.wg.Add(1)
+		go w.readUevents(c)
+	}
+}
+
+func (w *watcher) stopSources() {
+	w.stopOnce.Do(func() {
+		if w.uconn != nil {
+			w.uconn.Close()
+		}
+		if w.fsw != nil {
+			w.fsw.Close()
+		}
+	})
+}
+
+func (w *watcher) readUevents(c *uevent.Conn) {
+	defer w.W.wg.Done()
+	for {
+		ev, err := c.Read()
+		if err != nil && w.stopped() {
+			return
+		}
+		select {
+		case w.uevents <- ueventItem{ev, err}:
+		case <-w.W.done:
+			return
+		}
+	}
+}
+
+// startPolling is the fallback when file events are lost for good.
+func (w *watcher) startPolling(why error) {
+	if w.polling {
+		return
+	}
+	w.polling = true
+	w.send(fmt.Errorf("watch: %w; rescanning every %s instead", why, pollInterval))
+}
+
+// ensureWatches watches <root>/dev/bus/usb and every bus folder in it, or,
+// while it does not exist, the deepest of its parents that does, so that
+// it is seen when it comes. A bus folder newly watched may hold nodes made
+// before the watch: the batch compares the listing.
+func (w *watcher) ensureWatches(b *batch) {
+	if w.fsw == nil {
+		return
+	}
+	dir := w.devDir
+	for {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			break
+		}
+		if dir == w.root || dir == filepath.Dir(dir) {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
+	w.addWatch(dir)
+	if dir != w.devDir {
+		return
+	}
+	ents, err := os.ReadDir(w.devDir)
+	if err != nil {
+		w.send(fmt.Errorf("watch: %w", err))
+		return
+	}
+	for _, e := range ents {
+		if _, ok := busNumber(e.Name()); ok && e.IsDir() {
+			if w.addWatch(filepath.Join(w.devDir, e.Name())) {
+				b.listUSB = true
+			}
+		}
+	}
+}
+
+// addWatch reports whether it added a watch that was not there.
+func (w *watcher) addWatch(dir string) bool {
+	if w.watched[dir] {
+		return false
+	}
+	if err := w.fsw.Add(dir); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s", dir))
+		} else if !errors.Is(err, os.ErrNotExist) {
+			w.send(fmt.Errorf("watch: %w", err))
+		}
+		return false
+	}
+	w.watched[dir] = true
+	return true
+}
+
+// busNumber parses a bus folder's name, "003".
+func busNumber(s string) (int, bool) {
+	if s == "" || len(s) > 4 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n > 0
+}
+
+// fileEvent turns a file event into work for the batch.
+func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
+	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+		return // permissions and contents say nothing about devices
+	}
+	gone := !ev.Has(fsnotify.Create)
+	rel, err := filepath.Rel(w.devDir, ev.Name)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		// A parent of dev/bus/usb: the folder may just have come or gone.
+		if ev.Name == w.devDir || strings.HasPrefix(w.devDir, ev.Name+string(filepath.Separator)) {
+			if gone {
+				w.unwatch(ev.Name)
+				b.listUSB = true
+			}
+			w.ensureWatches(b)
+		}
+		return
+	}
+	bus, node, _ := strings.Cut(filepath.ToSlash(rel), "/")
+	bn, ok := busNumber(bus)
+	if !ok {
+		return
+	}
+	if node == "" {
+		if gone {
+			w.unwatch(ev.Name)
+			b.listUSB = true
+		} else {
+			w.ensureWatches(b)
+			b.listUSB = true
+		}
+		return
+	}
+	dn, ok := busNumber(node)
+	if !ok || strings.Contains(node, "/") {
+		return
+	}
+	b.nodes = append(b.nodes, nodeEvent{bus: bn, dev: dn, created: !gone})
+}
+
+// unwatch forgets the watches at and below dir, which is gone (inotify
+// drops them itself).
+func (w *watcher) unwatch(dir string) {
+	for d := range w.watched {
+		if d == dir || strings.HasPrefix(d, dir+string(filepath.Separator)) {
+			delete(w.watched, d)
+		}
+	}
+}
+
+// kernelEvent turns a uevent into work: never trusting its fields beyond
+// the device they name, which is read again.
+func (w *watcher) kernelEvent(b *batch, u ueventItem) {
+	if u.err != nil {
+		w.sourceError(b, u.err)
+		return
+	}
+	ev := u.ev
+	name := path.Base(ev.Devpath)
+	switch ev.Subsystem {
+	case "usb":
+		if !w.opts.wants(BusUSB) {
+			return
+		}
+		if strings.Contains(name, ":") { // an interface: read its device
+			name = path.Base(path.Dir(ev.Devpath))
+		}
+		if sysfs.IsUSBDeviceName(name) {
+			b.readUSB(name)
+		}
+	case "pci":
+		if !w.opts.wants(BusPCI) {
+			return
+		}
+		switch ev.Action {
+		case "add", "remove", "move":
+			b.listPCI = true
+		default:
+			b.readPCI(name)
+		}
+	}
+}

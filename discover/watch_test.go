@@ -1,0 +1,587 @@
+package discover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/hostdev/hostdev/internal/sysfstest"
+)
+
+// A fake host for watcher tests: a tree to plug into, and a watcher on it.
+type fakeHost struct {
+	t    *testing.T
+	tree *sysfstest.Tree
+	w    *Watcher
+
+	mu   sync.Mutex
+	errs []error
+}
+
+// newHost makes a tree with root hubs on the given buses (16 ports each),
+// whatever setup adds, and a watcher on it that relies on file events
+// alone: no rescan, no uevents.
+func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fakeHost {
+	t.Helper()
+	tr := sysfstest.New(t.TempDir())
+	tr.CharLinks = charLinks
+	for _, b := range buses {
+		rh := sysfstest.RootHub(b, "480")
+		rh.MaxChild = 16
+		rh.Controller = fmt.Sprintf("0000:00:%02x.0", 0x10+b)
+		tr.Plug(rh)
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHost{t: t, tree: tr}
+	h.start(opts)
+	return h
+}
+
+func (h *fakeHost) start(opts WatchOptions) {
+	h.t.Helper()
+	opts.Root = h.tree.Root
+	opts.Numeric = true
+	opts.NoUevents = true
+	if opts.Rescan == 0 {
+		opts.Rescan = NoRescan
+	}
+	w, err := Watch(context.Background(), opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.w = w
+	h.t.Cleanup(func() { w.Close() })
+	go func() {
+		for err := range w.Errors {
+			h.mu.Lock()
+			h.errs = append(h.errs, err)
+			h.mu.Unlock()
+		}
+	}()
+}
+
+func (h *fakeHost) errors() []error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.errs)
+}
+
+func (h *fakeHost) check() {
+	h.t.Helper()
+	if err := h.tree.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// next waits for n events.
+func (h *fakeHost) next(n int) []Event {
+	h.t.Helper()
+	var out []Event
+	timeout := time.After(10 * time.Second)
+	for len(out) < n {
+		select {
+		case ev, ok := <-h.w.Events:
+			if !ok {
+				h.t.Fatalf("Events closed after %d of %d events: %s", len(out), n, brief(out))
+			}
+			out = append(out, ev)
+		case <-timeout:
+			h.t.Fatalf("got %d of %d events in 10s: %s; errors %v", len(out), n, brief(out), h.errors())
+		}
+	}
+	return out
+}
+
+// quiet checks that no event comes for a while.
+func (h *fakeHost) quiet(d time.Duration) {
+	h.t.Helper()
+	select {
+	case ev := <-h.w.Events:
+		h.t.Fatalf("unexpected event %s", brief([]Event{ev}))
+	case <-time.After(d):
+	}
+}
+
+// same checks the watcher's view against a fresh Scan.
+func (h *fakeHost) same() {
+	h.t.Helper()
+	res, err := Scan(context.Background(), Options{Root: h.tree.Root, Numeric: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	got := h.w.Devices()
+	if !reflect.DeepEqual(got, res.Devices) {
+		h.t.Fatalf("the watcher sees %d devices, a scan %d:\nwatcher %s\nscan    %s",
+			len(got), len(res.Devices), names(got), names(res.Devices))
+	}
+}
+
+func names(ds []Device) string {
+	var s []string
+	for _, d := range ds {
+		if d.USB != nil {
+			s = append(s, fmt.Sprintf("%s@%d", d.Name, d.USB.Devnum))
+		} else {
+			s = append(s, d.Name)
+		}
+	}
+	return strings.Join(s, " ")
+}
+
+func brief(evs []Event) string {
+	var s []string
+	for _, e := range evs {
+		s = append(s, e.Op.String()+" "+names([]Device{e.Device}))
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+func want(t *testing.T, evs []Event, ops ...string) {
+	t.Helper()
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Op.String()+" "+names([]Device{e.Device}))
+	}
+	if !slices.Equal(got, ops) {
+		t.Fatalf("events %q, want %q", got, ops)
+	}
+}
+
+func key(bus int, port string, serial string) sysfstest.USBDevice {
+	return sysfstest.USBDevice{Bus: bus, Port: port, IDVendor: 0x0483, IDProduct: 0x2016,
+		Serial:     &serial,
+		Interfaces: []sysfstest.USBInterface{{Class: 8, SubClass: 6, Protocol: 0x50, Driver: "usb-storage"}}}
+}
+
+// Add, remove and replug, with and without the kernel's /sys/dev/char
+// links, which let the watcher go from a node straight to its device.
+func TestWatchPlugUnplugReplug(t *testing.T) {
+	for _, char := range []bool{true, false} {
+		t.Run(fmt.Sprintf("charlinks=%v", char), func(t *testing.T) {
+			h := newHost(t, char, []int{1}, WatchOptions{})
+			h.tree.Plug(key(1, "3", "K1"))
+			h.check()
+			evs := h.next(1)
+			want(t, evs, "add 1-3@2")
+			if d := evs[0].Device; d.USB.Serial != "K1" || len(d.USB.Interfaces) != 1 || d.USB.Interfaces[0].Driver != "usb-storage" {
+				t.Errorf("added device %+v", d.USB)
+			}
+			h.same()
+
+			h.tree.Unplug("1-3")
+			want(t, h.next(1), "remove 1-3@2")
+			h.same()
+
+			h.tree.Plug(key(1, "3", "K1"))
+			want(t, h.next(1), "add 1-3@3")
+			h.same()
+
+			// Replugged faster than the watcher looks: the same name with
+			// a new devnum is a remove and an add, never a change.
+			h.tree.Unplug("1-3")
+			h.tree.Plug(key(1, "3", "K1"))
+			h.check()
+			evs = h.next(2)
+			want(t, evs, "remove 1-3@3", "add 1-3@4")
+			h.quiet(50 * time.Millisecond)
+			h.same()
+		})
+	}
+}
+
+// A hub plugged with devices behind it, and unplugged with them.
+func TestWatchBehindNewHub(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	hub := sysfstest.Hub(1, "2")
+	h.tree.Plug(hub)
+	for _, p := range []string{"2.1", "2.4", "2.3"} {
+		h.tree.Plug(key(1, p, "S"+p))
+	}
+	h.check()
+	evs := h.next(4)
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, "add 1-2@2", "add 1-2.1@3", "add 1-2.3@5", "add 1-2.4@4")
+	h.same()
+	h.tree.Unplug("1-2")
+	evs = h.next(4)
+	for _, e := range evs {
+		if e.Op != Remove {
+			t.Errorf("after the hub went: %s", brief(evs))
+		}
+	}
+	h.same()
+}
+
+// A bus whose folder, and the folders above it, did not exist when the
+// watch began.
+func TestWatchNewBus(t *testing.T) {
+	tr := sysfstest.New(t.TempDir())
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
+	h := &fakeHost{t: t, tree: tr}
+	h.check()
+	h.start(WatchOptions{})
+	if _, err := os.Stat(filepath.Join(tr.Root, "dev")); !os.IsNotExist(err) {
+		t.Fatalf("the tree has a dev folder already: %v", err)
+	}
+	tr.Plug(sysfstest.RootHub(4, "5000"))
+	h.check()
+	// The root hub's controller, new too, is read with it.
+	want(t, h.next(2), "add usb4@1", "add 0000:00:14.0")
+	tr.Plug(key(4, "1", "K4"))
+	h.check()
+	want(t, h.next(1), "add 4-1@2")
+	h.same()
+}
+
+// A device whose sysfs entries show up after its node: the node alone
+// names nothing, and the watcher looks again until it does.
+func TestWatchSysfsAfterNode(t *testing.T) {
+	h := newHost(t, false, []int{2}, WatchOptions{})
+	h.tree.AddDevNode(2, 2)
+	h.quiet(30 * time.Millisecond)
+	d := key(2, "1", "LATE")
+	d.Devnum = 2
+	h.tree.AddUSB(d)
+	h.check()
+	want(t, h.next(1), "add 2-1@2")
+	h.same()
+}
+
+// The node goes first and the sysfs entries a little later: no file
+// event marks the second step, and the device must still be removed.
+func TestWatchNodeBeforeSysfs(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	n := h.tree.Plug(key(1, "1", "K"))
+	want(t, h.next(1), "add 1-1@2")
+	h.tree.RemoveDevNode(1, n)
+	h.quiet(30 * time.Millisecond)
+	h.tree.RemoveUSBEntries("1-1")
+	h.check()
+	want(t, h.next(1), "remove 1-1@2")
+	h.same()
+}
+
+// An interface and its driver arrive after the device, with no event of
+// their own: the watcher's second looks at a new device see them.
+func TestWatchChangeAfterAdd(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	d := key(1, "2", "C")
+	d.Interfaces = []sysfstest.USBInterface{}
+	h.tree.Plug(d)
+	want(t, h.next(1), "add 1-2@2")
+	if ifs := h.w.Devices()[1].USB.Interfaces; len(ifs) != 0 {
+		t.Fatalf("interfaces before they came: %+v", ifs)
+	}
+	dir := h.w.Devices()[1].SysfsPath
+	ifDir := filepath.Join(h.tree.Root, dir, "1-2:1.0")
+	for name, val := range map[string]string{"bInterfaceNumber": "00\n", "bInterfaceClass": "08\n",
+		"bInterfaceSubClass": "06\n", "bInterfaceProtocol": "50\n"} {
+		h.tree.WriteFile(filepath.Join(dir, "1-2:1.0", name)[1:], val)
+	}
+	h.tree.Symlink("sys/bus/usb/devices/1-2:1.0", "../../.."+dir+"/1-2:1.0")
+	h.check()
+	if _, err := os.Stat(ifDir); err != nil {
+		t.Fatal(err)
+	}
+	evs := h.next(1)
+	want(t, evs, "change 1-2@2")
+	if ifs := evs[0].Device.USB.Interfaces; len(ifs) != 1 || ifs[0].Class != 8 {
+		t.Errorf("changed device's interfaces %+v", ifs)
+	}
+	h.same()
+}
+
+// Every device of a burst is reported exactly once, in far fewer passes
+// than devices, and without a full rescan.
+func TestWatchBurst(t *testing.T) {
+	h := newHost(t, true, []int{1, 2, 3, 4, 5}, WatchOptions{})
+	var plugged []string
+	for b := 1; b <= 5; b++ {
+		for hub := 1; hub <= 10; hub++ {
+			hd := sysfstest.Hub(b, fmt.Sprint(hub))
+			hd.MaxChild = 9
+			h.tree.Plug(hd)
+			plugged = append(plugged, fmt.Sprintf("%d-%d", b, hub))
+			for p := 1; p <= 9; p++ {
+				port := fmt.Sprintf("%d.%d", hub, p)
+				h.tree.Plug(key(b, port, port))
+				plugged = append(plugged, fmt.Sprintf("%d-%s", b, port))
+			}
+		}
+	}
+	h.check()
+	evs := h.next(len(plugged))
+	var got []string
+	for _, e := range evs {
+		if e.Op != Add {
+			t.Fatalf("a burst of plugs gave %s", brief([]Event{e}))
+		}
+		got = append(got, e.Device.Name)
+	}
+	slices.Sort(got)
+	slices.Sort(plugged)
+	if !slices.Equal(got, plugged) {
+		t.Fatalf("%d adds for %d plugs", len(got), len(plugged))
+	}
+	h.quiet(50 * time.Millisecond)
+	h.same()
+	if st := h.w.stats(); st.full != 1 {
+		t.Errorf("%d plugs took %d full rescans, want only the first", len(plugged), st.full)
+	}
+
+	// A hub with 7 devices, plugged while the watcher is busy: not one
+	// pass per device, and no full rescan.
+	hd := sysfstest.Hub(1, "11")
+	hd.MaxChild = 7
+	h.w.mu.Lock()
+	before := h.w.stats()
+	h.tree.Plug(hd)
+	for p := 1; p <= 7; p++ {
+		h.tree.Plug(key(1, fmt.Sprintf("11.%d", p), fmt.Sprint(p)))
+	}
+	h.check()
+	time.Sleep(20 * time.Millisecond)
+	h.w.mu.Unlock()
+	h.next(8)
+	after := h.w.stats()
+	if after.full != before.full || after.passes-before.passes > 4 {
+		t.Errorf("a hub with 7 devices took %d passes and %d full rescans", after.passes-before.passes, after.full-before.full)
+	}
+	t.Logf("a hub with 7 devices: %d passes", after.passes-before.passes)
+}
+
+// An inotify overflow (here injected) means a full rescan, and the user
+// is told; changes nobody announced are found by it.
+func TestWatchOverflowInjected(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	d := key(1, "4", "QUIET")
+	h.tree.AddUSB(d) // no node: no file event
+	h.check()
+	h.quiet(30 * time.Millisecond)
+	h.w.w.inject <- fsnotify.ErrEventOverflow
+	want(t, h.next(1), "add 1-4@2")
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.ContainsFunc(h.errors(), func(e error) bool { return errors.Is(e, fsnotify.ErrEventOverflow) }) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no overflow error; errors %v", h.errors())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := h.w.stats(); st.full != 2 {
+		t.Errorf("%d full rescans, want the first and one for the overflow", st.full)
+	}
+	h.same()
+}
+
+// A real overflow: the kernel's inotify queue made tiny, which needs root.
+func TestWatchOverflowReal(t *testing.T) {
+	const knob = "/proc/sys/fs/inotify/max_queued_events"
+	old, err := os.ReadFile(knob)
+	if err == nil && os.Geteuid() == 0 {
+		err = os.WriteFile(knob, []byte("4\n"), 0)
+	} else if err == nil {
+		err = errors.New("not root")
+	}
+	if err != nil {
+		skipOrFail(t, "cannot shrink the inotify queue: %v", err)
+	}
+	// The limit is taken when an inotify instance is made.
+	var h *fakeHost
+	func() {
+		defer os.WriteFile(knob, old, 0)
+		fileEventBuffer = 0
+		defer func() { fileEventBuffer = 1024 }()
+		h = newHost(t, false, []int{1}, WatchOptions{})
+	}()
+	var want []string
+	h.w.mu.Lock() // hold the watcher in its first pass's update
+	for p := 1; p <= 12; p++ {
+		h.tree.Plug(key(1, fmt.Sprint(p), fmt.Sprint(p)))
+		want = append(want, fmt.Sprintf("1-%d", p))
+	}
+	h.check()
+	h.w.mu.Unlock()
+	evs := h.next(len(want))
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Device.Name)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("adds %v, want %v", got, want)
+	}
+	h.quiet(50 * time.Millisecond)
+	h.same()
+	if !slices.ContainsFunc(h.errors(), func(e error) bool { return errors.Is(e, fsnotify.ErrEventOverflow) }) {
+		t.Errorf("no overflow reported: %v", h.errors())
+	}
+}
+
+func skipOrFail(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("HOSTDEV_REQUIRE_ALL") != "" {
+		t.Fatalf(format+" (HOSTDEV_REQUIRE_ALL is set)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Whatever order plugs and unplugs come in, once the host is quiet the
+// watcher sees what a scan sees, and its events add up to it.
+func TestWatchRandomSequences(t *testing.T) {
+	for seed := range uint64(4) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			h := newHost(t, seed%2 == 0, []int{1, 2}, WatchOptions{})
+			rng := rand.New(rand.NewPCG(seed, 7))
+			present := map[string]bool{}
+			view := map[string]Device{}
+			for _, d := range h.w.Devices() {
+				view[d.Name] = d
+			}
+			for range 120 {
+				bus := 1 + rng.IntN(2)
+				port := fmt.Sprint(1 + rng.IntN(6))
+				name := fmt.Sprintf("%d-%s", bus, port)
+				if present[name] {
+					h.tree.Unplug(name)
+					delete(present, name)
+				} else {
+					h.tree.Plug(key(bus, port, name))
+					present[name] = true
+				}
+				if rng.IntN(4) == 0 {
+					time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+				}
+			}
+			h.check()
+			// Apply the events to the first view until it matches.
+			deadline := time.After(10 * time.Second)
+			for {
+				res, err := Scan(context.Background(), Options{Root: h.tree.Root, Numeric: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := make([]Device, 0, len(view))
+				for _, d := range view {
+					got = append(got, d)
+				}
+				slices.SortFunc(got, compareDevices)
+				if reflect.DeepEqual(got, res.Devices) {
+					break
+				}
+				select {
+				case ev := <-h.w.Events:
+					switch ev.Op {
+					case Add:
+						if _, dup := view[ev.Device.Name]; dup {
+							t.Fatalf("add of %s, which is there", ev.Device.Name)
+						}
+						view[ev.Device.Name] = ev.Device
+					case Remove:
+						if old, ok := view[ev.Device.Name]; !ok || old.USB.Devnum != ev.Device.USB.Devnum {
+							t.Fatalf("remove of %s@%d, which is not there", ev.Device.Name, ev.Device.USB.Devnum)
+						}
+						delete(view, ev.Device.Name)
+					case Change:
+						view[ev.Device.Name] = ev.Device
+					}
+				case <-deadline:
+					t.Fatalf("events add up to %s\nscan %s", names(got), names(res.Devices))
+				}
+			}
+			h.quiet(30 * time.Millisecond)
+			h.same()
+		})
+	}
+}
+
+// The periodic rescan finds what no source announces: here a PCI function.
+func TestWatchPeriodicRescan(t *testing.T) {
+	tr := sysfstest.New(t.TempDir())
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
+	h := &fakeHost{t: t, tree: tr}
+	h.check()
+	h.start(WatchOptions{Rescan: 20 * time.Millisecond, Initial: true})
+	want(t, h.next(1), "add 0000:00:02.0")
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, Driver: "snd_hda_intel"})
+	h.check()
+	want(t, h.next(1), "add 0000:00:1f.3")
+	// Unbind the driver: a change.
+	if err := os.Remove(filepath.Join(tr.Root, h.w.Devices()[1].SysfsPath, "driver")); err != nil {
+		t.Fatal(err)
+	}
+	evs := h.next(1)
+	want(t, evs, "change 0000:00:1f.3")
+	if evs[0].Device.PCI.Driver != "" {
+		t.Errorf("driver %q after unbind", evs[0].Device.PCI.Driver)
+	}
+	h.same()
+}
+
+// Initial sends the devices present first, in Scan's order.
+func TestWatchInitial(t *testing.T) {
+	h := newHost(t, false, []int{1, 2}, WatchOptions{Initial: true})
+	want(t, h.next(4), "add usb1@1", "add usb2@1", "add 0000:00:11.0", "add 0000:00:12.0")
+}
+
+// Close with events nobody reads: it returns at once, Events is closed,
+// and no goroutine is left behind.
+func TestWatchCloseLeavesNothing(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 3 {
+		tr := sysfstest.New(t.TempDir())
+		tr.Plug(sysfstest.RootHub(1, "480"))
+		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, NoUevents: true, Initial: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := 1; p <= 4; p++ {
+			tr.Plug(key(1, fmt.Sprint(p), "x"))
+		}
+		time.Sleep(20 * time.Millisecond) // let events queue up unread
+		start := time.Now()
+		w.Close()
+		w.Close()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Close took %s", d)
+		}
+		for range w.Events {
+		}
+		for range w.Errors {
+		}
+	}
+	// A cancelled context closes too.
+	ctx, cancel := context.WithCancel(context.Background())
+	tr := sysfstest.New(t.TempDir())
+	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root}, NoUevents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for range w.Events {
+	}
+	w.Close()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
