@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
 	root.SetHelpCommand(helpCommand())
-	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e))
+	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e),
+		watchCommand(e), waitCommand(e), followCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -102,7 +103,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case errors.As(err, &ue), errors.As(err, &he), errors.As(err, &pe):
 		return exitUsage
-	case errors.As(err, &no):
+	case errors.As(err, &no), errors.As(err, new(*waitTimeout)):
 		return exitNoMatch
 	case errors.As(err, &amb):
 		return exitAmbiguous

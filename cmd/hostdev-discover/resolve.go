@@ -124,13 +124,9 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if asJSON {
 				format = "json"
 			}
-			var hvFormat hypervisor.Format
-			if format != "text" && format != "json" {
-				f, err := hypervisor.ParseFormat(format)
-				if err != nil {
-					return usageError{fmt.Errorf("--format: %w, text or json", err)}
-				}
-				hvFormat = f
+			hvFormat, err := parseFormat(format)
+			if err != nil {
+				return err
 			}
 			refs, err := parseSelectors(args, files)
 			if err != nil {
@@ -175,25 +171,7 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 						SerialShared: hypervisor.SharedSerial(d, res.Devices)})
 				}
 			}
-			switch format {
-			case "json":
-				for i := range out {
-					if !all && out[i].Device != nil {
-						out[i].Devices = nil
-					}
-				}
-				enc := json.NewEncoder(e.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"results": out})
-			case "text":
-				for _, r := range out {
-					for _, d := range r.Devices {
-						fmt.Fprintln(e.stdout, textLine(d))
-					}
-				}
-				return nil
-			}
-			return hypervisor.Write(e.stdout, hvFormat, items)
+			return writeResults(e.stdout, format, hvFormat, out, items, all)
 		},
 	}
 	flags.register(c)
@@ -202,6 +180,42 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
 	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
 	return c
+}
+
+// parseFormat checks --format: text, json, or a hypervisor's format.
+func parseFormat(format string) (hypervisor.Format, error) {
+	if format == "text" || format == "json" {
+		return "", nil
+	}
+	f, err := hypervisor.ParseFormat(format)
+	if err != nil {
+		return "", usageError{fmt.Errorf("--format: %w, text or json", err)}
+	}
+	return f, nil
+}
+
+// writeResults prints resolved selectors in format: text, json, or
+// hvFormat when it is neither.
+func writeResults(w io.Writer, format string, hvFormat hypervisor.Format, out []resolved, items []hypervisor.Resolved, all bool) error {
+	switch format {
+	case "json":
+		for i := range out {
+			if !all && out[i].Device != nil {
+				out[i].Devices = nil
+			}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"results": out})
+	case "text":
+		for _, r := range out {
+			for _, d := range r.Devices {
+				fmt.Fprintln(w, textLine(d))
+			}
+		}
+		return nil
+	}
+	return hypervisor.Write(w, hvFormat, items)
 }
 
 // writeResolveError puts a no-match or ambiguity on stdout as JSON, for
