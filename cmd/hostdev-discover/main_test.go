@@ -157,7 +157,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "unknown root flag", args: []string{"--frobnicate"}, code: 2, stderr: "unknown flag"},
 		{name: "bad selector", args: []string{"list", "usb"}, code: 2, stderr: `selector "usb": "usb" is not key=value`},
 		{name: "no command", args: nil, code: 2, stderr: "missing command"},
-		{name: "unknown command", args: []string{"lsit"}, code: 2, stderr: `unknown command "lsit" for "hostdev-discover"; did you mean list?`},
+		{name: "unknown command", args: []string{"lsit"}, code: 2, stderr: `unknown command "lsit" for "hostdev-discover"; did you mean list or wait?`},
 		{name: "unknown command, no suggestion", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
 		{name: "snapshot without -o", args: []string{"snapshot", "--root", root}, code: 2, stderr: "needs -o"},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "Available Commands:"},
