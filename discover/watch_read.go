@@ -196,12 +196,17 @@ func (w *watcher) nodeExists(bus, dev int) bool {
 	return err == nil
 }
 
-// readUSBNames reads the named USB devices into got.
+// readUSBNames reads the named USB devices into got. A device on its way
+// out, its node gone, loses files as it is read: that is no warning.
 func (w *watcher) readUSBNames(names []string, got map[string]Device) {
 	raw, warns := w.fs.USBDevicesNamed(names)
 	for _, r := range raw {
 		got[r.Name] = usbDevice(r, w.names)
 	}
+	warns = slices.DeleteFunc(warns, func(wr sysfs.Warning) bool {
+		d, ok := got[wr.Device]
+		return w.dying[wr.Device] || (ok && w.nodeMissing(d))
+	})
 	w.deviceWarnings(names, warns)
 }
 
@@ -424,10 +429,23 @@ type recheck struct {
 	step int
 }
 
-// recheckSteps are the delays after the event, step by step.
-var recheckSteps = []time.Duration{
-	5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond,
-	500 * time.Millisecond, 2 * time.Second,
+// recheckSteps are the delays after the event, step by step: short for
+// a node waiting for its device or a device waiting to go, which should
+// take microseconds; longer for a new device's interfaces and drivers,
+// which take up to seconds to be probed.
+var (
+	recheckSteps = []time.Duration{
+		5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond,
+		500 * time.Millisecond, 2 * time.Second,
+	}
+	settleSteps = []time.Duration{20 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second}
+)
+
+func (k recheckKey) steps() []time.Duration {
+	if k.name != "" && !k.gone {
+		return settleSteps
+	}
+	return recheckSteps
 }
 
 func (w *watcher) schedule(k recheckKey, step int) {
@@ -440,11 +458,11 @@ func (w *watcher) schedule(k recheckKey, step int) {
 		}
 		step = max(step, r.step+1) // fired in this pass: the next step
 	}
-	if step >= len(recheckSteps) {
+	if step >= len(k.steps()) {
 		delete(w.rechecks, k)
 		return
 	}
-	w.rechecks[k] = recheck{due: time.Now().Add(recheckSteps[step]), step: step}
+	w.rechecks[k] = recheck{due: time.Now().Add(k.steps()[step]), step: step}
 }
 
 // dueRechecks adds the rechecks that fell due to the batch.

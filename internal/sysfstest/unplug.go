@@ -20,7 +20,6 @@ func (t *Tree) Plug(d USBDevice) int {
 		return 0
 	}
 	t.AddDevNode(n.bus, n.devnum)
-	n.devNode = true
 	return n.devnum
 }
 
@@ -43,9 +42,7 @@ func (t *Tree) Unplug(name string) {
 	for _, c := range children {
 		t.Unplug(c)
 	}
-	if n.devNode {
-		t.RemoveDevNode(n.bus, n.devnum)
-	}
+	t.RemoveDevNode(n.bus, n.devnum) // made by Plug, AddUSB or AddDevNode, if at all
 	t.RemoveUSBEntries(name)
 }
 

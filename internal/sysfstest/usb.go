@@ -170,7 +170,6 @@ type usbNode struct {
 	bus, devnum int
 	parent      string   // the parent hub's name; "" for a root hub
 	links       []string // root-relative links outside dir, removed with it
-	devNode     bool     // whether dev/bus/usb/BBB/DDD was made
 }
 
 type usbBus struct {
@@ -369,7 +368,6 @@ func (t *Tree) AddUSB(d USBDevice) string {
 	t.usb[name] = node
 	if d.DevNode {
 		t.AddDevNode(d.Bus, d.Devnum)
-		node.devNode = true
 	}
 	return dir
 }
