@@ -70,3 +70,35 @@ func equalUSB(a, b USBDevice) bool {
 	return a.Name == b.Name && a.Busnum == b.Busnum && a.Devnum == b.Devnum && a.Serial == b.Serial &&
 		len(a.Interfaces) == len(b.Interfaces) && a.Path == b.Path
 }
+
+// A node's number leads to its device through /sys/dev/char, when the
+// tree has the kernel's links; a named read finds a device without
+// listing the bus, and leaves out names that are not devices.
+func TestUSBDeviceNameAt(t *testing.T) {
+	root := t.TempDir()
+	tr := sysfstest.New(root)
+	tr.CharLinks = true
+	tr.Plug(sysfstest.RootHub(3, "480"))
+	tr.Plug(sysfstest.USBDevice{Bus: 3, Port: "2", IDVendor: 0x0483, IDProduct: 0x2016})
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tc := range []struct {
+		bus, dev int
+		name     string
+	}{{3, 1, "usb3"}, {3, 2, "3-2"}, {3, 3, ""}, {1, 1, ""}, {0, 2, ""}, {3, 129, ""}} {
+		name, ok := f.USBDeviceNameAt(tc.bus, tc.dev)
+		if name != tc.name || ok != (tc.name != "") {
+			t.Errorf("USBDeviceNameAt(%d, %d) = %q, %v; want %q", tc.bus, tc.dev, name, ok, tc.name)
+		}
+	}
+	devs, warns := f.USBDevicesNamed([]string{"3-2", "3-2:1.0", "../3-2", "", "3-2"})
+	if len(devs) != 1 || devs[0].Name != "3-2" || len(warns) != 0 {
+		t.Errorf("USBDevicesNamed = %v, %v", devs, warns)
+	}
+}
