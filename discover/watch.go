@@ -243,6 +243,8 @@ type watcher struct {
 	dying  map[string]bool   // USB devices whose node went
 
 	fsw      *fsnotify.Watcher
+	fsEvents <-chan fsnotify.Event // fsw's, until closed
+	fsErrors <-chan error
 	watched  map[string]bool // the folders under watch
 	polling  bool            // the file events are lost: poll instead
 	uconn    *uevent.Conn
@@ -311,10 +313,8 @@ func (w *watcher) loop(ctx context.Context) {
 	recheck := time.NewTimer(time.Hour)
 	defer recheck.Stop()
 
-	var fsEvents <-chan fsnotify.Event
-	var fsErrors <-chan error
 	if w.fsw != nil {
-		fsEvents, fsErrors = w.fsw.Events, w.fsw.Errors
+		w.fsEvents, w.fsErrors = w.fsw.Events, w.fsw.Errors
 	}
 	for {
 		if !w.flush() {
@@ -328,18 +328,10 @@ func (w *watcher) loop(ctx context.Context) {
 		case <-ctx.Done():
 			w.W.once.Do(func() { close(w.W.done) })
 			return
-		case ev, ok := <-fsEvents:
-			if !ok {
-				fsEvents = nil
-				continue
-			}
-			w.fileEvent(&b, ev)
-		case err, ok := <-fsErrors:
-			if !ok {
-				fsErrors = nil
-				continue
-			}
-			w.sourceError(&b, err)
+		case ev, ok := <-w.fsEvents:
+			w.gotFileEvent(&b, ev, ok)
+		case err, ok := <-w.fsErrors:
+			w.gotFileError(&b, err, ok)
 		case u := <-w.uevents:
 			w.kernelEvent(&b, u)
 		case err := <-w.inject:
@@ -357,18 +349,10 @@ func (w *watcher) loop(ctx context.Context) {
 	drain:
 		for range 4096 {
 			select {
-			case ev, ok := <-fsEvents:
-				if !ok {
-					fsEvents = nil
-					continue
-				}
-				w.fileEvent(&b, ev)
-			case err, ok := <-fsErrors:
-				if !ok {
-					fsErrors = nil
-					continue
-				}
-				w.sourceError(&b, err)
+			case ev, ok := <-w.fsEvents:
+				w.gotFileEvent(&b, ev, ok)
+			case err, ok := <-w.fsErrors:
+				w.gotFileError(&b, err, ok)
 			case u := <-w.uevents:
 				w.kernelEvent(&b, u)
 			default:
@@ -379,6 +363,22 @@ func (w *watcher) loop(ctx context.Context) {
 		w.apply(&b)
 		w.followUp(&b)
 	}
+}
+
+func (w *watcher) gotFileEvent(b *batch, ev fsnotify.Event, ok bool) {
+	if !ok {
+		w.fsEvents = nil
+		return
+	}
+	w.fileEvent(b, ev)
+}
+
+func (w *watcher) gotFileError(b *batch, err error, ok bool) {
+	if !ok {
+		w.fsErrors = nil
+		return
+	}
+	w.sourceError(b, err)
 }
 
 func (w *watcher) rescanEvery() time.Duration {
