@@ -104,7 +104,7 @@ func (w *watcher) ensureWatches(b *batch) {
 		}
 		dir = filepath.Dir(dir)
 	}
-	w.addWatch(dir)
+	w.addWatchOnce(dir)
 	if dir != w.devDir {
 		return
 	}
@@ -115,19 +115,23 @@ func (w *watcher) ensureWatches(b *batch) {
 	}
 	for _, e := range ents {
 		if _, ok := busNumber(e.Name()); ok && e.IsDir() {
-			if w.addWatch(filepath.Join(w.devDir, e.Name())) {
+			if w.addWatchOnce(filepath.Join(w.devDir, e.Name())) {
 				b.listUSB = true
 			}
 		}
 	}
 }
 
-// addWatch reports whether it added a watch that was not there.
-func (w *watcher) addWatch(dir string) bool {
+// addWatch is fsnotify's Add; a test makes it fail as a host out of
+// inotify watches does.
+var addWatch = (*fsnotify.Watcher).Add
+
+// addWatchOnce reports whether it added a watch that was not there.
+func (w *watcher) addWatchOnce(dir string) bool {
 	if w.watched[dir] {
 		return false
 	}
-	if err := w.fsw.Add(dir); err != nil {
+	if err := addWatch(w.fsw, dir); err != nil {
 		if errors.Is(err, unix.ENOSPC) {
 			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s", dir))
 		} else if !errors.Is(err, os.ErrNotExist) {

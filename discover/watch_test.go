@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"golang.org/x/sys/unix"
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
@@ -577,4 +578,25 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Out of inotify watches: the watcher says so and polls instead, and
+// still sees a plug on the bus it could not watch.
+func TestWatchOutOfWatches(t *testing.T) {
+	addWatch = func(w *fsnotify.Watcher, dir string) error {
+		if filepath.Base(dir) == "002" {
+			return fmt.Errorf("inotify_add_watch %s: %w", dir, unix.ENOSPC)
+		}
+		return w.Add(dir)
+	}
+	defer func() { addWatch = (*fsnotify.Watcher).Add }()
+	h := newHost(t, false, []int{1, 2}, WatchOptions{})
+	h.tree.Plug(key(2, "1", "P"))
+	h.check()
+	want(t, h.next(1), "add 2-1@2")
+	if errs := h.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "out of inotify watches (fs.inotify.max_user_watches)") ||
+		!strings.Contains(errs[0].Error(), "rescanning every 1s instead") {
+		t.Errorf("errors %v", errs)
+	}
+	h.same()
 }
