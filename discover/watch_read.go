@@ -82,6 +82,10 @@ const readChunk = 256
 func (w *watcher) fullRescan(b *batch) {
 	if !w.started {
 		w.fulls.Add(1)
+	} else {
+		// Events were lost, perhaps those of a bus folder coming or
+		// going: watch again what is there now.
+		w.rewatch(b)
 	}
 	if w.opts.wants(BusUSB) {
 		names, warns := w.fs.USBDeviceNames()
@@ -116,10 +120,14 @@ func (w *watcher) usbRescan(b *batch) {
 	}
 	var unresolved []nodeEvent
 	for _, n := range b.nodes {
-		if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok && !n.created {
+		if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok {
 			// Its node went: it is being unplugged, and what it loses on
-			// the way out is not a change worth telling.
-			w.dying[name] = true
+			// the way out is not a change worth telling. A node that
+			// comes back ends that.
+			w.dying[name] = !n.created
+			if n.created {
+				delete(w.dying, name)
+			}
 		}
 		if name, ok := w.fs.USBDeviceNameAt(n.bus, n.dev); ok {
 			want[name] = true
@@ -215,7 +223,8 @@ func (w *watcher) readUSBNames(names []string, got map[string]Device) {
 //
 // Outside a full rescan, a device whose bus has nodes but which has none
 // yet is left for its node's event, and one whose node is gone is not
-// reported as changed: it is on its way in or out.
+// reported as changed: it is on its way in or out. A full rescan reports
+// all, so that nothing stays held back.
 func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device, full bool) {
 	w.W.mu.Lock()
 	defer w.W.mu.Unlock()
@@ -251,7 +260,7 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.added = append(b.added, d)
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
-		case !reflect.DeepEqual(old, d) && !w.dying[name] && !w.nodeMissing(d):
+		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
 			b.changed = append(b.changed, d)
 		default:
 			continue
@@ -421,6 +430,7 @@ func set(names []string) map[string]bool {
 type recheckKey struct {
 	name     string // a device to read again
 	gone     bool   // ... whose node went while its sysfs entries stayed
+	late     bool   // ... once, a little after it lost an interface
 	bus, dev int    // or a node that no device claimed yet
 }
 
@@ -439,10 +449,14 @@ var (
 		500 * time.Millisecond, 2 * time.Second,
 	}
 	settleSteps = []time.Duration{20 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second}
+	lateSteps   = []time.Duration{20 * time.Millisecond}
 )
 
 func (k recheckKey) steps() []time.Duration {
-	if k.name != "" && !k.gone {
+	switch {
+	case k.late:
+		return lateSteps
+	case k.name != "" && !k.gone:
 		return settleSteps
 	}
 	return recheckSteps
@@ -492,6 +506,8 @@ func (w *watcher) followUp(b *batch) {
 		delete(w.rechecks, k)
 		var more bool
 		switch {
+		case k.late:
+			more = false
 		case k.name != "" && k.gone:
 			d, ok := w.W.usb[k.name]
 			more = ok && !w.nodeExists(d.USB.Busnum, d.USB.Devnum)

@@ -122,16 +122,34 @@ func (w *watcher) ensureWatches(b *batch) {
 	}
 }
 
+// rewatch forgets the watches of folders that are gone and watches what
+// is there now.
+func (w *watcher) rewatch(b *batch) {
+	if w.fsw == nil {
+		return
+	}
+	for d := range w.watched {
+		if _, err := os.Stat(d); err != nil {
+			w.unwatch(d)
+			w.fsw.Remove(d)
+		}
+	}
+	w.ensureWatches(b)
+}
+
 // addWatch is fsnotify's Add; a test makes it fail as a host out of
 // inotify watches does.
 var addWatch = (*fsnotify.Watcher).Add
 
 // addWatchOnce reports whether it added a watch that was not there.
 func (w *watcher) addWatchOnce(dir string) bool {
-	if w.watched[dir] {
+	if w.watched[dir] || w.stopped() {
 		return false
 	}
 	if err := addWatch(w.fsw, dir); err != nil {
+		if w.stopped() {
+			return false // closed meanwhile: fsnotify says so, and it does not matter
+		}
 		if errors.Is(err, unix.ENOSPC) {
 			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s", dir))
 		} else if !errors.Is(err, os.ErrNotExist) {
@@ -216,12 +234,21 @@ func (w *watcher) kernelEvent(b *batch, u ueventItem) {
 		if !w.opts.wants(BusUSB) {
 			return
 		}
-		if strings.Contains(name, ":") { // an interface: read its device
+		iface := strings.Contains(name, ":")
+		if iface { // an interface: read its device
 			name = path.Base(path.Dir(ev.Devpath))
 		}
-		if sysfs.IsUSBDeviceName(name) {
-			b.readUSB(name)
+		if !sysfs.IsUSBDeviceName(name) {
+			return
 		}
+		if iface && (ev.Action == "remove" || ev.Action == "unbind") {
+			// An unplug takes the interfaces away before the device and
+			// its node: look a little later, when the node will have
+			// said whether the device goes too.
+			w.schedule(recheckKey{name: name, late: true}, 0)
+			return
+		}
+		b.readUSB(name)
 	case "pci":
 		if !w.opts.wants(BusPCI) {
 			return

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
+	"github.com/hostdev/hostdev/uevent"
 )
 
 // A fake host for watcher tests: a tree to plug into, and a watcher on it.
@@ -598,5 +599,111 @@ func TestWatchOutOfWatches(t *testing.T) {
 		!strings.Contains(errs[0].Error(), "rescanning every 1s instead") {
 		t.Errorf("errors %v", errs)
 	}
+	h.same()
+}
+
+// A device with sysfs entries but no node, on a bus that has nodes (what
+// a container given one node of a bus sees of the others): its changes
+// are held back while events come, but a full rescan tells them.
+func TestWatchNodelessDeviceChanges(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	h.tree.AddUSB(key(1, "2", "NOLINK")) // no node
+	h.check()
+	h.w.w.inject <- fsnotify.ErrEventOverflow
+	want(t, h.next(1), "add 1-2@2")
+	drv := filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath, "1-2:1.0", "driver")
+	if err := os.Remove(drv); err != nil {
+		t.Fatal(err)
+	}
+	h.w.w.inject <- fsnotify.ErrEventOverflow
+	evs := h.next(1)
+	want(t, evs, "change 1-2@2")
+	if d := evs[0].Device.USB.Interfaces[0].Driver; d != "" {
+		t.Errorf("driver %q after unbind", d)
+	}
+	h.same()
+}
+
+// A node removed and made again in one pass (the watcher was busy): the
+// device is not left marked as on its way out, and its changes are told.
+func TestWatchNodeBackInOnePass(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	n := h.tree.Plug(key(1, "1", "BACK"))
+	want(t, h.next(1), "add 1-1@2")
+	h.w.mu.Lock()
+	h.tree.RemoveDevNode(1, n)
+	h.tree.AddDevNode(1, n)
+	h.check()
+	time.Sleep(20 * time.Millisecond)
+	h.w.mu.Unlock()
+	h.quiet(50 * time.Millisecond)
+	if err := os.Remove(filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath, "1-1:1.0", "driver")); err != nil {
+		t.Fatal(err)
+	}
+	h.tree.AddDevNode(1, 9) // any node event makes the watcher look
+	h.tree.RemoveDevNode(1, 9)
+	h.w.w.inject <- fsnotify.ErrEventOverflow
+	want(t, h.next(1), "change 1-1@2")
+	h.same()
+}
+
+// An overflow that swallowed a new bus folder's events: the rescan it
+// causes watches the folder, so the next plug there is seen at once.
+func TestWatchOverflowNewBusFolder(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	h.w.mu.Lock()
+	rh := sysfstest.RootHub(3, "480")
+	rh.Controller = "0000:00:11.0"
+	h.tree.AddUSB(rh) // no node: the folder comes with the next one
+	h.tree.AddDevNode(3, 1)
+	h.check()
+	// Drop the file events, as an overflow would.
+	delete(h.w.w.watched, filepath.Join(h.tree.Root, "dev", "bus", "usb", "003"))
+	h.w.w.fsw.Remove(filepath.Join(h.tree.Root, "dev", "bus", "usb", "003"))
+	h.w.mu.Unlock()
+	h.w.w.inject <- fsnotify.ErrEventOverflow
+	evs := h.next(1)
+	for len(evs) > 0 && evs[len(evs)-1].Device.Name != "usb3" {
+		evs = append(evs, h.next(1)...)
+	}
+	h.tree.Plug(key(3, "1", "ON3"))
+	h.check()
+	want(t, h.next(1), "add 3-1@2")
+	h.same()
+}
+
+// With uevents, an unplug takes the interfaces first: no change is told
+// for that, only the remove. A driver unbound from a device that stays is
+// a change, told a little later.
+func TestWatchInterfaceUevents(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	n := h.tree.Plug(key(1, "1", "U"))
+	want(t, h.next(1), "add 1-1@2")
+	dev := h.w.Devices()[1]
+	uev := func(action, devpath string) {
+		h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: action, Devpath: devpath, Subsystem: "usb", Devtype: "usb_interface"}}
+	}
+	ifPath := strings.TrimPrefix(dev.SysfsPath, "/sys") + "/1-1:1.0"
+
+	// Unbind, the device stays.
+	if err := os.Remove(filepath.Join(h.tree.Root, dev.SysfsPath, "1-1:1.0", "driver")); err != nil {
+		t.Fatal(err)
+	}
+	uev("unbind", ifPath)
+	evs := h.next(1)
+	want(t, evs, "change 1-1@2")
+
+	// Unplug: the interface goes, then the node, then the rest.
+	if err := os.RemoveAll(filepath.Join(h.tree.Root, dev.SysfsPath, "1-1:1.0")); err != nil {
+		t.Fatal(err)
+	}
+	uev("remove", ifPath)
+	time.Sleep(2 * time.Millisecond)
+	h.tree.RemoveDevNode(1, n)
+	time.Sleep(2 * time.Millisecond)
+	h.tree.RemoveUSBEntries("1-1")
+	h.check()
+	want(t, h.next(1), "remove 1-1@2")
+	h.quiet(50 * time.Millisecond)
 	h.same()
 }
