@@ -24,6 +24,8 @@ type batch struct {
 	fired   []recheckKey    // rechecks that fell due
 	// rootHubs: a bus came or went, and with it, often, its controller.
 	rootHubs bool
+	// pciGone: PCI functions the kernel said it removed.
+	pciGone map[string]bool
 
 	removed, added, changed []Device
 	out                     []Event
@@ -354,6 +356,10 @@ func (w *watcher) diffPCI(b *batch, want map[string]bool, got map[string]Device)
 			delete(w.W.pci, name)
 			delete(w.warned, name)
 		case !had:
+			b.added = append(b.added, d)
+			w.W.pci[name] = d
+		case b.pciGone[name]:
+			b.removed = append(b.removed, old)
 			b.added = append(b.added, d)
 			w.W.pci[name] = d
 		case !reflect.DeepEqual(old, d):

@@ -122,18 +122,19 @@ func (w *watcher) ensureWatches(b *batch) {
 	}
 }
 
-// rewatch forgets the watches of folders that are gone and watches what
-// is there now.
+// rewatch watches again what is there now, trusting nothing it knew:
+// adding a watch that inotify has already is harmless, and one it lost
+// with the events is back.
 func (w *watcher) rewatch(b *batch) {
 	if w.fsw == nil {
 		return
 	}
 	for d := range w.watched {
 		if _, err := os.Stat(d); err != nil {
-			w.unwatch(d)
 			w.fsw.Remove(d)
 		}
 	}
+	clear(w.watched)
 	w.ensureWatches(b)
 }
 
@@ -256,6 +257,14 @@ func (w *watcher) kernelEvent(b *batch, u ueventItem) {
 		switch ev.Action {
 		case "add", "remove", "move":
 			b.listPCI = true
+			if ev.Action == "remove" {
+				// Gone, even if it is back at the same address by the
+				// time it is read: that is a new instance.
+				if b.pciGone == nil {
+					b.pciGone = map[string]bool{}
+				}
+				b.pciGone[name] = true
+			}
 		default:
 			b.readPCI(name)
 		}

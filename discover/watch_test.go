@@ -248,6 +248,27 @@ func TestWatchNewBus(t *testing.T) {
 	h.check()
 	want(t, h.next(1), "add 4-1@2")
 	h.same()
+
+	// The bus goes, and devtmpfs takes the empty folders with it; then it
+	// comes back.
+	tr.Unplug("usb4")
+	h.check()
+	if _, err := os.Stat(filepath.Join(tr.Root, "dev", "bus")); !os.IsNotExist(err) {
+		t.Fatalf("dev/bus is still there: %v", err)
+	}
+	evs := h.next(2)
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, "remove usb4@1", "remove 4-1@2") // the controller stays
+	h.same()
+	tr.Plug(sysfstest.RootHub(4, "5000"))
+	tr.Plug(key(4, "2", "K4"))
+	h.check()
+	evs = h.next(2)
+	for len(evs) < 3 && !slices.ContainsFunc(evs, func(e Event) bool { return e.Device.Name == "4-2" }) {
+		evs = append(evs, h.next(1)...)
+	}
+	h.quiet(50 * time.Millisecond)
+	h.same()
 }
 
 // A device whose sysfs entries show up after its node: the node alone
@@ -647,28 +668,30 @@ func TestWatchNodeBackInOnePass(t *testing.T) {
 	h.same()
 }
 
-// An overflow that swallowed a new bus folder's events: the rescan it
-// causes watches the folder, so the next plug there is seen at once.
+// An overflow that swallowed a new bus folder's events, and the watch of
+// dev/bus/usb with them: the rescan it causes watches both again, so the
+// next plug on that bus, and the next bus, are seen at once.
 func TestWatchOverflowNewBusFolder(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	h.w.mu.Lock()
+	devDir := filepath.Join(h.tree.Root, "dev", "bus", "usb")
+	if err := h.w.w.fsw.Remove(devDir); err != nil { // fsnotify's methods are safe to call from here
+		t.Fatal(err)
+	}
 	rh := sysfstest.RootHub(3, "480")
 	rh.Controller = "0000:00:11.0"
-	h.tree.AddUSB(rh) // no node: the folder comes with the next one
-	h.tree.AddDevNode(3, 1)
+	h.tree.Plug(rh)
 	h.check()
-	// Drop the file events, as an overflow would.
-	delete(h.w.w.watched, filepath.Join(h.tree.Root, "dev", "bus", "usb", "003"))
-	h.w.w.fsw.Remove(filepath.Join(h.tree.Root, "dev", "bus", "usb", "003"))
-	h.w.mu.Unlock()
+	h.quiet(30 * time.Millisecond) // nothing watches dev/bus/usb: unseen
 	h.w.w.inject <- fsnotify.ErrEventOverflow
-	evs := h.next(1)
-	for len(evs) > 0 && evs[len(evs)-1].Device.Name != "usb3" {
-		evs = append(evs, h.next(1)...)
-	}
+	want(t, h.next(1), "add usb3@1")
 	h.tree.Plug(key(3, "1", "ON3"))
 	h.check()
 	want(t, h.next(1), "add 3-1@2")
+	rh = sysfstest.RootHub(5, "480")
+	rh.Controller = "0000:00:11.0"
+	h.tree.Plug(rh)
+	h.check()
+	want(t, h.next(1), "add usb5@1")
 	h.same()
 }
 
@@ -705,5 +728,24 @@ func TestWatchInterfaceUevents(t *testing.T) {
 	h.check()
 	want(t, h.next(1), "remove 1-1@2")
 	h.quiet(50 * time.Millisecond)
+	h.same()
+}
+
+// A PCI function removed and back at its address before the watcher
+// reads it: the kernel's remove says it is a new instance, so it is a
+// remove and an add, not nothing.
+func TestWatchPCIRemovedAndBack(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	pci := func(action string) {
+		h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: action, Devpath: "/devices/pci0000:00/0000:00:11.0", Subsystem: "pci"}}
+	}
+	h.w.mu.Lock() // the next pass waits here, so both uevents make one batch
+	h.tree.Plug(key(1, "1", "X"))
+	h.check()
+	time.Sleep(20 * time.Millisecond)
+	pci("remove")
+	pci("add")
+	h.w.mu.Unlock()
+	want(t, h.next(3), "add 1-1@2", "remove 0000:00:11.0", "add 0000:00:11.0")
 	h.same()
 }

@@ -209,7 +209,7 @@ which term picks each), 2 bad selector or usage, 1 any other error.
 					}
 				case <-ctx.Done():
 					if c.Context().Err() != nil {
-						return c.Context().Err() // interrupted
+						return errors.New("interrupted before a device came")
 					}
 					if format == "json" {
 						writeResolveError(e.stdout, err)
@@ -266,7 +266,8 @@ picks each; a device already attached stays attached while it is one of
 them.
 
 --exec runs CMD with sh -c for each attach and detach, one at a time, in
-order. A command that fails is reported on stderr and the follow goes on.
+order; its output goes to stderr. A command that fails is reported on
+stderr and the follow goes on.
 The device is in its environment:
 
   HOSTDEV_OP          attach or detach
@@ -300,10 +301,18 @@ HOSTDEV_ID is the id its attach used.`,
 			run := newRunner(e, command)
 			defer func() { run.close(c.Context().Err() != nil) }()
 			f := &follower{e: e, ref: ref, asJSON: asJSON, run: run}
-			f.update(w.Devices(), time.Now())
+			if err := f.update(w.Devices(), time.Now(), nil); err != nil {
+				return err
+			}
 			for ev := range w.Events {
-				// Take every event already waiting, then look once.
+				// Take every event already waiting, then look once; but
+				// a device removed and back meanwhile is a detach and an
+				// attach, even at the same address.
 				t := ev.Time
+				var removed []discover.Device
+				if ev.Op == discover.Remove {
+					removed = append(removed, ev.Device)
+				}
 			more:
 				for {
 					select {
@@ -312,11 +321,14 @@ HOSTDEV_ID is the id its attach used.`,
 							break more
 						}
 						t = ev.Time
+						if ev.Op == discover.Remove {
+							removed = append(removed, ev.Device)
+						}
 					default:
 						break more
 					}
 				}
-				if err := f.update(w.Devices(), t); err != nil {
+				if err := f.update(w.Devices(), t, removed); err != nil {
 					return err
 				}
 			}
@@ -337,8 +349,15 @@ type follower struct {
 	state  followState
 }
 
-// update resolves the selector against devs and says what changed.
-func (f *follower) update(devs []discover.Device, t time.Time) error {
+// update resolves the selector against devs and says what changed;
+// removed are devices that went since the last update.
+func (f *follower) update(devs []discover.Device, t time.Time, removed []discover.Device) error {
+	if cur := f.state.dev; cur != nil && slices.ContainsFunc(removed, func(d discover.Device) bool { return same(d, *cur) }) {
+		if err := f.say("detach", *cur, devs, t); err != nil {
+			return err
+		}
+		f.state.dev = nil
+	}
 	found, _, err := f.ref.Resolve(devs)
 	var (
 		amb *match.AmbiguousError
@@ -520,7 +539,9 @@ func (r *runner) loop() {
 func (r *runner) exec(j job) {
 	cmd := exec.Command("/bin/sh", "-c", r.command)
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(s string) bool { return strings.HasPrefix(s, "HOSTDEV_") }), j.env...)
-	cmd.Stdout, cmd.Stderr = r.e.stdout, r.e.stderr
+	// Its output goes to stderr, so that follow's own stays one line per
+	// attach or detach, JSON with --json.
+	cmd.Stdout, cmd.Stderr = r.e.stderr, r.e.stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintf(r.e.stderr, "hostdev-discover: follow: --exec on %s: %v\n", j.op, err)
 	}

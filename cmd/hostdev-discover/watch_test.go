@@ -192,6 +192,7 @@ func TestFollowCommand(t *testing.T) {
 	script := fmt.Sprintf(`echo "$HOSTDEV_OP $HOSTDEV_NAME $HOSTDEV_BUSNUM.$HOSTDEV_DEVNUM port=$HOSTDEV_PORT $HOSTDEV_VENDOR_ID:$HOSTDEV_PRODUCT_ID serial=$HOSTDEV_SERIAL id=$HOSTDEV_ID qemu=$HOSTDEV_QEMU" >> %s
 printf '%%s\n' "$HOSTDEV_JSON" >> %s.json
 printf '%%s\n' "$HOSTDEV_LIBVIRT" | grep -q "<address bus='1' device='$HOSTDEV_DEVNUM'/>" || echo bad libvirt >> %s
+echo "a line of the command's own"
 test "$HOSTDEV_OP" = attach`, log, log, log)
 	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec", script)
 	f.waitFor(t, 1)
@@ -215,6 +216,9 @@ test "$HOSTDEV_OP" = attach`, log, log, log)
 	f.cancel()
 	if code := f.exit(t); code != 0 {
 		t.Errorf("follow: exit %d: %s", code, f.err.String())
+	}
+	if strings.Contains(f.out.String(), "own") || strings.Count(f.err.String(), "a line of the command's own") != 5 {
+		t.Errorf("the command's output is not on stderr alone:\nstdout %s\nstderr %s", f.out.String(), f.err.String())
 	}
 	var got []string
 	for _, l := range lines {
@@ -247,5 +251,45 @@ attach 1-2 1.4 port=2 0483:2016 serial=K1 id=hostdev-usb-0483-2016-K1 qemu=usb-h
 	}
 	if n := strings.Count(f.err.String(), "--exec on detach: exit status 1"); n != 2 {
 		t.Errorf("%d failed detaches reported, want 2; stderr:\n%s", n, f.err.String())
+	}
+}
+
+// A device removed and back before follow looked (a PCI function's
+// remove and rescan, say) is detached and attached again, even at the
+// same address.
+func TestFollowRemovedAndBack(t *testing.T) {
+	var out, errs bytes.Buffer
+	e := &env{stdout: &out, stderr: &errs}
+	ref, err := parseOne([]string{"00:1f.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &follower{e: e, ref: ref}
+	res, err := discover.Scan(context.Background(), discover.Options{Root: smallHost(t), Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fn discover.Device
+	for _, d := range res.Devices {
+		if d.Name == "0000:00:1f.3" {
+			fn = d
+		}
+	}
+	now := time.Now()
+	if err := f.update(res.Devices, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.update(res.Devices, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.update(res.Devices, now, []discover.Device{fn}); err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for l := range strings.Lines(out.String()) {
+		ops = append(ops, strings.Fields(l)[1]+" "+strings.Fields(l)[3])
+	}
+	if got := strings.Join(ops, ", "); got != "attach 0000:00:1f.3, detach 0000:00:1f.3, attach 0000:00:1f.3" {
+		t.Errorf("follow said %s", got)
 	}
 }

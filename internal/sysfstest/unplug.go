@@ -46,9 +46,17 @@ func (t *Tree) Unplug(name string) {
 	t.RemoveUSBEntries(name)
 }
 
-// RemoveDevNode removes dev/bus/usb/BBB/DDD.
+// RemoveDevNode removes dev/bus/usb/BBB/DDD, and then, as devtmpfs does,
+// the folders above it that it leaves empty.
 func (t *Tree) RemoveDevNode(bus, devnum int) {
-	t.remove(fmt.Sprintf("dev/bus/usb/%03d/%03d", bus, devnum))
+	rel := fmt.Sprintf("dev/bus/usb/%03d/%03d", bus, devnum)
+	t.remove(rel)
+	for d := path.Dir(rel); d != "dev" && d != "."; d = path.Dir(d) {
+		if os.Remove(t.abs(d)) != nil {
+			break // not empty, or not there
+		}
+		delete(t.dirs, d)
+	}
 }
 
 // RemoveUSBEntries removes the sysfs entries of a device that has no
