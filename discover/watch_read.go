@@ -244,6 +244,11 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			delete(w.warned, name)
 			delete(w.dying, name)
 			continue
+		case had && !full && d.USB.Devnum == 0 && old.USB.Devnum != 0:
+			// Read without its devnum: half gone (or half made). That is
+			// no new device; the next look, which a going node has
+			// scheduled, decides.
+			continue
 		case had && old.USB.Devnum != d.USB.Devnum:
 			b.rootHubs = b.rootHubs || old.USB.IsRootHub()
 			b.removed = append(b.removed, old)

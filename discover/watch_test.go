@@ -749,3 +749,23 @@ func TestWatchPCIRemovedAndBack(t *testing.T) {
 	want(t, h.next(3), "add 1-1@2", "remove 0000:00:11.0", "add 0000:00:11.0")
 	h.same()
 }
+
+// A device read while it is being taken apart, its devnum file already
+// gone: that is no new device (a bench run once saw "remove 81-71@5, add
+// 81-71@0"), only the remove when it is gone.
+func TestWatchHalfGoneDevice(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	n := h.tree.Plug(key(1, "1", "HALF"))
+	want(t, h.next(1), "add 1-1@2")
+	dir := filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath)
+	h.tree.RemoveDevNode(1, n)
+	if err := os.Remove(filepath.Join(dir, "devnum")); err != nil {
+		t.Fatal(err)
+	}
+	h.quiet(150 * time.Millisecond) // the rechecks read it, half gone
+	h.tree.RemoveUSBEntries("1-1")
+	h.check()
+	want(t, h.next(1), "remove 1-1@2")
+	h.quiet(50 * time.Millisecond)
+	h.same()
+}
