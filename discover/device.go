@@ -92,6 +92,10 @@ type USB struct {
 	Controller string
 
 	Interfaces []Interface
+
+	// Unauthorized is true when the kernel holds the device unconfigured
+	// (authorized is 0), as USBGuard does with a blocked device.
+	Unauthorized bool
 }
 
 // IsHub reports whether the device is a hub (class 09), root hubs included.
@@ -139,6 +143,21 @@ type PCI struct {
 
 	PhysFn  string   // the PF's address, for an SR-IOV VF
 	VirtFns []string // the VFs' addresses, for an SR-IOV PF, in VF order
+
+	// ResetMethod is what reset_method lists, "flr bus"; empty with
+	// HasResetMethod means the function cannot be reset. Kernels before
+	// 5.15 have no such file.
+	ResetMethod    string
+	HasResetMethod bool
+
+	// BootVGA is true when the firmware's console is on this function.
+	BootVGA bool
+
+	// HeaderType is the config header type (0 endpoint, 1 PCI bridge, 2
+	// CardBus bridge), read for bridge classes only; valid when
+	// HasHeaderType.
+	HeaderType    uint8
+	HasHeaderType bool
 }
 
 // Warning is a problem with one device that did not stop the scan. Its

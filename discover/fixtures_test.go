@@ -201,3 +201,52 @@ func TestScanOrder(t *testing.T) {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
+
+// The readiness attributes survive the round trip too, "absent" and
+// "empty" reset_method apart.
+func TestJSONRoundTripReadiness(t *testing.T) {
+	root := t.TempDir()
+	tree := sysfstest.New(root)
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Config: true})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, ResetMethod: "flr", BootVGA: new(true)})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:03.0", Vendor: 0x1002, Device: 0x67df, Class: 0x030000, Raw: map[string]string{"reset_method": "\n"}})
+	tree.AddUSB(sysfstest.RootHub(1, "480"))
+	tree.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "1", IDVendor: 0x1050, IDProduct: 0x0407, Unauthorized: true})
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scan(context.Background(), Options{Root: root, Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, d := range res.Devices {
+		switch {
+		case d.USB != nil && d.USB.Unauthorized,
+			d.PCI != nil && (d.PCI.HasHeaderType || d.PCI.HasResetMethod):
+			seen++
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Device
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if diff := cmp.Diff(d, back); diff != "" {
+			t.Errorf("%s: round trip (-scanned +read back):\n%s", d.Name, diff)
+		}
+	}
+	if seen != 4 {
+		t.Errorf("%d devices carry the attributes, want 4", seen)
+	}
+	// JSON written before "authorized" existed reads back as authorized.
+	var old Device
+	if err := json.Unmarshal([]byte(`{"bus":"usb","name":"1-1","vendor_id":"1050","product_id":"0407","busnum":1,"devnum":2}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.USB.Unauthorized {
+		t.Error("old JSON without authorized read back as unauthorized")
+	}
+}

@@ -40,6 +40,9 @@ type usbJSON struct {
 	Hub          bool            `json:"hub"`
 	MaxChild     int             `json:"maxchild"`
 	Interfaces   []interfaceJSON `json:"interfaces"`
+	// Authorized is a pointer so that JSON from before it existed reads
+	// back as authorized.
+	Authorized *bool `json:"authorized,omitempty"`
 }
 
 type interfaceJSON struct {
@@ -66,6 +69,9 @@ type pciJSON struct {
 	NUMANode           *int     `json:"numa_node,omitempty"`
 	PhysFn             string   `json:"physfn,omitempty"`
 	VirtFns            []string `json:"virtfns,omitempty"`
+	ResetMethod        *string  `json:"reset_method,omitempty"`
+	BootVGA            bool     `json:"boot_vga,omitempty"`
+	HeaderType         *int     `json:"header_type,omitempty"`
 }
 
 // MarshalJSON writes the device in the form `list --json` prints.
@@ -85,6 +91,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			Devnode:      u.Devnode, Controller: u.Controller,
 			Hub: u.IsHub(), MaxChild: u.MaxChild,
 			Interfaces: []interfaceJSON{},
+			Authorized: new(!u.Unauthorized),
 		}
 		for _, in := range u.Interfaces {
 			j.Interfaces = append(j.Interfaces, interfaceJSON{
@@ -102,6 +109,11 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			SubsystemVendorID: p.SubsystemVendorID, SubsystemProductID: p.SubsystemProductID,
 			Driver: p.Driver, DriverOverride: p.DriverOverride,
 			PhysFn: p.PhysFn, VirtFns: p.VirtFns,
+			ResetMethod: present(p.ResetMethod, p.HasResetMethod),
+			BootVGA:     p.BootVGA,
+		}
+		if p.HasHeaderType {
+			j.HeaderType = new(int(p.HeaderType))
 		}
 		if p.HasAddress {
 			j.Address = p.Address.String()
@@ -142,6 +154,7 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 			Class: uint8(j.Class), Subclass: uint8(j.Subclass), Protocol: uint8(j.Protocol),
 			BCD: uint16(j.BCDDevice), Speed: j.Speed, MaxChild: j.MaxChild,
 			Devnode: j.Devnode, Controller: j.Controller,
+			Unauthorized: j.Authorized != nil && !*j.Authorized,
 		}
 		u := d.USB
 		u.Manufacturer, u.HasManufacturer = deref(j.Manufacturer)
@@ -165,6 +178,11 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 			SubsystemVendorID: j.SubsystemVendorID, SubsystemProductID: j.SubsystemProductID,
 			Driver: j.Driver, DriverOverride: j.DriverOverride,
 			PhysFn: j.PhysFn, VirtFns: j.VirtFns,
+			BootVGA: j.BootVGA,
+		}
+		d.PCI.ResetMethod, d.PCI.HasResetMethod = deref(j.ResetMethod)
+		if j.HeaderType != nil {
+			d.PCI.HeaderType, d.PCI.HasHeaderType = uint8(*j.HeaderType), true
 		}
 		if a, err := pciaddr.Parse(j.Address); err == nil {
 			d.PCI.Address, d.PCI.HasAddress = a, true

@@ -131,6 +131,7 @@ func usbDevice(r sysfs.USBDevice, names usbNamer) Device {
 			HasManufacturer: r.HasManufacturer,
 			HasProduct:      r.HasProduct,
 			HasSerial:       r.HasSerial,
+			Unauthorized:    r.Unauthorized,
 		},
 	}
 	if r.Busnum > 0 && r.Devnum > 0 {
@@ -206,6 +207,11 @@ func pciDevice(r sysfs.PCIFunction, names *pciNames) Device {
 			HasNUMANode:        r.HasNUMANode,
 			PhysFn:             r.PhysFn,
 			VirtFns:            r.VirtFns,
+			ResetMethod:        r.ResetMethod,
+			HasResetMethod:     r.HasResetMethod,
+			BootVGA:            r.BootVGA,
+			HeaderType:         r.HeaderType,
+			HasHeaderType:      r.HasHeaderType,
 		},
 	}
 	names.name(&d, r)

@@ -450,6 +450,35 @@ func (d *device) read(attr string) (string, error) {
 	return strings.TrimSpace(string(buf[:n])), nil
 }
 
+// readBytes returns up to max bytes of a binary file, untrimmed.
+func (d *device) readBytes(attr string, max int) ([]byte, error) {
+	fd, err := unix.Openat(d.fd, attr, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
+		return nil, err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, max)
+	n := 0
+	for n < max {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if d.f.rec != nil {
+		d.f.rec.File(d.rel+"/"+attr, append([]byte(nil), buf[:n]...))
+	}
+	return buf[:n], nil
+}
+
 // link returns the base name of a symlink's target ("usbhid" for a driver
 // link), without following it.
 func (d *device) link(attr string) (string, error) {

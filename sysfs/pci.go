@@ -48,6 +48,22 @@ type PCIFunction struct {
 	PhysFn  string   // target of the physfn link (VFs)
 	VirtFns []string // targets of virtfn0, virtfn1, ... (PFs)
 
+	// ResetMethod is reset_method, the reset methods the kernel will try
+	// in order ("flr bus"). The file exists on kernels from 5.15; empty
+	// means the function cannot be reset.
+	ResetMethod    string
+	HasResetMethod bool
+
+	// BootVGA is true when boot_vga is 1: the firmware's console is on it.
+	BootVGA bool
+
+	// HeaderType is byte 0x0e of config with the multi-function bit
+	// cleared: 0 for an endpoint, 1 for a PCI-to-PCI bridge, 2 for CardBus.
+	// Only the functions of base class 06 (bridges) have it read; see
+	// readHeaderType.
+	HeaderType    uint8
+	HasHeaderType bool
+
 	// Parent is the address of the bridge above the function, if any.
 	Parent string
 	// Unlisted is set for a function found in /sys/devices as the parent of
@@ -192,6 +208,21 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 		}
 		fn.VirtFns = append(fn.VirtFns, vf)
 	}
+	if s, ok := d.optional("reset_method"); ok {
+		fn.ResetMethod, fn.HasResetMethod = strings.Join(strings.Fields(s), " "), true
+	}
+	if s, ok := d.optional("boot_vga"); ok {
+		switch s {
+		case "0":
+		case "1":
+			fn.BootVGA = true
+		default:
+			d.warnf("boot_vga", fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
+		}
+	}
+	if fn.Class>>16 == 0x06 {
+		fn.HeaderType, fn.HasHeaderType = readHeaderType(d)
+	}
 	if p := path.Base(path.Dir(d.rel)); IsPCIName(p) {
 		fn.Parent = p
 	}
@@ -199,6 +230,30 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 		return fn, false
 	}
 	return fn, true
+}
+
+// readHeaderType reads the header type from config, which unprivileged
+// readers see the first 64 bytes of. Reading config brings a function in
+// D3cold back to power (the kernel's pci_config_pm_runtime_get), which
+// would wake a laptop's sleeping GPU on every scan: so only bridges (base
+// class 06) are read, the one class where the header type tells more than
+// the class does, and not when power_state says D3cold.
+func readHeaderType(d *device) (uint8, bool) {
+	if s, ok := d.optional("power_state"); ok && s == "D3cold" {
+		return 0, false
+	}
+	b, err := d.readBytes("config", 64)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, false
+	case err != nil:
+		d.warnf("config", err)
+		return 0, false
+	case len(b) <= 0x0e:
+		d.warnf("config", fmt.Errorf("%w: %d bytes, too short for the header type at 0x0e", ErrInvalid, len(b)))
+		return 0, false
+	}
+	return b[0x0e] & 0x7f, true
 }
 
 // readPCIIDFiles is the fallback for a function without a usable modalias.

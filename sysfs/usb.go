@@ -39,6 +39,10 @@ type USBDevice struct {
 	// The strings may be present and empty; these say which files exist.
 	HasManufacturer, HasProduct, HasSerial bool
 
+	// Unauthorized is true when authorized is 0: the kernel keeps the
+	// device unconfigured, as USBGuard or authorized_default=0 make it.
+	Unauthorized bool
+
 	// Parent is the name of the USB device above this one; empty for a root hub.
 	Parent string
 	// Controller is the PCI address of the host controller, when the path
@@ -97,6 +101,15 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 	dev.Product, dev.HasProduct = d.optional("product")
 	dev.Serial, dev.HasSerial = d.optional("serial")
 
+	if s, ok := d.optional("authorized"); ok {
+		switch s {
+		case "1":
+		case "0":
+			dev.Unauthorized = true
+		default:
+			d.warnf("authorized", fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
+		}
+	}
 	if p, ok := d.optional("devpath"); ok {
 		dev.Devpath = p
 	} else {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/snapshot"
 )
 
@@ -27,8 +28,14 @@ type scanFlags struct {
 }
 
 func (f *scanFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.root, "root", "/", "read sysfs under `DIR` instead of /; a .tar.gz snapshot is unpacked first")
+	f.registerRoot(c)
 	c.Flags().StringVar(&f.bus, "bus", "", "only this bus: usb or pci")
+}
+
+// registerRoot registers the flags but --bus, for a command that needs
+// every bus.
+func (f *scanFlags) registerRoot(c *cobra.Command) {
+	c.Flags().StringVar(&f.root, "root", "/", "read sysfs under `DIR` instead of /; a .tar.gz snapshot is unpacked first")
 	c.Flags().BoolVarP(&f.numeric, "numeric", "n", false, "show IDs only, without looking up names")
 }
 
@@ -55,18 +62,38 @@ func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cl
 // scan runs the scan the flags describe and prints its warnings to
 // stderr. cleanup removes an unpacked snapshot; it is never nil.
 func (f *scanFlags) scan(c *cobra.Command, e *env) (res *discover.Result, cleanup func(), err error) {
+	res, _, cleanup, err = f.scanRoot(c, e)
+	return res, cleanup, err
+}
+
+// scanRoot is scan, also returning the directory that was scanned: an
+// unpacked snapshot's temporary folder, for one.
+func (f *scanFlags) scanRoot(c *cobra.Command, e *env) (res *discover.Result, root string, cleanup func(), err error) {
 	opts, cleanup, err := f.options(c, e)
 	if err != nil {
-		return nil, func() {}, err
+		return nil, "", func() {}, err
 	}
 	res, err = discover.Scan(c.Context(), opts)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, "", cleanup, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 	}
-	return res, cleanup, nil
+	return res, opts.Root, cleanup, nil
+}
+
+// assess is scan followed by readiness.Assess over every device scanned.
+func (f *scanFlags) assess(c *cobra.Command, e *env) (*discover.Result, *readiness.Report, func(), error) {
+	res, root, cleanup, err := f.scanRoot(c, e)
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	rep, err := readiness.Assess(res.Devices, readiness.Options{Root: root})
+	if err != nil {
+		return nil, nil, cleanup, err
+	}
+	return res, rep, cleanup, nil
 }
 
 // openRoot returns the directory to scan: root itself, or a snapshot
@@ -118,8 +145,10 @@ func isGzip(path string, st fs.FileInfo) (bool, error) {
 
 func listCommand(e *env) *cobra.Command {
 	var (
-		flags  scanFlags
-		asJSON bool
+		flags      scanFlags
+		asJSON     bool
+		assignable bool
+		verbose    bool
 	)
 	c := &cobra.Command{
 		Use:   "list [SELECTOR...]",
@@ -127,52 +156,74 @@ func listCommand(e *env) *cobra.Command {
 		Long: `List every USB device and PCI function, one line each: USB devices by bus
 and port path, then PCI functions by address. Warnings about devices that
 could not be fully read go to stderr; the devices are still listed.
-With selectors, only the devices matching at least one of them are listed.`,
+With selectors, only the devices matching at least one of them are listed.
+
+--assignable lists only the devices that can be given to a VM now, and -v
+says under each device whether it can and why (see 'check' for the fixes).
+In JSON every device has "assignable" and "reasons".`,
 		RunE: func(c *cobra.Command, args []string) error {
 			refs, err := parseSelectors(args, nil)
 			if err != nil {
 				return err
 			}
-			res, cleanup, err := flags.scan(c, e)
+			res, rep, cleanup, err := flags.assess(c, e)
 			defer cleanup()
 			if err != nil {
 				return err
 			}
-			if len(refs) > 0 {
-				res.Devices = slices.DeleteFunc(res.Devices, func(d discover.Device) bool {
-					return !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(d) })
-				})
-			}
+			// Readiness is judged on the whole scan (a group's other
+			// members count), and only then are devices left out.
+			vs := slices.DeleteFunc(rep.Devices, func(v readiness.Verdict) bool {
+				if assignable && !v.Assignable {
+					return true
+				}
+				return len(refs) > 0 && !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(v.Device) })
+			})
 			if asJSON {
-				return writeJSON(e.stdout, res)
+				return writeJSON(e.stdout, vs, res.Warnings)
 			}
-			return writeText(e.stdout, res.Devices)
+			return writeText(e.stdout, vs, verbose)
 		},
 	}
 	flags.register(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"devices\": [...], \"warnings\": [...]}")
+	c.Flags().BoolVar(&assignable, "assignable", false, "only the devices that can be given to a VM now")
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "say under each device whether it can be given to a VM, and why")
 	return c
 }
 
-func writeJSON(w io.Writer, res *discover.Result) error {
-	out := *res
+func writeJSON(w io.Writer, devs []readiness.Verdict, warns []discover.Warning) error {
 	// Tools iterate over both lists; give them [] rather than null.
-	if out.Devices == nil {
-		out.Devices = []discover.Device{}
+	if devs == nil {
+		devs = []readiness.Verdict{}
 	}
-	if out.Warnings == nil {
-		out.Warnings = []discover.Warning{}
+	if warns == nil {
+		warns = []discover.Warning{}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(struct {
+		Devices  []readiness.Verdict `json:"devices"`
+		Warnings []discover.Warning  `json:"warnings"`
+	}{devs, warns})
 }
 
-func writeText(w io.Writer, devs []discover.Device) error {
+func writeText(w io.Writer, vs []readiness.Verdict, verbose bool) error {
 	bw := bufio.NewWriter(w)
-	for _, d := range devs {
-		bw.WriteString(textLine(d))
+	for _, v := range vs {
+		bw.WriteString(textLine(v.Device))
 		bw.WriteByte('\n')
+		if !verbose {
+			continue
+		}
+		if v.Assignable {
+			bw.WriteString("    assignable\n")
+		} else {
+			bw.WriteString("    not assignable\n")
+		}
+		for _, r := range v.Reasons {
+			fmt.Fprintf(bw, "    %s: %s\n", r.Code, text(r.Message))
+		}
 	}
 	return bw.Flush()
 }

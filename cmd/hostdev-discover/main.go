@@ -4,6 +4,8 @@
 //	hostdev-discover list              # every USB device and PCI function
 //	hostdev-discover list --json       # the same, for other tools
 //	hostdev-discover list --root snap.tar.gz
+//	hostdev-discover groups            # the IOMMU groups, viable or shared
+//	hostdev-discover check 01:00.0     # can it be given to a VM? how to fix it
 //	hostdev-discover snapshot -o snap.tar.gz
 package main
 
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	root.SetHelpCommand(helpCommand())
 	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e),
-		watchCommand(e), waitCommand(e), followCommand(e))
+		watchCommand(e), waitCommand(e), followCommand(e), groupsCommand(e), checkCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -107,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitNoMatch
 	case errors.As(err, &amb):
 		return exitAmbiguous
+	case errors.As(err, new(*notAssignable)):
+		return exitNotAssignable
 	}
 	return exitError
 }
@@ -168,7 +172,7 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 // with a space or '=' gets a leading space, which makes it an argument
 // and not a flag, in its place; the selector readers ignore the space.
 func qemuArgs(args []string) []string {
-	if len(args) == 0 || (args[0] != "resolve" && args[0] != "list") {
+	if len(args) == 0 || (args[0] != "resolve" && args[0] != "list" && args[0] != "check") {
 		return args
 	}
 	out := slices.Clone(args)

@@ -49,6 +49,9 @@ type PCIFunction struct {
 	ResetMethod string
 	// BootVGA is boot_vga, "1" or "0"; nil omits the file.
 	BootVGA *bool
+	// HeaderType, when set, replaces the header type the class implies,
+	// in config: a bridge that does not say so in its class.
+	HeaderType *byte
 	// Config writes a 64-byte config file with the IDs, class, revision,
 	// header type and, for a bridge, its bus numbers, so that lspci can
 	// read the tree.
@@ -70,6 +73,9 @@ func (f PCIFunction) Modalias() string {
 }
 
 func (f PCIFunction) headerType() byte {
+	if f.HeaderType != nil {
+		return *f.HeaderType
+	}
 	switch f.Class >> 8 {
 	case 0x0604, 0x0609:
 		return 1

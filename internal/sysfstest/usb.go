@@ -65,6 +65,10 @@ type USBDevice struct {
 	// DevNode also creates dev/bus/usb/BBB/DDD (see Tree.AddDevNode).
 	DevNode bool
 
+	// Unauthorized writes 0 to authorized, as USBGuard leaves a blocked
+	// device. Such a device is not configured: give it no Interfaces.
+	Unauthorized bool
+
 	// Omit lists files and links not to write: "devpath" for a kernel as
 	// old as 2.6.27, "driver" for a device no driver claimed.
 	Omit []string
@@ -274,6 +278,9 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		packet0 = "9\n"
 	}
 	a.set("authorized", "1\n")
+	if d.Unauthorized {
+		a.set("authorized", "0\n")
+	}
 	if d.Port == "" {
 		a.set("authorized_default", "1\n")
 	}

@@ -1,0 +1,209 @@
+package readiness
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/hostdev/hostdev/discover"
+)
+
+// IsBridge reports whether a function is a PCI-to-PCI (or CardBus)
+// bridge: class 0604 or 0609, or a header type other than 0 in config.
+// VFIO ignores bridges when it decides whether a group is viable, and
+// libvirt refuses to assign them.
+func IsBridge(p *discover.PCI) bool {
+	if p.HasHeaderType && p.HeaderType != 0 {
+		return true
+	}
+	switch p.Class >> 8 {
+	case 0x0604, 0x0609:
+		return true
+	}
+	return false
+}
+
+// VFIODriver reports whether a driver leaves a function free for VFIO:
+// vfio-pci, its vendor variants (mlx5_vfio_pci, ...), and pci-stub, the
+// placeholder that claims a device so that no host driver does.
+func VFIODriver(driver string) bool {
+	return driver == "vfio-pci" || driver == "pci-stub" || strings.HasSuffix(driver, "_vfio_pci")
+}
+
+// hostDriver reports whether a function is bound to a driver the host uses.
+func hostDriver(p *discover.PCI) bool { return p.Driver != "" && !VFIODriver(p.Driver) }
+
+// buildGroups gathers the functions by their iommu_group links. The group
+// directories are not needed: a capture may lack them, and the links name
+// the group.
+func buildGroups(devs []discover.Device) []Group {
+	byNumber := map[int]*Group{}
+	var groups []*Group
+	for _, d := range devs {
+		if d.PCI == nil || !d.PCI.HasIOMMUGroup {
+			continue
+		}
+		g := byNumber[d.PCI.IOMMUGroup]
+		if g == nil {
+			g = &Group{Number: d.PCI.IOMMUGroup}
+			byNumber[g.Number] = g
+			groups = append(groups, g)
+		}
+		g.Members = append(g.Members, d)
+	}
+	out := make([]Group, 0, len(groups))
+	for _, g := range groups {
+		slices.SortFunc(g.Members, comparePCI)
+		var endpoints, host []discover.Device
+		for _, m := range g.Members {
+			if IsBridge(m.PCI) {
+				continue
+			}
+			endpoints = append(endpoints, m)
+			if hostDriver(m.PCI) {
+				host = append(host, m)
+			}
+		}
+		// A lone endpoint on a host driver is only detached; the group
+		// is shared when some endpoint would take another from the host.
+		if len(endpoints) > 1 && len(host) > 0 {
+			g.Shared = host
+		}
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b Group) int { return cmp.Compare(a.Number, b.Number) })
+	return out
+}
+
+func comparePCI(a, b discover.Device) int {
+	return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
+}
+
+// nodedev is libvirt's name for a PCI function: pci_0000_01_00_0.
+func nodedev(name string) string {
+	return "pci_" + strings.NewReplacer(":", "_", ".", "_").Replace(name)
+}
+
+// named lists functions as "0000:00:1f.2 (ahci)".
+func named(devs []discover.Device) string {
+	parts := make([]string, len(devs))
+	for i, d := range devs {
+		parts[i] = fmt.Sprintf("%s (%s)", d.Name, d.PCI.Driver)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// iommuParams is the kernel command line that turns the IOMMU on.
+func iommuParams(vendor string) string {
+	switch vendor {
+	case "intel":
+		return "intel_iommu=on iommu=pt"
+	case "amd":
+		return "amd_iommu=on iommu=pt"
+	}
+	return "intel_iommu=on iommu=pt (Intel) or amd_iommu=on iommu=pt (AMD)"
+}
+
+func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason {
+	p := d.PCI
+	// What can never be assigned gets that one reason: the others would
+	// change nothing.
+	switch {
+	case IsBridge(p):
+		what := "a PCI bridge (class " + fmt.Sprintf("%04x", p.Class>>8) + ")"
+		if p.HasHeaderType && p.HeaderType != 0 {
+			what = fmt.Sprintf("a bridge (header type %d in config)", p.HeaderType)
+		}
+		return []Reason{{Code: Bridge, Message: "It is " + what + ", not an endpoint: libvirt refuses it " +
+			`("Non-endpoint PCI devices cannot be assigned to guests") and VFIO ignores it. ` +
+			"Assign the devices behind it instead."}}
+	case p.Class>>8 == 0x0600:
+		return []Reason{{Code: HostBridge, Message: "It is a host bridge (class 0600), the CPU's own link to PCI, " +
+			"not an endpoint: it stays with the host."}}
+	case p.Class>>8 == 0x0601:
+		return []Reason{{Code: ISABridge, Message: "It is an ISA bridge (class 0601), the chipset's LPC controller " +
+			"behind the keyboard controller, TPM and firmware flash: not an endpoint, it stays with the host."}}
+	}
+
+	var rs []Reason
+	switch {
+	case !rep.IOMMU:
+		rs = append(rs, Reason{Code: NoIOMMU,
+			Message: "The IOMMU is off (/sys/kernel/iommu_groups is empty), and VFIO needs it to assign any PCI device. " +
+				"Turn on VT-d (Intel) or AMD-Vi/IOMMU (AMD) in the firmware setup, and boot with " + iommuParams(rep.Vendor) + ".",
+			Fix: []string{
+				"# add " + iommuParams(rep.Vendor) + " to GRUB_CMDLINE_LINUX in /etc/default/grub, then:",
+				"update-grub && reboot",
+			}})
+	case !p.HasIOMMUGroup:
+		rs = append(rs, Reason{Code: NoIOMMU,
+			Message: "It has no IOMMU group although the IOMMU is on: the IOMMU does not cover it, so VFIO cannot take it."})
+	default:
+		if g := groups[p.IOMMUGroup]; g != nil {
+			var others []discover.Device
+			for _, m := range g.Members {
+				if m.Name != d.Name && !IsBridge(m.PCI) && hostDriver(m.PCI) {
+					others = append(others, m)
+				}
+			}
+			if len(others) > 0 {
+				rs = append(rs, groupShared(g, others))
+			}
+		}
+	}
+	if hostDriver(p) {
+		rs = append(rs, Reason{Code: HostDriver,
+			Message: fmt.Sprintf("It is bound to the host driver %s. libvirt with managed='yes' (the default) detaches it "+
+				"when the VM starts; otherwise detach it first.", p.Driver),
+			Fix: []string{
+				"virsh nodedev-detach " + nodedev(d.Name),
+				"# or by hand:",
+				"modprobe vfio-pci",
+				fmt.Sprintf("echo vfio-pci > /sys/bus/pci/devices/%s/driver_override", d.Name),
+				fmt.Sprintf("echo %s > /sys/bus/pci/devices/%s/driver/unbind", d.Name, d.Name),
+				fmt.Sprintf("echo %s > /sys/bus/pci/drivers_probe", d.Name),
+			}})
+	}
+	if p.HasResetMethod && p.ResetMethod == "" {
+		rs = append(rs, Reason{Code: NoReset,
+			Message: "reset_method is empty: the kernel has no way to reset it (no FLR, PM or bus reset). " +
+				"VFIO still takes it, but it may keep state from one VM to the next, or fail after a guest reboot.",
+			Fix: []string{
+				"# if reset methods were turned off by hand, the kernel's own come back with:",
+				fmt.Sprintf("echo default > /sys/bus/pci/devices/%s/reset_method", d.Name),
+			}})
+	}
+	if p.BootVGA {
+		rs = append(rs, Reason{Code: BootVGA,
+			Message: "The host's boot console is on it (boot_vga is 1): once it is detached the host has no screen, " +
+				"and the guest may need the card's ROM from a file, because the firmware has already run it. " +
+				"A second GPU for the host avoids both.",
+			Fix: []string{
+				"# keep the host's framebuffer off it: add video=efifb:off to the kernel command line",
+			}})
+	}
+	if len(p.VirtFns) > 0 {
+		rs = append(rs, Reason{Code: SRIOVPF,
+			Message: fmt.Sprintf("It is an SR-IOV physical function with %d VFs (%s). VMs usually get the VFs; "+
+				"detaching the PF from its driver removes them.", len(p.VirtFns), strings.Join(p.VirtFns, ", "))})
+	}
+	if p.PhysFn != "" {
+		rs = append(rs, Reason{Code: SRIOVVF,
+			Message: fmt.Sprintf("It is an SR-IOV virtual function of %s, which must keep its driver for this VF to exist.", p.PhysFn)})
+	}
+	return rs
+}
+
+func groupShared(g *Group, others []discover.Device) Reason {
+	r := Reason{Code: GroupShared,
+		Message: fmt.Sprintf("IOMMU group %d is shared with %s. VFIO hands out a group whole, so every other endpoint "+
+			"in it must be assigned to the same VM or left without a host driver. Splitting the group needs the "+
+			"ACS override patch (pcie_acs_override=downstream,multifunction), which gives up the isolation the "+
+			"group stands for; another slot may give the card a group of its own.", g.Number, named(others)),
+	}
+	for _, o := range others {
+		r.Fix = append(r.Fix, "virsh nodedev-detach "+nodedev(o.Name)+"   # or assign it to the same VM")
+	}
+	return r
+}

@@ -1,0 +1,230 @@
+// Package readiness says whether each device of a scan can be given to a
+// VM now, and if not, why and what to do about it.
+//
+//	res, err := discover.Scan(ctx, discover.Options{Root: "/"})
+//	rep, err := readiness.Assess(res.Devices, readiness.Options{Root: "/"})
+//	for _, v := range rep.Devices {
+//		fmt.Println(v.Device.Name, v.Assignable)
+//		for _, r := range v.Reasons {
+//			fmt.Println("  ", r.Code, r.Message) // r.Fix: commands that help
+//		}
+//	}
+//
+// A device is assignable when none of its reasons blocks (Code.Blocking).
+// Some reasons are information only: a PCI function or USB device bound to
+// a host driver can still be assigned, because libvirt (managed='yes') and
+// QEMU detach it. Rep.Groups holds the IOMMU groups with VFIO's verdict.
+package readiness
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/sysfs"
+)
+
+// Code names a reason, for machines. Codes are stable.
+type Code string
+
+// The codes, in the order a device's reasons are listed.
+const (
+	// PCI
+	NoIOMMU     Code = "no-iommu"     // the IOMMU is off, or does not cover the function
+	Bridge      Code = "bridge"       // class 0604/0609 or header type 1/2: not an endpoint
+	HostBridge  Code = "host-bridge"  // class 0600
+	ISABridge   Code = "isa-bridge"   // class 0601
+	GroupShared Code = "group-shared" // another endpoint of the IOMMU group is on a host driver
+	HostDriver  Code = "host-driver"  // bound to a host driver (USB: interfaces are); informational
+	NoReset     Code = "no-reset"     // reset_method exists and is empty; a warning
+	BootVGA     Code = "boot-vga"     // boot_vga is 1: the host console; a warning
+	SRIOVPF     Code = "sriov-pf"     // an SR-IOV PF, with its VFs; informational
+	SRIOVVF     Code = "sriov-vf"     // an SR-IOV VF, with its PF; informational
+
+	// USB
+	Hub          Code = "hub"          // QEMU never passes hubs
+	RootHub      Code = "root-hub"     // the host controller's own hub
+	Unauthorized Code = "unauthorized" // authorized is 0 (USBGuard)
+	NoAccess     Code = "no-access"    // the user cannot open the devnode read-write
+)
+
+// Codes lists every code, in order.
+var Codes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, HostDriver, NoReset, BootVGA,
+	SRIOVPF, SRIOVVF, Hub, RootHub, Unauthorized, NoAccess}
+
+// Blocking reports whether a reason with this code makes a device
+// unassignable. host-driver, no-reset, boot-vga and the SR-IOV codes do
+// not: VFIO and QEMU take such a device, and the message says what it
+// costs. no-reset is a warning rather than a block because libvirt leaves
+// a vfio-pci device's reset to VFIO, and VFIO opens a device it cannot
+// reset; the device may then carry state from one guest to the next.
+func (c Code) Blocking() bool {
+	switch c {
+	case HostDriver, NoReset, BootVGA, SRIOVPF, SRIOVVF:
+		return false
+	}
+	return true
+}
+
+// Reason is one thing that stands between a device and a VM, or that the
+// user should know before assigning it.
+type Reason struct {
+	Code Code
+	// Message says what is wrong and what to do, in one paragraph.
+	Message string
+	// Fix holds commands or config lines that fix it, one per line, for
+	// a report; it may be empty.
+	Fix []string
+}
+
+// Verdict is one device's readiness.
+type Verdict struct {
+	Device     discover.Device
+	Assignable bool
+	Reasons    []Reason // by code order; empty only when nothing is worth saying
+}
+
+// Has reports whether the verdict has a reason with code c.
+func (v Verdict) Has(c Code) bool {
+	return slices.ContainsFunc(v.Reasons, func(r Reason) bool { return r.Code == c })
+}
+
+// Group is one IOMMU group: VFIO hands a group to one owner as a whole.
+type Group struct {
+	Number  int
+	Members []discover.Device // the scanned functions in the group, by address
+	// Shared lists the endpoints on host drivers that keep some member
+	// of the group from being assigned; empty when the group is viable.
+	Shared []discover.Device
+}
+
+// Viable reports whether every endpoint of the group can be assigned
+// without taking another one from a host driver.
+func (g Group) Viable() bool { return len(g.Shared) == 0 }
+
+// Report is the readiness of one scan.
+type Report struct {
+	// IOMMU is false when no IOMMU group exists: DMA remapping is off,
+	// and no PCI function can be assigned.
+	IOMMU   bool
+	Devices []Verdict // one per device, in the order given
+	Groups  []Group   // by number
+	// Vendor is "intel" or "amd" when a host bridge says which, for
+	// the kernel parameter no-iommu advises; "" otherwise.
+	Vendor string
+}
+
+// Verdict returns the verdict for the device with that sysfs name.
+func (r *Report) Verdict(name string) (Verdict, bool) {
+	for _, v := range r.Devices {
+		if v.Device.Name == name {
+			return v, true
+		}
+	}
+	return Verdict{}, false
+}
+
+// Options says where the devices were scanned.
+type Options struct {
+	// Root is the directory the devices were scanned beneath; "" is "/".
+	// /sys/kernel/iommu_groups is read beneath it. Only when it is "/"
+	// are the USB device nodes checked (no-access): a captured tree's
+	// devnodes say nothing about this host.
+	Root string
+	// Access checks that the current user can open a device node for
+	// reading and writing; nil uses access(2). Tests set it.
+	Access func(devnode string) error
+}
+
+// Assess gives each device its verdict. It needs the whole scan, not only
+// the devices asked about, because an IOMMU group's other members decide
+// whether a function can be assigned. It fails only when Root cannot be
+// read.
+func Assess(devs []discover.Device, opts Options) (*Report, error) {
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	fsys, err := sysfs.NewFS(root)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := fsys.IOMMUGroups()
+	fsys.Close()
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{IOMMU: len(groups) > 0, Vendor: cpuVendor(devs)}
+	// A capture may hold a device's iommu_group link without the group
+	// directory it points to; the link alone says the IOMMU was on.
+	if slices.ContainsFunc(devs, func(d discover.Device) bool { return d.PCI != nil && d.PCI.HasIOMMUGroup }) {
+		rep.IOMMU = true
+	}
+	rep.Groups = buildGroups(devs)
+	byNumber := map[int]*Group{}
+	for i := range rep.Groups {
+		byNumber[rep.Groups[i].Number] = &rep.Groups[i]
+	}
+
+	access := opts.Access
+	if filepath.Clean(root) != "/" {
+		access = nil
+	} else if access == nil {
+		access = func(p string) error { return unix.Access(p, unix.R_OK|unix.W_OK) }
+	}
+
+	for _, d := range devs {
+		var rs []Reason
+		switch {
+		case d.PCI != nil:
+			rs = pciReasons(d, rep, byNumber)
+		case d.USB != nil:
+			rs = usbReasons(d, access)
+		}
+		slices.SortStableFunc(rs, func(a, b Reason) int {
+			return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
+		})
+		v := Verdict{Device: d, Assignable: true, Reasons: rs}
+		for _, r := range rs {
+			if r.Code.Blocking() {
+				v.Assignable = false
+			}
+		}
+		rep.Devices = append(rep.Devices, v)
+	}
+	return rep, nil
+}
+
+// cpuVendor guesses the IOMMU's maker from the host bridges.
+func cpuVendor(devs []discover.Device) string {
+	for _, d := range devs {
+		if d.PCI == nil || d.PCI.Class>>8 != 0x0600 {
+			continue
+		}
+		switch d.VendorID {
+		case 0x8086:
+			return "intel"
+		case 0x1022, 0x1d94: // AMD, Hygon
+			return "amd"
+		}
+	}
+	return ""
+}
+
+// accessError turns what access(2) said into words.
+func accessError(devnode string, err error) string {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Sprintf("%s does not exist (is /dev a devtmpfs here, or does a container hide it?)", devnode)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Sprintf("you (uid %d) cannot open %s for reading and writing", unix.Getuid(), devnode)
+	case errors.Is(err, unix.EROFS):
+		return fmt.Sprintf("%s is on a read-only file system", devnode)
+	}
+	return fmt.Sprintf("%s cannot be opened for reading and writing: %v", devnode, err)
+}
