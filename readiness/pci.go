@@ -94,15 +94,18 @@ func named(devs []discover.Device) string {
 	return strings.Join(parts, ", ")
 }
 
-// iommuParams is the kernel command line that turns the IOMMU on.
+// iommuParams is the kernel command line that turns the IOMMU on. Intel's
+// is off unless asked for; AMD's is on whenever the firmware enables it,
+// and amd_iommu takes no "on" (people write it, and the kernel ignores
+// it): only amd_iommu=off must go.
 func iommuParams(vendor string) string {
 	switch vendor {
 	case "intel":
 		return "intel_iommu=on iommu=pt"
 	case "amd":
-		return "amd_iommu=on iommu=pt"
+		return "iommu=pt, without amd_iommu=off (amd_iommu=on is not an option: the AMD IOMMU is on once the firmware enables it)"
 	}
-	return "intel_iommu=on iommu=pt (Intel) or amd_iommu=on iommu=pt (AMD)"
+	return "intel_iommu=on iommu=pt (Intel), or iommu=pt without amd_iommu=off (AMD, whose IOMMU is on once the firmware enables it)"
 }
 
 func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason {

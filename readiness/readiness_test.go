@@ -451,3 +451,28 @@ func TestNoAccess(t *testing.T) {
 		}
 	})
 }
+
+// On an AMD host the advice is not amd_iommu=on, which the kernel does not
+// take: the AMD IOMMU is on once the firmware enables it.
+func TestNoIOMMUAdviceAMD(t *testing.T) {
+	rep := assess(t, func(tr *sysfstest.Tree) {
+		tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:00.0", Vendor: 0x1022, Device: 0x1480, Class: 0x060000})
+		tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:08.0", Vendor: 0x1002, Device: 0x1638, Class: 0x030000, Driver: "amdgpu"})
+	}, Options{})
+	if rep.Vendor != "amd" {
+		t.Fatalf("vendor %q", rep.Vendor)
+	}
+	for _, v := range rep.Devices {
+		for _, r := range v.Reasons {
+			if r.Code != NoIOMMU {
+				continue
+			}
+			text := r.Message + strings.Join(r.Fix, "\n")
+			if strings.Contains(text, "amd_iommu=on iommu=pt") || !strings.Contains(text, "without amd_iommu=off") {
+				t.Errorf("AMD advice: %s", text)
+			}
+			return
+		}
+	}
+	t.Fatal("no no-iommu reason")
+}
