@@ -37,8 +37,8 @@ import (
 //
 // By hand, with VFIO's rule (every endpoint of a group must be unbound or
 // on vfio-pci/pci-stub; bridges do not count):
-//   - groups of one endpoint (0, 1, 2, 6, 7, 10, 14) and of bridges alone
-//     (3, 4, 5) are viable;
+//   - groups of one endpoint (0, 2, 6, 7, 10, 14) are viable; the host
+//     bridge's (1) and the root ports' (3, 4, 5) hold nothing to assign;
 //   - 8, 11 and 12 have two or three endpoints, all on host drivers:
 //     shared with all of them, and each is group-shared and host-driver;
 //   - 9: 00:14.2 has no driver, so 00:14.0 is only host-driver, while
@@ -97,7 +97,7 @@ func TestCorpusI7(t *testing.T) {
 		t.Errorf("codes (-want +got):\n%s", diff)
 	}
 	wantGroups := map[int]string{
-		0: "viable", 1: "viable", 2: "viable", 3: "viable", 4: "viable", 5: "viable", 6: "viable", 7: "viable",
+		0: "viable", 1: "nothing", 2: "viable", 3: "nothing", 4: "nothing", 5: "nothing", 6: "viable", 7: "viable",
 		8:  "shared with 0000:00:0d.0 (xhci_hcd), 0000:00:0d.2 (thunderbolt), 0000:00:0d.3 (thunderbolt)",
 		9:  "shared with 0000:00:14.0 (xhci_hcd)",
 		10: "viable",

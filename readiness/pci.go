@@ -18,21 +18,33 @@ func IsBridge(p *discover.PCI) bool {
 		return true
 	}
 	switch p.Class >> 8 {
-	case 0x0604, 0x0609:
+	case 0x0604, 0x0607, 0x0609:
 		return true
 	}
 	return false
 }
 
-// VFIODriver reports whether a driver leaves a function free for VFIO:
-// vfio-pci, its vendor variants (mlx5_vfio_pci, ...), and pci-stub, the
-// placeholder that claims a device so that no host driver does.
-func VFIODriver(driver string) bool {
-	return driver == "vfio-pci" || driver == "pci-stub" || strings.HasSuffix(driver, "_vfio_pci")
+// notEndpoint reports whether a function is a host or ISA bridge: never
+// assignable, so never what a group is judged for.
+func notEndpoint(p *discover.PCI) bool {
+	c := p.Class >> 8
+	return c == 0x0600 || c == 0x0601
 }
 
-// hostDriver reports whether a function is bound to a driver the host uses.
-func hostDriver(p *discover.PCI) bool { return p.Driver != "" && !VFIODriver(p.Driver) }
+// VFIODriver reports whether a driver leaves a function free for VFIO:
+// vfio-pci and its vendor variants (mlx5_vfio_pci, pds_vfio,
+// xe-vfio-pci, ...), and pci-stub, the placeholder that claims a device so
+// that no host driver does.
+func VFIODriver(driver string) bool {
+	return driver == "pci-stub" || strings.Contains(driver, "vfio")
+}
+
+// hostDriver reports whether a function is bound to a driver that keeps
+// its group from VFIO. pcieport does not (since Linux 5.19 it is marked
+// driver_managed_dma, as the VFIO drivers and pci-stub are).
+func hostDriver(p *discover.PCI) bool {
+	return p.Driver != "" && !VFIODriver(p.Driver) && p.Driver != "pcieport"
+}
 
 // buildGroups gathers the functions by their iommu_group links. The group
 // directories are not needed: a capture may lack them, and the links name
@@ -60,15 +72,22 @@ func buildGroups(devs []discover.Device) []Group {
 			if IsBridge(m.PCI) {
 				continue
 			}
-			endpoints = append(endpoints, m)
 			if hostDriver(m.PCI) {
 				host = append(host, m)
 			}
+			if !notEndpoint(m.PCI) {
+				endpoints = append(endpoints, m)
+			}
 		}
 		// A lone endpoint on a host driver is only detached; the group
-		// is shared when some endpoint would take another from the host.
-		if len(endpoints) > 1 && len(host) > 0 {
-			g.Shared = host
+		// is shared when assigning one of its endpoints would take
+		// another function from the host.
+		g.Nothing = len(endpoints) == 0
+		for _, e := range endpoints {
+			if others := slices.DeleteFunc(slices.Clone(host), func(h discover.Device) bool { return h.Name == e.Name }); len(others) > 0 {
+				g.Shared = host
+				break
+			}
 		}
 		out = append(out, *g)
 	}
@@ -157,8 +176,9 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 	}
 	if hostDriver(p) {
 		rs = append(rs, Reason{Code: HostDriver,
-			Message: fmt.Sprintf("It is bound to the host driver %s. libvirt with managed='yes' (the default) detaches it "+
-				"when the VM starts; otherwise detach it first.", p.Driver),
+			Message: fmt.Sprintf("It is bound to the host driver %s. libvirt detaches it when the VM starts if its "+
+				"<hostdev> says managed='yes' (virt-manager and virt-install write that; libvirt's own default is no). "+
+				"Otherwise, and for QEMU run by hand, detach it first.", p.Driver),
 			Fix: []string{
 				"virsh nodedev-detach " + nodedev(d.Name),
 				"# or by hand:",
@@ -170,10 +190,11 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 	}
 	if p.HasResetMethod && p.ResetMethod == "" {
 		rs = append(rs, Reason{Code: NoReset,
-			Message: "reset_method is empty: the kernel has no way to reset it (no FLR, PM or bus reset). " +
-				"VFIO still takes it, but it may keep state from one VM to the next, or fail after a guest reboot.",
+			Message: "reset_method is empty: its reset methods were turned off by writing to that file (the kernel " +
+				"hides the file of a function that has none). VFIO still takes it, but cannot reset it: it may keep " +
+				"state from one VM to the next, or fail after a guest reboot.",
 			Fix: []string{
-				"# if reset methods were turned off by hand, the kernel's own come back with:",
+				"# give it back the kernel's own reset methods:",
 				fmt.Sprintf("echo default > /sys/bus/pci/devices/%s/reset_method", d.Name),
 			}})
 	}
@@ -183,7 +204,7 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 				"and the guest may need the card's ROM from a file, because the firmware has already run it. " +
 				"A second GPU for the host avoids both.",
 			Fix: []string{
-				"# keep the host's framebuffer off it: add video=efifb:off to the kernel command line",
+				"# keep the host's framebuffer off it: add initcall_blacklist=sysfb_init to the kernel command line (video=efifb:off on kernels before simpledrm)",
 			}})
 	}
 	if len(p.VirtFns) > 0 {

@@ -101,11 +101,14 @@ type Group struct {
 	// Shared lists the endpoints on host drivers that keep some member
 	// of the group from being assigned; empty when the group is viable.
 	Shared []discover.Device
+	// Nothing is true when the group holds no endpoint at all, only
+	// bridges: nothing in it can be assigned.
+	Nothing bool
 }
 
 // Viable reports whether every endpoint of the group can be assigned
 // without taking another one from a host driver.
-func (g Group) Viable() bool { return len(g.Shared) == 0 }
+func (g Group) Viable() bool { return len(g.Shared) == 0 && !g.Nothing }
 
 // Report is the readiness of one scan.
 type Report struct {
@@ -113,6 +116,8 @@ type Report struct {
 	// and no PCI function can be assigned.
 	IOMMU   bool
 	Devices []Verdict // one per device, in the order given
+	// Warnings are what could not be read; the verdicts are still given.
+	Warnings []sysfs.Warning
 	Groups  []Group   // by number
 	// Vendor is "intel" or "amd" when a host bridge says which, for
 	// the kernel parameter no-iommu advises; "" otherwise.
@@ -156,10 +161,11 @@ func Assess(devs []discover.Device, opts Options) (*Report, error) {
 	}
 	groups, err := fsys.IOMMUGroups()
 	fsys.Close()
-	if err != nil {
-		return nil, err
-	}
 	rep := &Report{IOMMU: len(groups) > 0, Vendor: cpuVendor(devs)}
+	if err != nil {
+		// The iommu_group links still say what the groups are.
+		rep.Warnings = append(rep.Warnings, sysfs.Warning{Err: err})
+	}
 	// A capture may hold a device's iommu_group link without the group
 	// directory it points to; the link alone says the IOMMU was on.
 	if slices.ContainsFunc(devs, func(d discover.Device) bool { return d.PCI != nil && d.PCI.HasIOMMUGroup }) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -80,8 +82,12 @@ func codes(rep *Report) map[string][]Code {
 func verdicts(rep *Report) map[int]string {
 	got := map[int]string{}
 	for _, g := range rep.Groups {
-		got[g.Number] = "viable"
-		if !g.Viable() {
+		switch {
+		case g.Nothing:
+			got[g.Number] = "nothing"
+		case g.Viable():
+			got[g.Number] = "viable"
+		default:
 			got[g.Number] = "shared with " + named(g.Shared)
 		}
 	}
@@ -117,7 +123,7 @@ func TestCodes(t *testing.T) {
 			"0000:01:00.0": {no, GroupShared},
 			"0000:01:00.1": {HostDriver},
 		},
-		groups: map[int]string{0: "viable", 1: "shared with 0000:01:00.1 (snd_hda_intel)"},
+		groups: map[int]string{0: "nothing", 1: "shared with 0000:01:00.1 (snd_hda_intel)"},
 		iommu:  true,
 	}, {
 		name: "GPU on nvidia and its audio on snd_hda_intel",
@@ -149,7 +155,7 @@ func TestCodes(t *testing.T) {
 			"0000:00:1f.2": {},
 			"0000:00:1f.3": {},
 		},
-		groups: map[int]string{1: "viable", 2: "viable", 3: "viable"},
+		groups: map[int]string{1: "nothing", 2: "viable", 3: "viable"},
 		iommu:  true,
 	}, {
 		name: "a root port in the group of a GPU on its host driver",
@@ -234,7 +240,7 @@ func TestCodes(t *testing.T) {
 			"0000:00:1c.0": {no, Bridge},
 			"0000:00:1c.1": {},
 		},
-		groups: map[int]string{1: "viable", 2: "viable", 3: "viable"},
+		groups: map[int]string{1: "nothing", 2: "nothing", 3: "viable"},
 		iommu:  true,
 	}, {
 		name: "reset_method empty, absent and set; boot_vga 1 and 0",
@@ -259,7 +265,7 @@ func TestCodes(t *testing.T) {
 			"0000:00:1f.3": {},
 			"0000:00:02.0": {HostDriver, BootVGA},
 		},
-		groups: map[int]string{1: "viable", 2: "viable", 3: "viable", 4: "viable", 5: "viable"},
+		groups: map[int]string{1: "nothing", 2: "viable", 3: "viable", 4: "viable", 5: "viable"},
 		iommu:  true,
 	}, {
 		name: "USB hubs, an unauthorized device, a device with usbhid and usb-storage",
@@ -475,4 +481,73 @@ func TestNoIOMMUAdviceAMD(t *testing.T) {
 		}
 	}
 	t.Fatal("no no-iommu reason")
+}
+
+// What a review found: pcieport and the VFIO variant drivers do not keep
+// a group from VFIO; a host bridge is no endpoint that a group is judged
+// for; a function that does not answer config is no bridge; a garbled
+// reset_method is a warning, not a method.
+func TestReviewCases(t *testing.T) {
+	rcec := sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x7a4f, Class: 0x080700}
+	rep := assess(t, func(tr *sysfstest.Tree) {
+		tr.AddPCI(with(rcec, "pcieport", 1))
+		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:03.0", Vendor: 0x10de, Device: 0x1c82, Class: 0x030000}, "vfio-pci", 1))
+		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:04.0", Vendor: 0x1dd8, Device: 0x1003, Class: 0x020000}, "pds_vfio", 2))
+		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:04.1", Vendor: 0x1dd8, Device: 0x1003, Class: 0x020000}, "", 2))
+		tr.AddPCI(with(hostBridge, "", 3))
+		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:05.0", Vendor: 0x10de, Device: 0x1c82, Class: 0x030000}, "nvidia", 3))
+	}, Options{})
+	if diff := cmp.Diff(map[int]string{1: "viable", 2: "viable", 3: "viable"}, verdicts(rep)); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{"0000:00:03.0", "0000:00:04.1", "0000:00:05.0"} {
+		if v, _ := rep.Verdict(n); !v.Assignable {
+			t.Errorf("%s: %+v", n, v.Reasons)
+		}
+	}
+
+	root := t.TempDir()
+	tr := sysfstest.New(root)
+	dead := byte(0x7f)
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1c.0", Vendor: 0x8086, Device: 0xa338, Class: 0x060400, HeaderType: &dead, Config: true})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, ResetMethod: "flr",
+		Raw: map[string]string{"reset_method": "fl\x01r zz!\n"}})
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := discover.Scan(context.Background(), discover.Options{Root: root, Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	for _, w := range res.Warnings {
+		warned = append(warned, w.Error())
+	}
+	want := []string{
+		`0000:00:1c.0: /sys/devices/pci0000:00/0000:00:1c.0/config: invalid value: header type 0x7f at 0x0e is not 0, 1 or 2`,
+		`0000:00:1f.3: /sys/devices/pci0000:00/0000:00:1f.3/reset_method: invalid value: "fl\x01r zz!" is not a reset method's name`,
+	}
+	if diff := cmp.Diff(want, warned); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if len(res.Devices) != 2 || res.Devices[1].PCI.HasResetMethod {
+		t.Errorf("devices %+v", res.Devices)
+	}
+
+	// A tree whose iommu_groups is a file: a warning, and the verdicts.
+	bad := t.TempDir()
+	btr := sysfstest.New(bad)
+	btr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300}, "", 4))
+	if err := os.RemoveAll(filepath.Join(bad, "sys", "kernel", "iommu_groups")); err != nil {
+		t.Fatal(err)
+	}
+	btr.WriteFile("sys/kernel/iommu_groups", "")
+	res, err = discover.Scan(context.Background(), discover.Options{Root: bad, Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brep, err := Assess(res.Devices, Options{Root: bad})
+	if err != nil || len(brep.Warnings) != 1 || !brep.IOMMU || len(brep.Devices) != 1 {
+		t.Errorf("Assess on a broken iommu_groups: %v, %+v", err, brep)
+	}
 }

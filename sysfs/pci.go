@@ -210,6 +210,13 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 	}
 	if s, ok := d.optional("reset_method"); ok {
 		fn.ResetMethod, fn.HasResetMethod = strings.Join(strings.Fields(s), " "), true
+		for _, m := range strings.Fields(s) {
+			if !resetMethodName(m) {
+				d.warnf("reset_method", fmt.Errorf("%w: %q is not a reset method's name", ErrInvalid, s))
+				fn.ResetMethod, fn.HasResetMethod = "", false
+				break
+			}
+		}
 	}
 	if s, ok := d.optional("boot_vga"); ok {
 		switch s {
@@ -253,7 +260,24 @@ func readHeaderType(d *device) (uint8, bool) {
 		d.warnf("config", fmt.Errorf("%w: %d bytes, too short for the header type at 0x0e", ErrInvalid, len(b)))
 		return 0, false
 	}
-	return b[0x0e] & 0x7f, true
+	// Layouts 0 (endpoint), 1 (PCI bridge) and 2 (CardBus) exist; 0x7f is
+	// what a function that does not answer reads as.
+	if t := b[0x0e] & 0x7f; t <= 2 {
+		return t, true
+	}
+	d.warnf("config", fmt.Errorf("%w: header type %#02x at 0x0e is not 0, 1 or 2", ErrInvalid, b[0x0e]))
+	return 0, false
+}
+
+// resetMethodName reports whether s can be one of the kernel's reset
+// method names (device_specific, acpi, flr, af_flr, pm, bus, cxl_bus).
+func resetMethodName(s string) bool {
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // readPCIIDFiles is the fallback for a function without a usable modalias.

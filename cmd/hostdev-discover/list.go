@@ -93,6 +93,10 @@ func (f *scanFlags) assess(c *cobra.Command, e *env) (*discover.Result, *readine
 	if err != nil {
 		return nil, nil, cleanup, err
 	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
+	}
+	res.Warnings = append(res.Warnings, rep.Warnings...)
 	return res, rep, cleanup, nil
 }
 

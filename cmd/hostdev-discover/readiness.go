@@ -46,8 +46,9 @@ func groupsCommand(e *env) *cobra.Command {
 		Long: `List the IOMMU groups, each with its PCI functions, their drivers and
 names, and a verdict: "viable" when any endpoint of the group can be given to
 a VM without taking another from a host driver, or "shared with ADDRESS
-(DRIVER), ..." naming the endpoints that host drivers hold. VFIO hands out a
-group whole; bridges in it do not count.
+(DRIVER), ..." naming the endpoints that host drivers hold, or "nothing to
+assign" for a group of bridges alone. VFIO hands out a group whole; bridges
+in it do not count.
 
 When the IOMMU is off there are no groups, and groups says how to turn it on.`,
 		Args: usageArgs(cobra.NoArgs),
@@ -70,6 +71,9 @@ When the IOMMU is off there are no groups, and groups says how to turn it on.`,
 
 // verdict is a group's verdict as groups prints it.
 func verdict(g readiness.Group) string {
+	if g.Nothing {
+		return "nothing to assign (bridges only)"
+	}
 	if g.Viable() {
 		return "viable"
 	}
