@@ -118,7 +118,7 @@ type Report struct {
 	Devices []Verdict // one per device, in the order given
 	// Warnings are what could not be read; the verdicts are still given.
 	Warnings []sysfs.Warning
-	Groups  []Group   // by number
+	Groups   []Group // by number
 	// Vendor is "intel" or "amd" when a host bridge says which, for
 	// the kernel parameter no-iommu advises; "" otherwise.
 	Vendor string
