@@ -246,3 +246,9 @@ func sniff(doc []byte) (Dialect, error) {
 	}
 	return DialectXL, nil
 }
+
+// Unmanaged reports whether the reference is a libvirt PCI <hostdev>
+// without managed='yes', whose device libvirt will not detach itself.
+func (r Ref) Unmanaged() bool {
+	return r.hostdev != nil && r.hostdev.SubsysPCI != nil && r.hostdev.Managed != "yes"
+}

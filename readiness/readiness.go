@@ -45,6 +45,10 @@ const (
 	BootVGA     Code = "boot-vga"     // boot_vga is 1: the host console; a warning
 	SRIOVPF     Code = "sriov-pf"     // an SR-IOV PF, with its VFs; informational
 	SRIOVVF     Code = "sriov-vf"     // an SR-IOV VF, with its PF; informational
+	// Unmanaged: a libvirt <hostdev> without managed='yes' names a
+	// function on a host driver, which libvirt then refuses. Only check
+	// -f gives it, since only a config says how the device is named.
+	Unmanaged Code = "unmanaged"
 
 	// USB
 	Hub          Code = "hub"          // QEMU never passes hubs
@@ -54,7 +58,7 @@ const (
 )
 
 // Codes lists every code, in order.
-var Codes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, HostDriver, NoReset, BootVGA,
+var Codes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, HostDriver, NoReset, BootVGA,
 	SRIOVPF, SRIOVVF, Hub, RootHub, Unauthorized, NoAccess}
 
 // Blocking reports whether a reason with this code makes a device
@@ -233,4 +237,28 @@ func accessError(devnode string, err error) string {
 		return fmt.Sprintf("%s is on a read-only file system", devnode)
 	}
 	return fmt.Sprintf("%s cannot be opened for reading and writing: %v", devnode, err)
+}
+
+// UnmanagedHostdev is v as a libvirt <hostdev> without managed='yes'
+// finds it: a function on a host driver is then refused by libvirt
+// ("Unmanaged PCI device ... must be manually detached from the host").
+// v is returned as it is when that does not apply.
+func UnmanagedHostdev(v Verdict) Verdict {
+	if v.Device.PCI == nil || !v.Has(HostDriver) {
+		return v
+	}
+	d := v.Device
+	v.Reasons = append(slices.Clone(v.Reasons), Reason{Code: Unmanaged,
+		Message: fmt.Sprintf("Its <hostdev> has no managed='yes', and it is on the host driver %s: libvirt refuses "+
+			"to start the VM (\"Unmanaged PCI device %s must be manually detached from the host\"). Add "+
+			"managed='yes' to the <hostdev>, or detach it before the VM starts.", d.PCI.Driver, d.Name),
+		Fix: []string{
+			"<hostdev mode='subsystem' type='pci' managed='yes'>",
+			"# or: virsh nodedev-detach " + nodedev(d.Name),
+		}})
+	slices.SortStableFunc(v.Reasons, func(a, b Reason) int {
+		return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
+	})
+	v.Assignable = false
+	return v
 }

@@ -309,7 +309,8 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	seen[NoAccess] = true // TestNoAccess
+	seen[NoAccess] = true  // TestNoAccess
+	seen[Unmanaged] = true // cmd/hostdev-discover's TestCheckUnmanaged: only check -f gives it
 	for _, c := range Codes {
 		if !seen[c] {
 			t.Errorf("no tree produces %s", c)

@@ -208,8 +208,10 @@ be without knowing, with the command or config change that fixes it.
 options names.
 
 Reasons that block: no-iommu, bridge, host-bridge, isa-bridge, group-shared,
-hub, root-hub, unauthorized, no-access. Notes: host-driver (libvirt's
-managed='yes' and QEMU detach it), no-reset, boot-vga, sriov-pf, sriov-vf.
+unmanaged (a libvirt <hostdev> without managed='yes' for a function on a
+host driver), hub, root-hub, unauthorized, no-access. Notes: host-driver
+(libvirt's managed='yes' and QEMU detach it), no-reset, boot-vga, sriov-pf,
+sriov-vf.
 
 Exit status: 0 every device is assignable, 5 one is not; as for resolve,
 2 bad selector or usage, 3 no device matches, 4 more than one matches, 1
@@ -253,6 +255,9 @@ any other error.`,
 				}
 				for _, d := range found {
 					v, _ := rep.Verdict(d.Name)
+					if ref.Unmanaged() {
+						v = readiness.UnmanagedHostdev(v)
+					}
 					out = append(out, result{ref.Selector.String(), v})
 				}
 			}

@@ -103,6 +103,11 @@ func TestCheckExitCodes(t *testing.T) {
 		{"no selector", []string{"check"}, 2, "check needs a SELECTOR or -f FILE"},
 		{"groups takes no arguments", []string{"groups", "1"}, 2, "unknown command"},
 		{"QEMU option", []string{"check", "-device vfio-pci,host=0000:02:10.4"}, 0, ""},
+		// A function on a host driver: libvirt detaches it only for a
+		// managed <hostdev>, and refuses an unmanaged one.
+		{"libvirt managed", []string{"check", "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='0' slot='2' function='0'/></source></hostdev>"}, 0, ""},
+		{"libvirt unmanaged", []string{"check", "<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='2' function='0'/></source></hostdev>"}, 5, "the device is not assignable"},
+		{"libvirt unmanaged, vfio-pci", []string{"check", "<hostdev mode='subsystem' type='pci' managed='no'><source><address domain='0' bus='2' slot='0x10' function='4'/></source></hostdev>"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errs := hostdev(t, append(tc.args, "-n", "--root", root)...)
@@ -148,5 +153,18 @@ func TestListReadinessJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
+	}
+}
+
+// The unmanaged reason says what libvirt would say, and what to change.
+func TestCheckUnmanaged(t *testing.T) {
+	root := workstation(t, true)
+	code, out, _ := hostdev(t, "check", "-n", "--root", root,
+		"<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='2' function='0'/></source></hostdev>")
+	for _, s := range []string{"NOT ASSIGNABLE", "[blocks] unmanaged", "Unmanaged PCI device 0000:00:02.0 must be",
+		"<hostdev mode='subsystem' type='pci' managed='yes'>", "[note] host-driver"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("exit %d; no %q in\n%s", code, s, out)
+		}
 	}
 }
