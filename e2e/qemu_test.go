@@ -194,8 +194,8 @@ func (v *vm) snapshotLines() []string {
 
 // section returns the text between ==BEGIN NAME== and ==END NAME rc=N==
 // and N.
-func (v *vm) section(name string) (string, int) {
-	v.t.Helper()
+func (v *vm) section(t *testing.T, name string) (string, int) {
+	t.Helper()
 	lines := v.snapshotLines()
 	for i, l := range lines {
 		if l != "==BEGIN "+name+"==" {
@@ -209,9 +209,9 @@ func (v *vm) section(name string) (string, int) {
 			}
 			body = append(body, m)
 		}
-		v.t.Fatalf("section %s has no end", name)
+		t.Fatalf("section %s has no end", name)
 	}
-	v.t.Fatalf("no section %s", name)
+	t.Fatalf("no section %s", name)
 	return "", 0
 }
 
