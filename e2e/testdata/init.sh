@@ -105,15 +105,19 @@ done
 # Hotplug: watch, follow and wait run while the test drives QMP.
 if [ -n "$(arg hotplug)" ]; then
 	sel=$(arg hotplug)
-	hostdev-discover watch --json --initial 2>&1 | awk '{ print "W " $0; fflush() }' >$out &
-	hostdev-discover follow $sel 2>&1 | awk '{ print "F " $0; fflush() }' >$out &
-	(hostdev-discover wait $sel --timeout 300s; echo "rc=$?") 2>&1 | awk '{ print "A " $0; fflush() }' >$out &
+	# stdout as it comes, stderr in sections at the end.
+	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() }' >$out &
+	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() }' >$out &
+	(hostdev-discover wait $sel --timeout 300s; echo "rc=$?") 2>/tmp/wait.err | awk '{ print "A " $0; fflush() }' >$out &
 	sleep 2
 	say "==READY=="
 	read -r line <$out
 	sleep 0.5
 	kill $(jobs -p) 2>/dev/null
 	say "==HOTPLUG DONE $line=="
+	for f in watch follow wait; do
+		section "$f stderr" cat /tmp/$f.err
+	done
 fi
 say "==POWEROFF=="
 poweroff -f
