@@ -34,7 +34,10 @@ func findKernel(t *testing.T) kernel {
 	} else {
 		cache := os.Getenv("HOSTDEV_E2E_CACHE")
 		if cache == "" {
-			home, _ := os.UserHomeDir()
+			home, err := os.UserHomeDir()
+			if err != nil {
+				testenv.Skip(t, "no kernel: set HOSTDEV_E2E_CACHE or HOSTDEV_E2E_KERNEL_DIR (%v)", err)
+			}
 			cache = filepath.Join(home, ".cache", "hostdev-e2e")
 		}
 		m, _ := filepath.Glob(filepath.Join(cache, "linux-image-*", ".unpacked"))

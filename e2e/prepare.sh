@@ -10,7 +10,7 @@
 # It prints the kernel folder last; the test finds it there by itself.
 set -euo pipefail
 
-cache=${HOSTDEV_E2E_CACHE:-$HOME/.cache/hostdev-e2e}
+cache=${HOSTDEV_E2E_CACHE:-${HOME:-/root}/.cache/hostdev-e2e}
 export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" = 0 ]; then
