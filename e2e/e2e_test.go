@@ -87,6 +87,10 @@ func hotplug(t *testing.T, v *vm, ready int) {
 	step("usb add seen", func() {
 		v.qmp.do("device_add", hotUSB)
 		at, _ = v.expect(at, 30*time.Second, event("add", "usb", `"serial":"HOT1"`))
+		// Unplugged before its configuration is set, the device fails
+		// enumeration (a 5 s timeout, "can't set config"): wait for the
+		// watch to show usbhid bound, in the add or a change after it.
+		v.expect(at, 30*time.Second, regexp.MustCompile(`^W \{"op":"(add|change)".*"serial":"HOT1".*"driver":"usbhid"`))
 	})
 	step("usb remove seen", func() {
 		v.qmp.do("device_del", map[string]any{"id": "hot"})
@@ -96,6 +100,10 @@ func hotplug(t *testing.T, v *vm, ready int) {
 	step("usb add again seen", func() {
 		v.qmp.do("device_add", hotUSB)
 		at, _ = v.expect(at, 30*time.Second, event("add", "usb", `"serial":"HOT1"`))
+		// Unplugged before its configuration is set, the device fails
+		// enumeration (a 5 s timeout, "can't set config"): wait for the
+		// watch to show usbhid bound, in the add or a change after it.
+		v.expect(at, 30*time.Second, regexp.MustCompile(`^W \{"op":"(add|change)".*"serial":"HOT1".*"driver":"usbhid"`))
 	})
 	step("pci add seen", func() {
 		v.qmp.do("device_add", hotPCI)
