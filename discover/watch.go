@@ -137,6 +137,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 		byNode:   map[[2]int]string{},
 		warned:   map[string]string{},
 		dying:    map[string]bool{},
+		late:     map[string]bool{},
 		watched:  map[string]bool{},
 		rechecks: map[recheckKey]recheck{},
 		uevents:  make(chan ueventItem, 256),
@@ -241,6 +242,7 @@ type watcher struct {
 	byNode map[[2]int]string // (busnum, devnum) -> USB name
 	warned map[string]string // device name -> the warnings last sent for it
 	dying  map[string]bool   // USB devices whose node went
+	late   map[string]bool   // USB devices read again for interface files not yet made
 
 	fsw      *fsnotify.Watcher
 	fsEvents <-chan fsnotify.Event // fsw's, until closed

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -213,9 +214,29 @@ func (w *watcher) readUSBNames(names []string, got map[string]Device) {
 	for _, r := range raw {
 		got[r.Name] = usbDevice(r, w.names)
 	}
+	// An interface folder whose files are still being made (the kernel
+	// fills it after it appears) is read again shortly; a file still
+	// missing then is worth a warning.
+	unfinished := map[string]bool{}
+	for _, wr := range warns {
+		if errors.Is(wr.Err, sysfs.ErrMissing) && strings.Contains(wr.Path, "/"+wr.Device+":") {
+			unfinished[wr.Device] = true
+		}
+	}
+	for _, n := range names {
+		switch {
+		case !unfinished[n]:
+			delete(w.late, n)
+		case !w.late[n]:
+			w.late[n] = true
+			w.schedule(recheckKey{name: n, late: true}, 0)
+		default:
+			unfinished[n] = false // the second look: tell it
+		}
+	}
 	warns = slices.DeleteFunc(warns, func(wr sysfs.Warning) bool {
 		d, ok := got[wr.Device]
-		return w.dying[wr.Device] || (ok && w.nodeMissing(d))
+		return w.dying[wr.Device] || (ok && w.nodeMissing(d)) || unfinished[wr.Device]
 	})
 	w.deviceWarnings(names, warns)
 }

@@ -769,3 +769,53 @@ func TestWatchHalfGoneDevice(t *testing.T) {
 	h.quiet(50 * time.Millisecond)
 	h.same()
 }
+
+// An interface folder read before its files are made is no warning: the
+// watcher looks again, and warns only if a file is still missing then.
+func TestWatchInterfaceBeingMade(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	d := key(1, "3", "MAKING")
+	d.Interfaces = []sysfstest.USBInterface{}
+	h.tree.Plug(d)
+	want(t, h.next(1), "add 1-3@2")
+	dir := h.w.Devices()[1].SysfsPath
+	h.tree.WriteFile(dir[1:]+"/1-3:1.0/bInterfaceNumber", "00\n") // the rest comes later
+	h.tree.Symlink("sys/bus/usb/devices/1-3:1.0", "../../.."+dir+"/1-3:1.0")
+	h.check()
+	h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: "add", Devpath: strings.TrimPrefix(dir, "/sys") + "/1-3:1.0", Subsystem: "usb", Devtype: "usb_interface"}}
+	time.Sleep(5 * time.Millisecond)
+	for name, val := range map[string]string{"bInterfaceClass": "08\n", "bInterfaceSubClass": "06\n", "bInterfaceProtocol": "50\n"} {
+		h.tree.WriteFile(dir[1:]+"/1-3:1.0/"+name, val)
+	}
+	h.check()
+	deadline := time.After(5 * time.Second)
+	for {
+		evs := h.next(1)
+		if ifs := evs[0].Device.USB.Interfaces; evs[0].Op == Change && len(ifs) == 1 && ifs[0].Class == 8 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("no change with the interface whole")
+		default:
+		}
+	}
+	h.quiet(50 * time.Millisecond)
+	if errs := h.errors(); len(errs) != 0 {
+		t.Errorf("warnings about an interface being made: %v", errs)
+	}
+	h.same()
+
+	// One that stays broken is told, once.
+	h.tree.WriteFile(dir[1:]+"/1-3:1.1/bInterfaceNumber", "01\n")
+	h.tree.Symlink("sys/bus/usb/devices/1-3:1.1", "../../.."+dir+"/1-3:1.1")
+	h.check()
+	h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: "add", Devpath: strings.TrimPrefix(dir, "/sys") + "/1-3:1.1", Subsystem: "usb", Devtype: "usb_interface"}}
+	for deadline := time.Now().Add(5 * time.Second); len(h.errors()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if errs := h.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "1-3:1.1/bInterfaceClass: missing") {
+		t.Errorf("errors %v", errs)
+	}
+}

@@ -24,6 +24,8 @@ var (
 	ErrInvalid = errors.New("invalid value")
 	// ErrDangling: a bus entry points at a directory that does not exist.
 	ErrDangling = errors.New("dangling link")
+	// ErrMissing: a file every device has is not there.
+	ErrMissing = errors.New("missing")
 	// ErrTooLarge: a file is larger than any sysfs attribute can be.
 	ErrTooLarge = errors.New("larger than 4096 bytes")
 )
@@ -537,7 +539,7 @@ func (d *device) required(attr string) (string, bool) {
 	s, err := d.read(attr)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			err = errors.New("missing")
+			err = ErrMissing
 		}
 		d.warnf(attr, err)
 		return "", false
