@@ -264,6 +264,7 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			w.forgetUSB(old)
 			delete(w.warned, name)
 			delete(w.dying, name)
+			delete(w.late, name)
 			continue
 		case had && !full && d.USB.Devnum == 0 && old.USB.Devnum != 0:
 			// Read without its devnum: half gone (or half made). That is
