@@ -11,6 +11,14 @@
 //
 // A scan never stops at one broken device: the device is listed with what
 // could be read, and a Warning says which file was wrong.
+//
+// Watch follows the devices as they come, go and change:
+//
+//	w, err := discover.Watch(ctx, discover.WatchOptions{Options: discover.Options{Root: "/"}})
+//	defer w.Close()
+//	for ev := range w.Events {
+//		fmt.Println(ev.Op, ev.Device.Name) // read w.Errors too
+//	}
 package discover
 
 import (
