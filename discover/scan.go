@@ -44,6 +44,9 @@ type Options struct {
 	// Recorder, when set, is told of every file the scan reads, so that
 	// a snapshot can hold exactly that.
 	Recorder sysfs.Recorder
+	// USBBackend is where USB devices are read from; "" means USBSysfs.
+	// PCI functions always come from sysfs.
+	USBBackend USBBackend
 }
 
 func (o Options) wants(b Bus) bool {
@@ -60,6 +63,10 @@ type Result struct {
 // Scan reads the devices under opts.Root. It fails only when the root
 // cannot be read at all; problems with single devices are warnings.
 func Scan(ctx context.Context, opts Options) (*Result, error) {
+	backend, err := opts.usbBackend()
+	if err != nil {
+		return nil, err
+	}
 	var fsOpts []sysfs.Option
 	if opts.Recorder != nil {
 		fsOpts = append(fsOpts, sysfs.WithRecorder(opts.Recorder))
@@ -71,7 +78,11 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 	defer fs.Close()
 	res := &Result{Devices: []Device{}, Warnings: []Warning{}}
 	if opts.wants(BusUSB) {
-		if err := scanUSB(fs, opts, res); err != nil {
+		scan := scanUSB
+		if backend == USBLibusb {
+			scan = func(_ *sysfs.FS, opts Options, res *Result) error { return scanLibusb(opts, res) }
+		}
+		if err := scan(fs, opts, res); err != nil {
 			return nil, err
 		}
 	}

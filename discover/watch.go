@@ -115,6 +115,11 @@ type Watcher struct {
 // so Devices is at once up to date; it fails only when the root cannot be
 // read. Cancelling ctx closes the watcher.
 func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+	if b, err := opts.usbBackend(); err != nil {
+		return nil, err
+	} else if b != USBSysfs {
+		return nil, fmt.Errorf("watching needs the sysfs USB backend, not %s", b)
+	}
 	fs, err := sysfs.NewFS(opts.Root)
 	if err != nil {
 		return nil, err

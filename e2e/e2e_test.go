@@ -68,6 +68,10 @@ func TestGuest(t *testing.T) {
 	t.Run("resolve", func(t *testing.T) { checkResolve(t, v, list) })
 	t.Run("readiness", func(t *testing.T) { checkReadiness(t, v, sys) })
 	t.Run("hotplug", func(t *testing.T) { checkHotplug(t, v, ready, len(list)) })
+	t.Run("usb-backends", func(t *testing.T) {
+		checkBackends(t, v, "usb-backend both", len(sys.usb))
+		checkBackends(t, v, "usb-backend both after hotplug", len(sys.usb)+1)
+	})
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
 }
 

@@ -221,7 +221,7 @@ var busyboxApplets = []string{
 
 // buildInitramfs writes the guest's initramfs: busybox, the binary, the
 // modules in load order (listed in /etc/modules), and init.
-func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary string, init []byte) {
+func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary string, lib libusbBinary, init []byte) {
 	t.Helper()
 	f, err := os.Create(out)
 	if err != nil {
@@ -251,6 +251,15 @@ func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary string, 
 		check(w.Symlink("bin/"+a, "busybox"))
 	}
 	check(w.File("bin/hostdev-discover", 0o755, read(binary)))
+	// The libusb build and the shared objects it loads.
+	check(w.File("bin/hostdev-discover-libusb", 0o755, read(lib.path)))
+	made := map[string]bool{"lib": true}
+	addLibs(t, func(d string) {
+		if !made[d] {
+			made[d] = true
+			check(w.Dir(d, 0o755))
+		}
+	}, func(name string, b []byte) { check(w.File(name, 0o755, b)) }, lib.libs)
 	mods, err := moduleOrder(k.modules, guestModules)
 	check(err)
 	var list []string

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares what the e2e suite (e2e/) needs to boot a real Linux kernel under
-# QEMU: qemu-system-x86, busybox-static, and the current Debian 6.1 kernel
+# QEMU: qemu-system-x86, busybox-static, libusb-1.0-0-dev, and the current Debian 6.1 kernel
 # package, fetched with apt-get download and unpacked with dpkg -x into a
 # cache folder. Run as root (CI's .ci/run calls it). Idempotent: a kernel
 # already unpacked in the cache is kept.
@@ -14,9 +14,11 @@ cache=${HOSTDEV_E2E_CACHE:-${HOME:-/root}/.cache/hostdev-e2e}
 export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" = 0 ]; then
-	if ! dpkg -s qemu-system-x86 busybox-static >/dev/null 2>&1; then
+	# libusb-1.0-0-dev, pkg-config and gcc: the guest's second binary is
+	# the -tags libusb build (cgo), checked against the default one.
+	if ! dpkg -s qemu-system-x86 busybox-static libusb-1.0-0-dev pkg-config gcc >/dev/null 2>&1; then
 		apt-get update -q
-		apt-get install -y -q --no-install-recommends qemu-system-x86 busybox-static
+		apt-get install -y -q --no-install-recommends qemu-system-x86 busybox-static libusb-1.0-0-dev pkg-config gcc
 	fi
 fi
 

@@ -55,12 +55,13 @@ func bootVM(t *testing.T, cfg vmConfig) *vm {
 	}
 	t0 := time.Now()
 	bin := buildBinary(t, dir)
+	lib := buildLibusbBinary(t, dir)
 	init, err := os.ReadFile(filepath.Join("testdata", "init.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
-	buildInitramfs(t, initrd, k, busybox, bin, init)
+	buildInitramfs(t, initrd, k, busybox, bin, lib, init)
 	t.Logf("guest built in %v", time.Since(t0).Round(time.Millisecond))
 
 	args := []string{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,8 @@ type scanFlags struct {
 	root    string
 	bus     string
 	numeric bool
+	// usbBackend is --usb-backend, which only list registers.
+	usbBackend string
 }
 
 func (f *scanFlags) register(c *cobra.Command) {
@@ -54,6 +57,9 @@ func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cl
 		}
 	default:
 		return opts, nil, usageError{fmt.Errorf("--bus %q: want usb or pci", f.bus)}
+	}
+	if opts.USBBackend, err = f.usbBackendFor(c); err != nil {
+		return opts, nil, err
 	}
 	opts.Root, cleanup, err = openRoot(f.root)
 	return opts, cleanup, err
@@ -164,7 +170,13 @@ With selectors, only the devices matching at least one of them are listed.
 
 --assignable lists only the devices that can be given to a VM now, and -v
 says under each device whether it can and why (see 'check' for the fixes).
-In JSON every device has "assignable" and "reasons".`,
+In JSON every device has "assignable" and "reasons".
+
+--usb-backend libusb lists USB devices as libusb (and so QEMU's usb-host)
+sees them, without strings or drivers; it needs a build with -tags libusb
+and reads only the live host. --usb-backend both lists the sysfs view and
+compares it with libusb's device by device: each difference goes to
+stderr, and the exit status is 6 when there is any.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			refs, err := parseSelectors(args, nil)
 			if err != nil {
@@ -175,6 +187,14 @@ In JSON every device has "assignable" and "reasons".`,
 			if err != nil {
 				return err
 			}
+			var differ error
+			if flags.usbBackend == usbBoth {
+				// The list is printed either way; the status says whether
+				// the views agree.
+				if differ = compareUSB(c, e, res.Devices); differ != nil && !errors.As(differ, new(*backendsDiffer)) {
+					return differ
+				}
+			}
 			// Readiness is judged on the whole scan (a group's other
 			// members count), and only then are devices left out.
 			vs := slices.DeleteFunc(rep.Devices, func(v readiness.Verdict) bool {
@@ -184,12 +204,15 @@ In JSON every device has "assignable" and "reasons".`,
 				return len(refs) > 0 && !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(v.Device) })
 			})
 			if asJSON {
-				return writeJSON(e.stdout, vs, res.Warnings)
+				err = writeJSON(e.stdout, vs, res.Warnings)
+			} else {
+				err = writeText(e.stdout, vs, verbose)
 			}
-			return writeText(e.stdout, vs, verbose)
+			return cmp.Or(err, differ)
 		},
 	}
 	flags.register(c)
+	flags.registerUSBBackend(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"devices\": [...], \"warnings\": [...]}")
 	c.Flags().BoolVar(&assignable, "assignable", false, "only the devices that can be given to a VM now")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "say under each device whether it can be given to a VM, and why")

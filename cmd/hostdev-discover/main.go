@@ -111,6 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitAmbiguous
 	case errors.As(err, new(*notAssignable)):
 		return exitNotAssignable
+	case errors.As(err, new(*backendsDiffer)):
+		return exitBackendsDiffer
 	}
 	return exitError
 }

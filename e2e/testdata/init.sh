@@ -94,6 +94,8 @@ sysfs() {
 }
 section sysfs sysfs
 section list hostdev-discover list --json
+# The libusb build: its view of USB must be sysfs's.
+section "usb-backend both" hostdev-discover-libusb list --usb-backend both
 for r in $(arg resolve); do
 	section "resolve $r" hostdev-discover resolve $r
 done
@@ -118,6 +120,8 @@ if [ -n "$(arg hotplug)" ]; then
 	for f in watch follow wait; do
 		section "$f stderr" cat /tmp/$f.err
 	done
+	# The tablet is plugged in again; the PCI function is gone.
+	section "usb-backend both after hotplug" hostdev-discover-libusb list --usb-backend both
 fi
 say "==POWEROFF=="
 poweroff -f
