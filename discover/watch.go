@@ -248,6 +248,9 @@ type watcher struct {
 	warned map[string]string // device name -> the warnings last sent for it
 	dying  map[string]bool   // USB devices whose node went
 	late   map[string]bool   // USB devices read again for interface files not yet made
+	// fedUevents: a test feeds uevents by hand, as if the socket were
+	// open, and wants the watcher to rely on them as it would then.
+	fedUevents bool
 
 	fsw      *fsnotify.Watcher
 	fsEvents <-chan fsnotify.Event // fsw's, until closed

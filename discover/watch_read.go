@@ -313,7 +313,7 @@ func (w *watcher) forgetUSB(d Device) {
 // settle has a new device read again a few times while it settles, when
 // no uevent will say that its interfaces and drivers arrived.
 func (w *watcher) settle(name string) {
-	if w.uconn == nil {
+	if w.uconn == nil && !w.fedUevents {
 		w.schedule(recheckKey{name: name}, 0)
 	}
 }

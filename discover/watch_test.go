@@ -700,6 +700,9 @@ func TestWatchOverflowNewBusFolder(t *testing.T) {
 // a change, told a little later.
 func TestWatchInterfaceUevents(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
+	h.w.mu.Lock() // the loop reads it only in a pass, which takes mu
+	h.w.w.fedUevents = true
+	h.w.mu.Unlock()
 	n := h.tree.Plug(key(1, "1", "U"))
 	want(t, h.next(1), "add 1-1@2")
 	dev := h.w.Devices()[1]
