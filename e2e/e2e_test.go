@@ -473,6 +473,11 @@ func checkHotplug(t *testing.T, v *vm, ready, devices int) {
 	// before its interface and driver, and at device_del the driver lets
 	// go before the device goes. Each change must be of the tablet at the
 	// devnum it has then; the last state of each plug-in has usbhid bound.
+	var seq []string
+	for _, e := range events {
+		seq = append(seq, fmt.Sprintf("%s %s@%d", e.Op, e.Device.Name, e.Device.Devnum))
+	}
+	t.Logf("watch saw: %s", strings.Join(seq, ", "))
 	var got []string
 	var plugs []watchEvent
 	bound := map[int]bool{} // devnum: some event showed usbhid bound
