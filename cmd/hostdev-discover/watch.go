@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -248,9 +249,10 @@ func same(a, b discover.Device) bool {
 
 func followCommand(e *env) *cobra.Command {
 	var (
-		flags   watchFlags
-		asJSON  bool
-		command string
+		flags       watchFlags
+		asJSON      bool
+		command     string
+		execTimeout time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "follow SELECTOR [--exec CMD]",
@@ -298,7 +300,7 @@ HOSTDEV_ID is the id its attach used.`,
 			if err != nil {
 				return err
 			}
-			run := newRunner(e, command)
+			run := newRunner(e, command, execTimeout)
 			defer func() { run.close(c.Context().Err() != nil) }()
 			f := &follower{e: e, ref: ref, asJSON: asJSON, run: run}
 			if err := f.update(w.Devices(), time.Now(), nil); err != nil {
@@ -338,6 +340,7 @@ HOSTDEV_ID is the id its attach used.`,
 	flags.register(c)
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON lines: {\"op\":\"attach\",\"time\":...,\"device\":{...}}")
 	c.Flags().StringVar(&command, "exec", "", "run `CMD` (with sh -c) on each attach and detach")
+	c.Flags().DurationVar(&execTimeout, "exec-timeout", 0, "kill a command still running after `DURATION`, so the next can run; 0 waits for ever")
 	return c
 }
 
@@ -478,6 +481,7 @@ func followEnv(ref named, d discover.Device, devs []discover.Device) []string {
 type runner struct {
 	e       *env
 	command string
+	timeout time.Duration // 0: none
 
 	mu      sync.Mutex
 	pending []job
@@ -492,11 +496,11 @@ type job struct {
 	env []string
 }
 
-func newRunner(e *env, command string) *runner {
+func newRunner(e *env, command string, timeout time.Duration) *runner {
 	if command == "" {
 		return nil
 	}
-	r := &runner{e: e, command: command,
+	r := &runner{e: e, command: command, timeout: timeout,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop()
 	return r
@@ -537,12 +541,26 @@ func (r *runner) loop() {
 }
 
 func (r *runner) exec(j job) {
-	cmd := exec.Command("/bin/sh", "-c", r.command)
+	ctx := context.Background()
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", r.command)
+	// Killed at the timeout, with whatever it started: a new process
+	// group, and its pipes not waited for past a second.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(s string) bool { return strings.HasPrefix(s, "HOSTDEV_") }), j.env...)
 	// Its output goes to stderr, so that follow's own stays one line per
 	// attach or detach, JSON with --json.
 	cmd.Stdout, cmd.Stderr = r.e.stderr, r.e.stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("killed after --exec-timeout %s", r.timeout)
+		}
 		fmt.Fprintf(r.e.stderr, "hostdev-discover: follow: --exec on %s: %v\n", j.op, err)
 	}
 }

@@ -293,3 +293,30 @@ func TestFollowRemovedAndBack(t *testing.T) {
 		t.Errorf("follow said %s", got)
 	}
 }
+
+// A command that hangs is killed at --exec-timeout, reported, and the
+// next one runs.
+func TestFollowExecTimeout(t *testing.T) {
+	tr := pluggable(t)
+	tr.Plug(stick("1", "K1"))
+	log := filepath.Join(t.TempDir(), "log")
+	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec-timeout", "200ms", "--exec",
+		fmt.Sprintf(`echo "$HOSTDEV_OP" >> %s; [ "$HOSTDEV_OP" = detach ] || sleep 60`, log))
+	f.waitFor(t, 1)
+	t0 := time.Now()
+	tr.Unplug("1-1")
+	f.waitFor(t, 2)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile(log); string(b) == "attach\ndetach\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("log %q; stderr %s", b, f.err.String())
+		}
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("the detach ran after %s", d)
+	}
+	if !strings.Contains(f.err.String(), "--exec on attach: killed after --exec-timeout 200ms") {
+		t.Errorf("stderr %q", f.err.String())
+	}
+}
