@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/google/gousb"
-
-	"github.com/hostdev/hostdev/sysfs"
 )
 
 // HasLibusb reports whether this build has the libusb backend.
@@ -33,21 +31,8 @@ func scanLibusb(opts Options, res *Result) error {
 	for _, d := range descs {
 		devs = append(devs, fromLibusb(d))
 	}
-	slices.SortFunc(devs, func(a, b Device) int {
-		return cmp.Or(
-			cmp.Compare(a.USB.Busnum, b.USB.Busnum),
-			sysfs.ComparePorts(a.USB.Port, b.USB.Port),
-			cmp.Compare(a.USB.Devnum, b.USB.Devnum),
-		)
-	})
-	names := usbNamer{}
-	if !opts.Numeric && len(devs) > 0 {
-		db, w := usbNames(dbRoots("/"))
-		if w != nil {
-			res.Warnings = append(res.Warnings, *w)
-		}
-		names = usbNamer{db}
-	}
+	slices.SortFunc(devs, compareDevices)
+	names := opts.usbNamer("/", len(devs), res)
 	for i := range devs {
 		devs[i].VendorName, devs[i].ProductName = names.names(uint16(devs[i].VendorID), uint16(devs[i].ProductID))
 	}

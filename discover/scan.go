@@ -78,11 +78,12 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 	defer fs.Close()
 	res := &Result{Devices: []Device{}, Warnings: []Warning{}}
 	if opts.wants(BusUSB) {
-		scan := scanUSB
 		if backend == USBLibusb {
-			scan = func(_ *sysfs.FS, opts Options, res *Result) error { return scanLibusb(opts, res) }
+			err = scanLibusb(opts, res)
+		} else {
+			err = scanUSB(fs, opts, res)
 		}
-		if err := scan(fs, opts, res); err != nil {
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -97,30 +98,31 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
+// usbNamer loads the USB name database for n devices under root, unless
+// the scan is numeric or finds none; a damaged database is a warning.
+func (o Options) usbNamer(root string, n int, res *Result) usbNamer {
+	if o.Numeric || n == 0 {
+		return usbNamer{}
+	}
+	db, w := usbNames(dbRoots(root))
+	if w != nil {
+		res.Warnings = append(res.Warnings, *w)
+	}
+	return usbNamer{db}
+}
+
 func scanUSB(fs *sysfs.FS, opts Options, res *Result) error {
 	raw, warns, err := fs.USBDevices()
 	if err != nil {
 		return err
 	}
 	res.Warnings = append(res.Warnings, warns...)
-	slices.SortFunc(raw, func(a, b sysfs.USBDevice) int {
-		return cmp.Or(
-			cmp.Compare(a.Busnum, b.Busnum),
-			sysfs.ComparePorts(a.Devpath, b.Devpath),
-			cmp.Compare(a.Name, b.Name),
-		)
-	})
-	names := usbNamer{}
-	if !opts.Numeric && len(raw) > 0 {
-		db, w := usbNames(dbRoots(fs.Root()))
-		if w != nil {
-			res.Warnings = append(res.Warnings, *w)
-		}
-		names = usbNamer{db}
-	}
+	names := opts.usbNamer(fs.Root(), len(raw), res)
+	start := len(res.Devices)
 	for _, r := range raw {
 		res.Devices = append(res.Devices, usbDevice(r, names))
 	}
+	slices.SortFunc(res.Devices[start:], compareDevices)
 	return nil
 }
 
@@ -179,15 +181,6 @@ func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
 	if len(raw) == 0 {
 		return nil
 	}
-	slices.SortFunc(raw, func(a, b sysfs.PCIFunction) int {
-		if a.HasAddress != b.HasAddress {
-			if a.HasAddress {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(a.Address.Compare(b.Address), cmp.Compare(a.Name, b.Name))
-	})
 	var names *pciNames
 	var w *Warning
 	if !opts.Numeric {
@@ -196,9 +189,11 @@ func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
 	if w != nil {
 		res.Warnings = append(res.Warnings, *w)
 	}
+	start := len(res.Devices)
 	for _, r := range raw {
 		res.Devices = append(res.Devices, pciDevice(r, names))
 	}
+	slices.SortFunc(res.Devices[start:], compareDevices)
 	return nil
 }
 
@@ -235,4 +230,32 @@ func pciDevice(r sysfs.PCIFunction, names *pciNames) Device {
 	}
 	names.name(&d, r)
 	return d
+}
+
+// compareDevices is the order of a scan's devices (and a watcher's): USB
+// by bus, port path and name, then PCI by address, unaddressed ones last.
+func compareDevices(a, b Device) int {
+	if a.Bus != b.Bus {
+		if a.Bus == BusUSB {
+			return -1
+		}
+		return 1
+	}
+	if a.USB != nil && b.USB != nil {
+		return cmp.Or(
+			cmp.Compare(a.USB.Busnum, b.USB.Busnum),
+			sysfs.ComparePorts(a.USB.Port, b.USB.Port),
+			cmp.Compare(a.Name, b.Name),
+		)
+	}
+	if a.PCI != nil && b.PCI != nil {
+		if a.PCI.HasAddress != b.PCI.HasAddress {
+			if a.PCI.HasAddress {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
+	}
+	return cmp.Compare(a.Name, b.Name)
 }

@@ -1,7 +1,6 @@
 package discover
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -203,34 +202,6 @@ func (ww *Watcher) Devices() []Device {
 	ww.mu.Unlock()
 	slices.SortFunc(out, compareDevices)
 	return out
-}
-
-// compareDevices orders devices as Scan does: USB by bus, port path and
-// name, then PCI by address.
-func compareDevices(a, b Device) int {
-	if a.Bus != b.Bus {
-		if a.Bus == BusUSB {
-			return -1
-		}
-		return 1
-	}
-	if a.USB != nil && b.USB != nil {
-		return cmp.Or(
-			cmp.Compare(a.USB.Busnum, b.USB.Busnum),
-			sysfs.ComparePorts(a.USB.Port, b.USB.Port),
-			cmp.Compare(a.Name, b.Name),
-		)
-	}
-	if a.PCI != nil && b.PCI != nil {
-		if a.PCI.HasAddress != b.PCI.HasAddress {
-			if a.PCI.HasAddress {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
-	}
-	return cmp.Compare(a.Name, b.Name)
 }
 
 // watcher is the state the loop goroutine owns.

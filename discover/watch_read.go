@@ -3,6 +3,7 @@ package discover
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -158,7 +159,7 @@ func (w *watcher) usbRescan(b *batch) {
 	}
 	if len(want) > 0 {
 		got := map[string]Device{}
-		w.readUSBNames(keys(want), got)
+		w.readUSBNames(slices.Sorted(maps.Keys(want)), got)
 		w.diffUSB(b, want, got, false)
 	}
 
@@ -328,7 +329,7 @@ func (w *watcher) pciRescan(b *batch) {
 	if len(b.pci) == 0 {
 		return
 	}
-	names := keys(b.pci)
+	names := slices.Sorted(maps.Keys(b.pci))
 	raw, warns := w.fs.PCIFunctionsNamed(names)
 	w.deviceWarnings(names, warns)
 	got := make(map[string]Device, len(raw))
@@ -439,15 +440,6 @@ func (w *watcher) busWarnings(warns []sysfs.Warning) {
 			w.send(wr)
 		}
 	}
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func set(names []string) map[string]bool {

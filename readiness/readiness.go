@@ -196,16 +196,9 @@ func Assess(devs []discover.Device, opts Options) (*Report, error) {
 		case d.USB != nil:
 			rs = usbReasons(d, access)
 		}
-		slices.SortStableFunc(rs, func(a, b Reason) int {
-			return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
-		})
-		v := Verdict{Device: d, Assignable: true, Reasons: rs}
-		for _, r := range rs {
-			if r.Code.Blocking() {
-				v.Assignable = false
-			}
-		}
-		rep.Devices = append(rep.Devices, v)
+		sortReasons(rs)
+		rep.Devices = append(rep.Devices, Verdict{Device: d, Reasons: rs,
+			Assignable: !slices.ContainsFunc(rs, func(r Reason) bool { return r.Code.Blocking() })})
 	}
 	return rep, nil
 }
@@ -256,9 +249,14 @@ func UnmanagedHostdev(v Verdict) Verdict {
 			"<hostdev mode='subsystem' type='pci' managed='yes'>",
 			"# or: virsh nodedev-detach " + nodedev(d.Name),
 		}})
-	slices.SortStableFunc(v.Reasons, func(a, b Reason) int {
-		return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
-	})
+	sortReasons(v.Reasons)
 	v.Assignable = false
 	return v
+}
+
+// sortReasons puts reasons in the order of Codes.
+func sortReasons(rs []Reason) {
+	slices.SortStableFunc(rs, func(a, b Reason) int {
+		return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
+	})
 }

@@ -534,6 +534,20 @@ func (d *device) optional(attr string) (string, bool) {
 	return s, true
 }
 
+// flag reads an optional 0-or-1 attribute; ok is false when it is absent
+// or not 0 or 1, which is a warning.
+func (d *device) flag(attr string) (v, ok bool) {
+	s, ok := d.optional(attr)
+	switch {
+	case !ok:
+		return false, false
+	case s == "0" || s == "1":
+		return s == "1", true
+	}
+	d.warnf(attr, fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
+	return false, false
+}
+
 // required reads an attribute every device has; a missing one is a warning.
 func (d *device) required(attr string) (string, bool) {
 	s, err := d.read(attr)

@@ -218,15 +218,7 @@ func readPCI(d *device) (fn PCIFunction, ok bool) {
 			}
 		}
 	}
-	if s, ok := d.optional("boot_vga"); ok {
-		switch s {
-		case "0":
-		case "1":
-			fn.BootVGA = true
-		default:
-			d.warnf("boot_vga", fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
-		}
-	}
+	fn.BootVGA, _ = d.flag("boot_vga")
 	if fn.Class>>16 == 0x06 {
 		fn.HeaderType, fn.HasHeaderType = readHeaderType(d)
 	}

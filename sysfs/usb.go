@@ -101,14 +101,8 @@ func readUSB(d *device) (dev USBDevice, ok bool) {
 	dev.Product, dev.HasProduct = d.optional("product")
 	dev.Serial, dev.HasSerial = d.optional("serial")
 
-	if s, ok := d.optional("authorized"); ok {
-		switch s {
-		case "1":
-		case "0":
-			dev.Unauthorized = true
-		default:
-			d.warnf("authorized", fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
-		}
+	if v, ok := d.flag("authorized"); ok {
+		dev.Unauthorized = !v
 	}
 	if p, ok := d.optional("devpath"); ok {
 		dev.Devpath = p

@@ -182,7 +182,26 @@ stderr, and the exit status is 6 when there is any.`,
 			if err != nil {
 				return err
 			}
-			res, rep, cleanup, err := flags.assess(c, e)
+			// Plain text shows no readiness: it is not worked out for it.
+			var (
+				res     *discover.Result
+				verdict []readiness.Verdict
+				cleanup func()
+			)
+			if asJSON || verbose || assignable {
+				var rep *readiness.Report
+				res, rep, cleanup, err = flags.assess(c, e)
+				if rep != nil {
+					verdict = rep.Devices
+				}
+			} else {
+				res, cleanup, err = flags.scan(c, e)
+				if res != nil {
+					for _, d := range res.Devices {
+						verdict = append(verdict, readiness.Verdict{Device: d})
+					}
+				}
+			}
 			defer cleanup()
 			if err != nil {
 				return err
@@ -197,7 +216,7 @@ stderr, and the exit status is 6 when there is any.`,
 			}
 			// Readiness is judged on the whole scan (a group's other
 			// members count), and only then are devices left out.
-			vs := slices.DeleteFunc(rep.Devices, func(v readiness.Verdict) bool {
+			vs := slices.DeleteFunc(verdict, func(v readiness.Verdict) bool {
 				if assignable && !v.Assignable {
 					return true
 				}

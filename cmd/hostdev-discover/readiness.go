@@ -227,15 +227,12 @@ any other error.`,
 			if err != nil {
 				return err
 			}
-			_, rep, cleanup, err := flags.assess(c, e)
+			res, rep, cleanup, err := flags.assess(c, e)
 			defer cleanup()
 			if err != nil {
 				return err
 			}
-			devs := make([]discover.Device, len(rep.Devices))
-			for i, v := range rep.Devices {
-				devs[i] = v.Device
-			}
+			devs := res.Devices
 			type result struct {
 				Selector string            `json:"selector"`
 				Device   readiness.Verdict `json:"device"`
