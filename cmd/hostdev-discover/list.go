@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -238,20 +239,58 @@ stderr, and the exit status is 6 when there is any.`,
 	return c
 }
 
+// writeJSON writes {"devices": [...], "warnings": [...]} as an indented
+// json.Encoder would, byte for byte, but one element at a time: a host of
+// 10,000 functions is never held in memory as one document.
 func writeJSON(w io.Writer, devs []readiness.Verdict, warns []discover.Warning) error {
-	// Tools iterate over both lists; give them [] rather than null.
-	if devs == nil {
-		devs = []readiness.Verdict{}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("{\n  \"devices\": ")
+	if err := writeJSONArray(bw, devs); err != nil {
+		return err
 	}
-	if warns == nil {
-		warns = []discover.Warning{}
+	bw.WriteString(",\n  \"warnings\": ")
+	if err := writeJSONArray(bw, warns); err != nil {
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Devices  []readiness.Verdict `json:"devices"`
-		Warnings []discover.Warning  `json:"warnings"`
-	}{devs, warns})
+	bw.WriteString("\n}\n")
+	return bw.Flush()
+}
+
+// writeJSONArray writes the elements of vs as a JSON array nested one level
+// in an object indented by two spaces. An empty or nil list is [], which
+// tools iterate over more easily than null.
+func writeJSONArray[T any](bw *bufio.Writer, vs []T) error {
+	if len(vs) == 0 {
+		_, err := bw.WriteString("[]")
+		return err
+	}
+	bw.WriteString("[")
+	var ind bytes.Buffer
+	for i := range vs {
+		// A Marshaler is called directly: json.Marshal would only check
+		// and compact its output once more, which Indent does anyway.
+		var raw []byte
+		var err error
+		if m, ok := any(vs[i]).(json.Marshaler); ok {
+			raw, err = m.MarshalJSON()
+		} else {
+			raw, err = json.Marshal(vs[i])
+		}
+		if err != nil {
+			return err
+		}
+		ind.Reset()
+		if err := json.Indent(&ind, raw, "    ", "  "); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(ind.Bytes())
+	}
+	_, err := bw.WriteString("\n  ]")
+	return err
 }
 
 func writeText(w io.Writer, vs []readiness.Verdict, verbose bool) error {
