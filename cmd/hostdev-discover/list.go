@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -17,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	hd "github.com/hostdev/hostdev" // the handle; "hostdev" is the tests' helper
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/readiness"
-	"github.com/hostdev/hostdev/snapshot"
 )
 
 // scanFlags are the flags every command that scans shares.
@@ -108,50 +107,25 @@ func (f *scanFlags) assess(c *cobra.Command, e *env) (*discover.Result, *readine
 }
 
 // openRoot returns the directory to scan: root itself, or a snapshot
-// archive unpacked to a temporary folder. An archive is known by its gzip
-// magic, not its name, so `snapshot -o snap` reads back as `--root snap`.
+// archive unpacked to a temporary folder (see hostdev.Open, which knows an
+// archive by its gzip magic, not its name, so `snapshot -o snap` reads back
+// as `--root snap`).
 func openRoot(root string) (string, func(), error) {
 	if root == "" {
 		return "", nil, usageError{errors.New(`--root "": want a directory or a .tar.gz snapshot`)}
 	}
-	st, err := os.Stat(root)
-	if err != nil || st.IsDir() {
+	if st, err := os.Stat(root); err != nil || st.IsDir() {
 		// The scan reports a root it cannot read, as for any directory.
 		return root, func() {}, nil
 	}
-	gz, err := isGzip(root, st)
-	if err != nil {
-		return "", nil, fmt.Errorf("--root %s: %w", root, err)
-	}
-	if !gz {
+	h, err := hd.Open(root)
+	if errors.Is(err, hd.ErrNotATree) {
 		return "", nil, fmt.Errorf("--root %s: not a directory or a .tar.gz snapshot", root)
 	}
-	dir, cleanup, err := snapshot.Unpack(root)
 	if err != nil {
-		return "", nil, fmt.Errorf("--root %s: %w", root, err)
+		return "", nil, fmt.Errorf("--root %s: %w", root, errors.Unwrap(err))
 	}
-	return dir, cleanup, nil
-}
-
-// isGzip reports whether the file at path is a regular file starting with
-// the gzip magic bytes. Anything else, a FIFO among them, is not read.
-func isGzip(path string, st fs.FileInfo) (bool, error) {
-	if !st.Mode().IsRegular() {
-		return false, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var magic [2]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return false, nil // too short to be an archive
-		}
-		return false, err
-	}
-	return magic == [2]byte{0x1f, 0x8b}, nil
+	return h.Root(), func() { h.Close() }, nil
 }
 
 func listCommand(e *env) *cobra.Command {
