@@ -13,9 +13,9 @@ import (
 
 	"github.com/jaypipes/pcidb"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // A database under the scan root wins over the host's.

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // The listing and the named reads agree with the full scan: the names are

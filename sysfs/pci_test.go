@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/pciaddr"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 func pciTree(t *testing.T) (string, *sysfstest.Tree) {

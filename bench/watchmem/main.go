@@ -7,7 +7,7 @@
 //
 //	bench/watch-rss.sh -devices 10000 -events 100000
 //
-// It builds a fake sysfs tree (internal/sysfstest) of -devices USB devices,
+// It builds a fake sysfs tree (sysfstest) of -devices USB devices,
 // root hubs included, on buses of at most 126 devices, plus a pool of
 // -pool free ports on buses of their own. It starts
 //
@@ -49,7 +49,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // Tree layout.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // syncBuffer is a bytes.Buffer that a running command writes while the

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/tools/txtar"
 )
 
-var update = flag.Bool("update", false, "rewrite ../../testdata/sysfs/*.txtar from the fixtures in fixtures_test.go")
+var update = flag.Bool("update", false, "rewrite ../testdata/sysfs/*.txtar from the fixtures in fixtures_test.go")
 
-const fixtureDir = "../../testdata/sysfs"
+const fixtureDir = "../testdata/sysfs"
 
 // fixtures are the trees under testdata/sysfs: each is built with a Tree,
 // defects included, and dumped under its comment. TestFixtures checks that
@@ -121,7 +121,7 @@ func TestFixtureLinks(t *testing.T) {
 
 const usbBasicComment = `
 usb-basic: a laptop-like USB tree with nothing wrong in it.
-Built by buildUSBBasic in internal/sysfstest/fixtures_test.go.
+Built by buildUSBBasic in sysfstest/fixtures_test.go.
 
 Controller 0000:00:14.0 (8086:a36d, xHCI, driver xhci_hcd) carries two buses.
 A correct scan reports 14 USB devices (12 plus two root hubs), in name order:
@@ -222,7 +222,7 @@ func buildUSBBasic(t *Tree) {
 
 const usbDefectsComment = `
 usb-defects: one USB bus with broken entries among good ones.
-Built by buildUSBDefects in internal/sysfstest/fixtures_test.go.
+Built by buildUSBDefects in sysfstest/fixtures_test.go.
 
 Controller 0000:00:14.0 (xHCI), root hub usb1 (1d6b:0002, devnum 1, 4 ports).
 
@@ -280,7 +280,7 @@ const usbOldKernelComment = `
 usb-oldkernel: a 2.6.27-era tree. No device has a devpath file (and none
 has the port link or removable file of later kernels); the PCI functions
 have no driver_override. A scan must take the port path from the name.
-Built by buildUSBOldKernel in internal/sysfstest/fixtures_test.go.
+Built by buildUSBOldKernel in sysfstest/fixtures_test.go.
 
   name    devnum  id         class  speed  port path  parent  strings
   usb1      1     1d6b:0002  09     480    0          -       Linux 2.6.27-7-generic ehci_hcd / EHCI Host Controller / 0000:00:1d.7
@@ -334,7 +334,7 @@ func buildUSBOldKernel(t *Tree) {
 
 const pciBasicComment = `
 pci-basic: a workstation's PCI functions, some deliberately odd.
-Built by buildPCIBasic in internal/sysfstest/fixtures_test.go.
+Built by buildPCIBasic in sysfstest/fixtures_test.go.
 Every function but 0000:00:1f.4 has a 64-byte config file, so
   lspci -A linux-sysfs -O sysfs.path=ROOT/sys/bus/pci -n
 lists all 16 (0000:00:1f.4 from its vendor, device and class files).

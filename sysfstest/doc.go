@@ -23,7 +23,7 @@
 // testdata. The archives in testdata/sysfs are made that way, by
 // fixtures_test.go: change the builders there and run
 //
-//	go test ./internal/sysfstest -run TestFixtures -update
+//	go test ./sysfstest -run TestFixtures -update
 //
 // # Archive convention
 //
