@@ -7,10 +7,10 @@
 //	root := sysfstest.Unpack(t, "../testdata/sysfs/usb-basic.txtar")
 //	fs, err := sysfs.NewFS(root)
 //
-// or they are built in code with a Tree, which writes the kernel's layout
+// or they are built in code with a Host, which writes the kernel's layout
 // and attribute formats:
 //
-//	tr := sysfstest.New(t.TempDir())
+//	tr := sysfstest.NewHostAt(t.TempDir())
 //	tr.AddUSB(sysfstest.RootHub(1, "480")) // and its xHCI, 0000:00:14.0
 //	tr.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407,
 //		Serial: new("12345678"), DevNode: true})

@@ -9,14 +9,14 @@ import (
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
-func ExampleTree() {
+func ExampleHost_AddUSB() {
 	root, err := os.MkdirTemp("", "sysfs")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(root)
 
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	tr.AddUSB(sysfstest.RootHub(1, "480"))
 	tr.AddUSB(sysfstest.Hub(1, "3"))
 	dir := tr.AddUSB(sysfstest.USBDevice{

@@ -5,48 +5,48 @@ import (
 	"path"
 )
 
-// The Tree's file operations. Trees of many thousand devices are
+// The Host's file operations. Trees of many thousand devices are
 // syscall-bound; see writeFile. (Writing from several goroutines was tried
 // and gained nothing on tmpfs or ext4.)
 
 // mkdir creates rel and its parents, remembering what exists so that the
 // many files of one device cost one MkdirAll.
-func (t *Tree) mkdir(rel string) {
-	if rel == "." || rel == "" || t.dirs[rel] {
+func (h *Host) mkdir(rel string) {
+	if rel == "." || rel == "" || h.dirs[rel] {
 		return
 	}
-	if err := os.MkdirAll(t.abs(rel), 0o755); err != nil {
-		t.fail(err)
+	if err := os.MkdirAll(h.abs(rel), 0o755); err != nil {
+		h.fail(err)
 		return
 	}
-	for d := rel; d != "." && !t.dirs[d]; d = path.Dir(d) {
-		t.dirs[d] = true
+	for d := rel; d != "." && !h.dirs[d]; d = path.Dir(d) {
+		h.dirs[d] = true
 	}
 }
 
-func (t *Tree) write(rel, data string) {
-	if err := writeFile(t.abs(rel), data); err != nil {
-		t.fail(err)
+func (h *Host) write(rel, data string) {
+	if err := writeFile(h.abs(rel), data); err != nil {
+		h.fail(err)
 	}
 }
 
-func (t *Tree) symlink(rel, target string) {
-	if err := os.Symlink(target, t.abs(rel)); err != nil {
-		t.fail(err)
+func (h *Host) symlink(rel, target string) {
+	if err := os.Symlink(target, h.abs(rel)); err != nil {
+		h.fail(err)
 	}
 }
 
 // patch overwrites len(b) bytes of the file rel at off.
-func (t *Tree) patch(rel string, off int, b []byte) {
-	f, err := os.OpenFile(t.abs(rel), os.O_WRONLY, 0)
+func (h *Host) patch(rel string, off int, b []byte) {
+	f, err := os.OpenFile(h.abs(rel), os.O_WRONLY, 0)
 	if err != nil {
-		t.fail(err)
+		h.fail(err)
 		return
 	}
 	if _, err := f.WriteAt(b, int64(off)); err != nil {
-		t.fail(err)
+		h.fail(err)
 	}
 	if err := f.Close(); err != nil {
-		t.fail(err)
+		h.fail(err)
 	}
 }

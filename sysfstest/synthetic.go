@@ -43,15 +43,15 @@ func Synthetic(root string, nUSB, nPCI int) error {
 		return fmt.Errorf("sysfstest: negative device count (%d USB, %d PCI)", nUSB, nPCI)
 	}
 	fns, devs := syntheticPlan(nUSB, nPCI)
-	t := New(root)
+	h := NewHostAt(root)
 	for _, f := range fns {
-		if t.AddPCI(f); t.Err() != nil {
-			return t.Err()
+		if h.AddPCI(f); h.Err() != nil {
+			return h.Err()
 		}
 	}
 	for _, d := range devs {
-		if t.AddUSB(d); t.Err() != nil {
-			return t.Err()
+		if h.Plug(d); h.Err() != nil {
+			return h.Err()
 		}
 	}
 	return nil
@@ -169,7 +169,7 @@ func syntheticUSB(n int, nextGroup func() *int) ([]PCIFunction, []USBDevice) {
 		}
 		rh := RootHub(bus, speed)
 		rh.Controller = ctrls[(bus-1)/2].Address
-		rh.Serial, rh.MaxChild, rh.Devnum, rh.DevNode = new(rh.Controller), 8, 1, true
+		rh.Serial, rh.MaxChild, rh.Devnum = new(rh.Controller), 8, 1
 		devs = append(devs, rh)
 
 		// Fill ports breadth first; every fourth device is a hub while
@@ -207,7 +207,7 @@ func syntheticUSB(n int, nextGroup func() *int) ([]PCIFunction, []USBDevice) {
 					d.Serial = new(fmt.Sprintf("SYN%08d", serial))
 				}
 			}
-			d.Bus, d.Port, d.Devnum, d.Speed, d.DevNode = bus, port, i+1, speed, true
+			d.Bus, d.Port, d.Devnum, d.Speed = bus, port, i+1, speed
 			devs = append(devs, d)
 		}
 	}

@@ -150,10 +150,10 @@ func TestDumpErrors(t *testing.T) {
 // lost, and the symlinks must not have been followed.
 func TestDumpTree(t *testing.T) {
 	dir := t.TempDir()
-	tr := New(dir)
+	tr := NewHostAt(dir)
 	tr.AddUSB(RootHub(1, "480"))
-	tr.AddUSB(USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407, Serial: new(""),
-		Interfaces: []USBInterface{{Class: 0x03, Driver: "usbhid"}}, DevNode: true})
+	tr.Plug(USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407, Serial: new(""),
+		Interfaces: []USBInterface{{Class: 0x03, Driver: "usbhid"}}})
 	tr.AddPCI(PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Config: true})
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)

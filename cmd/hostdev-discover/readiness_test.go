@@ -20,7 +20,7 @@ import (
 func workstation(t *testing.T, iommu bool) string {
 	t.Helper()
 	root := t.TempDir()
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	group := func(n int) *int {
 		if !iommu {
 			return nil
