@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// PCIFunction describes one PCI function for Tree.AddPCI. Field comments
+// PCIFunction describes one PCI function for Host.AddPCI. Field comments
 // name the sysfs file each becomes; the kernel's format is used for each.
 type PCIFunction struct {
 	// Address is the function's name, "0000:00:1f.3", in lower case. The
@@ -89,6 +89,10 @@ type pciNode struct {
 	dir    string
 	parent string
 	bus    int
+	driver string   // the bound driver, "" if none
+	links  []string // root-relative links outside dir, removed with it
+	group  int      // the IOMMU group, -1 if none
+	physFn string   // the PF's address, for a VF
 	// config is the config file to patch with bus numbers, "" if none.
 	config      string
 	secondary   int // lowest bus directly below; -1 before any child
@@ -123,6 +127,10 @@ func parsePCIAddress(a string) (rootBus string, bus int, ok bool) {
 // link in sys/bus/pci/devices, and returns its directory
 // ("sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0").
 func (h *Host) AddPCI(f PCIFunction) string {
+	if h.tb != nil {
+		h.tb.Helper()
+	}
+	defer h.check()
 	rootBus, busNum, ok := parsePCIAddress(f.Address)
 	if !ok {
 		h.failf("PCI %q: not an address like 0000:00:1f.3", f.Address)
@@ -217,7 +225,15 @@ func (h *Host) AddPCI(f PCIFunction) string {
 	}
 	h.link("sys/bus/pci/devices/"+f.Address, dir)
 
-	n := &pciNode{dir: dir, parent: f.Parent, bus: busNum, secondary: -1, subordinate: -1}
+	n := &pciNode{dir: dir, parent: f.Parent, bus: busNum, secondary: -1, subordinate: -1,
+		group: -1, physFn: f.PhysFn, links: []string{"sys/bus/pci/devices/" + f.Address}}
+	if f.Driver != "" && wanted("driver", f.Omit, f.Raw) {
+		n.driver = f.Driver
+	}
+	if f.IOMMUGroup != nil {
+		n.group = *f.IOMMUGroup
+		n.links = append(n.links, fmt.Sprintf("sys/kernel/iommu_groups/%d/devices/%s", n.group, f.Address))
+	}
 	if f.Config && f.headerType() == 1 && wanted("config", f.Omit, f.Raw) {
 		n.config = dir + "/config"
 	}
@@ -228,7 +244,9 @@ func (h *Host) AddPCI(f PCIFunction) string {
 		if wanted("physfn", f.Omit, f.Raw) {
 			h.link(dir+"/physfn", pf.dir)
 		}
-		h.link(fmt.Sprintf("%s/virtfn%d", pf.dir, pf.numVFs), dir)
+		vf := fmt.Sprintf("%s/virtfn%d", pf.dir, pf.numVFs)
+		h.link(vf, dir)
+		n.links = append(n.links, vf)
 		pf.numVFs++
 		if pf.numVFsFile {
 			h.write(pf.dir+"/sriov_numvfs", fmt.Sprintf("%d\n", pf.numVFs))
