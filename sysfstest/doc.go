@@ -18,7 +18,7 @@
 //		t.Fatal(err)
 //	}
 //
-// Synthetic builds large trees for benchmarks, and Dump turns any tree back
+// Synthetic builds large trees for benchmarks, and dump (in the tests) turns any tree back
 // into a txtar archive so that a tree built in code can be frozen into
 // testdata. The archives in testdata/sysfs are made that way, by
 // fixtures_test.go: change the builders there and run

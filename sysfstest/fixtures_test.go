@@ -40,7 +40,7 @@ func TestFixtures(t *testing.T) {
 			if err := tr.Err(); err != nil {
 				t.Fatal(err)
 			}
-			data, err := Dump(root)
+			data, err := dump(root)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -204,7 +204,7 @@ func TestSyntheticDeterministic(t *testing.T) {
 		if err := Synthetic(root, 30, 12); err != nil {
 			t.Fatal(err)
 		}
-		d, err := Dump(root)
+		d, err := dump(root)
 		if err != nil {
 			t.Fatal(err)
 		}

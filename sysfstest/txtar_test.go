@@ -34,12 +34,12 @@ func TestTxtarRoundTrip(t *testing.T) {
 			if err := WriteTxtar(dir, []byte(tt.archive)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := Dump(dir)
+			got, err := dump(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.archive, string(got)); diff != "" {
-				t.Errorf("Dump(WriteTxtar(archive)) (-want +got):\n%s", diff)
+				t.Errorf("dump(WriteTxtar(archive)) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -139,8 +139,8 @@ func TestDumpErrors(t *testing.T) {
 			if err := tt.make(dir); err != nil {
 				t.Skip(err)
 			}
-			if out, err := Dump(dir); err == nil {
-				t.Errorf("Dump succeeded:\n%s", out)
+			if out, err := dump(dir); err == nil {
+				t.Errorf("dump succeeded:\n%s", out)
 			}
 		})
 	}
@@ -158,7 +158,7 @@ func TestDumpTree(t *testing.T) {
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	first, err := Dump(dir)
+	first, err := dump(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +181,12 @@ func TestDumpTree(t *testing.T) {
 	if err := WriteTxtar(again, first); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Dump(again)
+	second, err := dump(again)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(string(first), string(second)); diff != "" {
-		t.Errorf("Dump(WriteTxtar(Dump(tree))) differs (-want +got):\n%s", diff)
+		t.Errorf("dump(WriteTxtar(dump(tree))) differs (-want +got):\n%s", diff)
 	}
 }
 
