@@ -26,7 +26,7 @@ func Unpack(tb testing.TB, file string) string {
 	dir := tb.TempDir()
 	switch {
 	case strings.HasSuffix(file, ".txtar"):
-		err = WriteTxtar(dir, data)
+		err = writeTxtar(dir, data)
 	case strings.HasSuffix(file, ".tar.gz"), strings.HasSuffix(file, ".tgz"):
 		err = snapshot.Extract(bytes.NewReader(data), dir)
 	default:
@@ -43,7 +43,7 @@ func Unpack(tb testing.TB, file string) string {
 func UnpackTxtar(tb testing.TB, data []byte) string {
 	tb.Helper()
 	dir := tb.TempDir()
-	if err := WriteTxtar(dir, data); err != nil {
+	if err := writeTxtar(dir, data); err != nil {
 		tb.Fatalf("sysfstest: unpack txtar: %v", err)
 	}
 	return dir

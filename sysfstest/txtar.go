@@ -21,10 +21,10 @@ const (
 	hexSuffix = " (hex)"
 )
 
-// WriteTxtar writes the tree described by the txtar archive data under dir,
+// writeTxtar writes the tree described by the txtar archive data under dir,
 // creating dir if needed. Nothing is written outside dir, and no entry may
 // lie beneath a symlink of the same archive.
-func WriteTxtar(dir string, data []byte) error {
+func writeTxtar(dir string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func TestTxtarRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := WriteTxtar(dir, []byte(tt.archive)); err != nil {
+			if err := writeTxtar(dir, []byte(tt.archive)); err != nil {
 				t.Fatal(err)
 			}
 			got, err := dump(dir)
@@ -39,7 +39,7 @@ func TestTxtarRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.archive, string(got)); diff != "" {
-				t.Errorf("dump(WriteTxtar(archive)) (-want +got):\n%s", diff)
+				t.Errorf("dump(writeTxtar(archive)) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -57,7 +57,7 @@ func TestTxtarWrites(t *testing.T) {
  6d a3
 -- sys/kernel/iommu_groups/3/devices/ --
 `
-	if err := WriteTxtar(dir, []byte(archive)); err != nil {
+	if err := writeTxtar(dir, []byte(archive)); err != nil {
 		t.Fatal(err)
 	}
 	target, err := os.Readlink(filepath.Join(dir, "sys/bus/usb/devices/1-1"))
@@ -111,9 +111,9 @@ func TestWriteTxtarErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "root")
-			err := WriteTxtar(dir, []byte(tt.archive))
+			err := writeTxtar(dir, []byte(tt.archive))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("WriteTxtar = %v, want an error containing %q", err, tt.want)
+				t.Errorf("writeTxtar = %v, want an error containing %q", err, tt.want)
 			}
 			if entries, _ := os.ReadDir(parent); len(entries) != 1 {
 				t.Errorf("something was written next to the root: %v", entries)
@@ -178,7 +178,7 @@ func TestDumpTree(t *testing.T) {
 		t.Errorf("Dump followed a symlink")
 	}
 	again := t.TempDir()
-	if err := WriteTxtar(again, first); err != nil {
+	if err := writeTxtar(again, first); err != nil {
 		t.Fatal(err)
 	}
 	second, err := dump(again)
@@ -186,7 +186,7 @@ func TestDumpTree(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(string(first), string(second)); diff != "" {
-		t.Errorf("dump(WriteTxtar(dump(tree))) differs (-want +got):\n%s", diff)
+		t.Errorf("dump(writeTxtar(dump(tree))) differs (-want +got):\n%s", diff)
 	}
 }
 
