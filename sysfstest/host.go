@@ -35,6 +35,7 @@ type Host struct {
 	pci     map[string]*pciNode // by address
 	groups  map[int]bool
 	drivers map[string]bool // "usb/hub", "pci/nvme"
+	trace   func(op, rel string)
 }
 
 // NewHost returns an empty Host rooted in a fresh tb.TempDir(), which

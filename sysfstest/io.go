@@ -15,6 +15,7 @@ func (h *Host) mkdir(rel string) {
 	if rel == "." || rel == "" || h.dirs[rel] {
 		return
 	}
+	h.traceOp("mkdir", rel)
 	if err := os.MkdirAll(h.abs(rel), 0o755); err != nil {
 		h.fail(err)
 		return
@@ -25,12 +26,14 @@ func (h *Host) mkdir(rel string) {
 }
 
 func (h *Host) write(rel, data string) {
+	h.traceOp("write", rel)
 	if err := writeFile(h.abs(rel), data); err != nil {
 		h.fail(err)
 	}
 }
 
 func (h *Host) symlink(rel, target string) {
+	h.traceOp("symlink", rel)
 	if err := os.Symlink(target, h.abs(rel)); err != nil {
 		h.fail(err)
 	}
@@ -48,5 +51,13 @@ func (h *Host) patch(rel string, off int, b []byte) {
 	}
 	if err := f.Close(); err != nil {
 		h.fail(err)
+	}
+}
+
+// traceOp tells h.trace, which only the package's tests set, of a change
+// to the tree, so that they can check the order of a plug's steps.
+func (h *Host) traceOp(op, rel string) {
+	if h.trace != nil {
+		h.trace(op, rel)
 	}
 }

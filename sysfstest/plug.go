@@ -80,6 +80,7 @@ func (h *Host) RemoveDevNode(bus, devnum int) {
 		if os.Remove(h.abs(d)) != nil {
 			break // not empty, or not there
 		}
+		h.traceOp("remove", d)
 		delete(h.dirs, d)
 	}
 }
@@ -146,6 +147,7 @@ func (h *Host) remove(rel string) {
 			return nil
 		})
 	}
+	h.traceOp("remove", rel)
 	if err := os.RemoveAll(h.abs(rel)); err != nil {
 		h.fail(err)
 	}

@@ -1,6 +1,7 @@
 package sysfstest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -109,3 +110,76 @@ func TestDevnumRoundRobin(t *testing.T) {
 		t.Errorf("devnum 128: error %v, want not in 1..127", err)
 	}
 }
+
+// Plug makes a device's entries in the kernel's order, the node last, and
+// Unplug removes them in the reverse order, the interfaces before the node.
+func TestPlugOrder(t *testing.T) {
+	h := NewHost(t)
+	h.Plug(RootHub(1, "480"))
+	h.Plug(Hub(1, "1"))
+	var ops []string
+	h.trace = func(op, rel string) { ops = append(ops, op+" "+rel) }
+	dev := "sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1.2"
+	steps := []string{
+		"mkdir " + dev,
+		"write " + dev + "/idVendor",
+		"mkdir " + dev + "/1-1.2:1.0",
+		"symlink sys/bus/usb/devices/1-1.2:1.0",
+		"symlink sys/dev/char/189:2",
+		"write dev/bus/usb/001/003",
+	}
+	h.Plug(USBDevice{Bus: 1, Port: "1.2", Interfaces: []USBInterface{{Class: 0x08, Driver: "usb-storage"}}})
+	checkOrder(t, "plug", ops, steps)
+	if ops[len(ops)-1] != steps[len(steps)-1] {
+		t.Errorf("plug ends with %q, want the node", ops[len(ops)-1])
+	}
+
+	ops = nil
+	h.Unplug("1-1")
+	checkOrder(t, "unplug", ops, []string{
+		"remove sys/bus/usb/devices/1-1.2:1.0",
+		"remove " + dev + "/1-1.2:1.0",
+		"remove dev/bus/usb/001/003",
+		"remove sys/dev/char/189:2",
+		"remove sys/bus/usb/devices/1-1.2",
+		"remove " + dev,
+		"remove dev/bus/usb/001/002", // the hub's, after all behind it
+		"remove sys/devices/pci0000:00/0000:00:14.0/usb1/1-1",
+	})
+}
+
+// checkOrder checks that each of steps is in ops, in that order.
+func checkOrder(t *testing.T, what string, ops, steps []string) {
+	t.Helper()
+	at := -1
+	for _, s := range steps {
+		i := slices.Index(ops, s)
+		if i < 0 {
+			t.Errorf("%s: no %q in\n%s", what, s, strings.Join(ops, "\n"))
+			return
+		}
+		if i < at {
+			t.Errorf("%s: %q comes before %q:\n%s", what, s, ops[at], strings.Join(ops, "\n"))
+		}
+		at = i
+	}
+}
+
+// A Host from NewHost reports a failure through its testing.TB's Fatal,
+// from the method that failed.
+func TestNewHostFatal(t *testing.T) {
+	tb := &fatalTB{TB: t}
+	h := NewHost(tb)
+	h.Plug(USBDevice{Bus: 1, Port: "1"})
+	if want := "sysfstest: USB 1-1: parent usb1 not added"; tb.fatal != want {
+		t.Errorf("Fatal(%q), want Fatal(%q)", tb.fatal, want)
+	}
+}
+
+// fatalTB records what Fatal is called with, and carries on.
+type fatalTB struct {
+	testing.TB
+	fatal string
+}
+
+func (tb *fatalTB) Fatal(args ...any) { tb.fatal = fmt.Sprint(args...) }
