@@ -71,7 +71,7 @@ func NewHostAt(root string) *Host {
 // takes as its root instead of "/".
 func (h *Host) Root() string { return h.root }
 
-// Err returns the first error any call on t met, or nil. A Host from
+// Err returns the first error any call on h met, or nil. A Host from
 // NewHost has ended the test instead.
 func (h *Host) Err() error { return h.err }
 
