@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // syncBuffer is a bytes.Buffer that a running command writes while the
@@ -92,9 +92,9 @@ func (r *running) exit(t *testing.T) int {
 
 // pluggable is a host with a root hub on bus 1, with device nodes, to plug
 // devices into while a command watches.
-func pluggable(t *testing.T) *sysfstest.Tree {
+func pluggable(t *testing.T) *sysfstest.Host {
 	t.Helper()
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.Plug(sysfstest.RootHub(1, "480"))
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
@@ -110,8 +110,8 @@ func stick(port, serial string) sysfstest.USBDevice {
 
 func TestWatchCommand(t *testing.T) {
 	tr := pluggable(t)
-	all := start(t, "watch", "--json", "-n", "--initial", "--root", tr.Root)
-	some := start(t, "watch", "-n", "--root", tr.Root, "host:0483:2016")
+	all := start(t, "watch", "--json", "-n", "--initial", "--root", tr.Root())
+	some := start(t, "watch", "-n", "--root", tr.Root(), "host:0483:2016")
 	all.waitFor(t, 2) // the root hub and its controller
 	tr.Plug(sysfstest.USBDevice{Bus: 1, Port: "1", IDVendor: 0x046d, IDProduct: 0xc52b})
 	tr.Plug(stick("2", "K1"))
@@ -149,13 +149,13 @@ func TestWaitCommand(t *testing.T) {
 	tr := pluggable(t)
 
 	// Nothing there: a timeout is a no-match, with the nearest devices.
-	code, _, errs := hostdev(t, "wait", "-n", "--root", tr.Root, "--timeout", "50ms", "serial=K1")
+	code, _, errs := hostdev(t, "wait", "-n", "--root", tr.Root(), "--timeout", "50ms", "serial=K1")
 	if code != exitNoMatch || !strings.Contains(errs, "no device came in 50ms: no device matches serial=K1") {
 		t.Errorf("timeout: exit %d, stderr %q", code, errs)
 	}
 
 	// The device comes while waiting.
-	w := start(t, "wait", "-n", "--root", tr.Root, "--timeout", "20s", "--format", "qemu", "host:0483:2016")
+	w := start(t, "wait", "-n", "--root", tr.Root(), "--timeout", "20s", "--format", "qemu", "host:0483:2016")
 	time.Sleep(30 * time.Millisecond)
 	if c := len(w.code); c != 0 {
 		t.Fatalf("wait ended before the device came: %s", w.err.String())
@@ -166,18 +166,18 @@ func TestWaitCommand(t *testing.T) {
 	}
 
 	// Already there: at once, in any format resolve has.
-	code, out, errs := hostdev(t, "wait", "-n", "--root", tr.Root, "--json", "usb-host,vendorid=0x0483,productid=0x2016")
+	code, out, errs := hostdev(t, "wait", "-n", "--root", tr.Root(), "--json", "usb-host,vendorid=0x0483,productid=0x2016")
 	if code != 0 || !strings.Contains(out, `"name": "1-3"`) {
 		t.Errorf("wait --json: exit %d\n%s%s", code, out, errs)
 	}
 
 	// Two: ambiguous at once, with the term that picks each.
 	tr.Plug(stick("4", "K2"))
-	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root, "host:0483:2016")
+	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root(), "host:0483:2016")
 	if code != exitAmbiguous || !strings.Contains(errs, "2 devices match 0483:2016; add serial=K1 or serial=K2") {
 		t.Errorf("ambiguous: exit %d, stderr %q", code, errs)
 	}
-	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root, "host:0483:2016", "serial=K2")
+	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root(), "host:0483:2016", "serial=K2")
 	if code != exitUsage || !strings.Contains(errs, "names 2 devices; give one") {
 		t.Errorf("two selectors: exit %d, stderr %q", code, errs)
 	}
@@ -194,7 +194,7 @@ printf '%%s\n' "$HOSTDEV_JSON" >> %s.json
 printf '%%s\n' "$HOSTDEV_LIBVIRT" | grep -q "<address bus='1' device='$HOSTDEV_DEVNUM'/>" || echo bad libvirt >> %s
 echo "a line of the command's own"
 test "$HOSTDEV_OP" = attach`, log, log, log)
-	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec", script)
+	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec", script)
 	f.waitFor(t, 1)
 	tr.Unplug("1-1")
 	f.waitFor(t, 2)
@@ -300,7 +300,7 @@ func TestFollowExecTimeout(t *testing.T) {
 	tr := pluggable(t)
 	tr.Plug(stick("1", "K1"))
 	log := filepath.Join(t.TempDir(), "log")
-	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec-timeout", "200ms", "--exec",
+	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec-timeout", "200ms", "--exec",
 		fmt.Sprintf(`echo "$HOSTDEV_OP" >> %s; [ "$HOSTDEV_OP" = detach ] || sleep 60`, log))
 	f.waitFor(t, 1)
 	t0 := time.Now()
