@@ -13,7 +13,7 @@ import (
 	"github.com/hostdev/hostdev"
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/hypervisor"
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
 )
@@ -25,14 +25,14 @@ func twoSticks(t *testing.T) string {
 	return root
 }
 
-func twoSticksTree(t *testing.T) (string, *sysfstest.Tree) {
+func twoSticksTree(t *testing.T) (string, *sysfstest.Host) {
 	t.Helper()
-	root := t.TempDir()
-	tr := sysfstest.New(root)
-	tr.AddUSB(sysfstest.RootHub(1, "480"))
+	tr := sysfstest.NewHost(t)
+	root := tr.Root()
+	tr.Plug(sysfstest.RootHub(1, "480"))
 	for i, serial := range []string{"K1", "K2"} {
-		tr.AddUSB(sysfstest.USBDevice{Bus: 1, Port: string(rune('1' + i)), IDVendor: 0x0403, IDProduct: 0x6001,
-			Serial: new(serial), DevNode: true})
+		tr.Plug(sysfstest.USBDevice{Bus: 1, Port: string(rune('1' + i)), IDVendor: 0x0403, IDProduct: 0x6001,
+			Serial: new(serial)})
 	}
 	tr.AddIOMMUGroup(1)
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:01:00.0", Vendor: 0x10de, Device: 0x2684, Class: 0x030000, Driver: "vfio-pci", IOMMUGroup: new(1)})
@@ -230,7 +230,7 @@ func TestWatch(t *testing.T) {
 	if n := len(w.Devices()); n != 6 {
 		t.Errorf("the watcher starts with %d devices, want 6", n)
 	}
-	tr.Plug(sysfstest.USBDevice{Bus: 1, Port: "3", IDVendor: 0x0627, IDProduct: 0x0001, DevNode: true})
+	tr.Plug(sysfstest.USBDevice{Bus: 1, Port: "3", IDVendor: 0x0627, IDProduct: 0x0001})
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
