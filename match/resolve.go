@@ -270,6 +270,15 @@ type Candidate struct {
 }
 
 func (e *AmbiguousError) Error() string {
+	stale := ""
+	if e.Stale != "" {
+		stale = fmt.Sprintf("%s is no longer at %s, and ", describe(e.Selector), e.Stale)
+	}
+	// A caller may build one with no candidates; there is then nothing to
+	// count or to advise.
+	if len(e.Candidates) == 0 {
+		return fmt.Sprintf("%sseveral devices match %s", stale, describe(e.Selector))
+	}
 	picks := make([]string, len(e.Candidates))
 	for i, c := range e.Candidates {
 		picks[i] = c.Pick.String()
@@ -277,10 +286,6 @@ func (e *AmbiguousError) Error() string {
 	list := picks[0]
 	if n := len(picks); n > 1 {
 		list = strings.Join(picks[:n-1], ", ") + " or " + picks[n-1]
-	}
-	stale := ""
-	if e.Stale != "" {
-		stale = fmt.Sprintf("%s is no longer at %s, and ", describe(e.Selector), e.Stale)
 	}
 	return fmt.Sprintf("%s%d devices match %s; add %s", stale, len(e.Candidates), describe(e.Selector), list)
 }
@@ -338,6 +343,9 @@ func pick(s Selector, d discover.Device, devs []discover.Device) Term {
 // describe names a selector in messages: "0403:6001" for a plain
 // vendor:product, else the canonical form.
 func describe(s Selector) string {
+	if len(s.Terms) == 0 {
+		return "the empty selector"
+	}
 	v, okV := s.exact(KeyVendor)
 	p, okP := s.exact(KeyProduct)
 	b, okB := s.exact(KeyBus)
