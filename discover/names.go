@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/jaypipes/ghw"
 	"github.com/jaypipes/ghw/pkg/pci"
@@ -46,10 +48,11 @@ func dbRoots(root string) []string {
 	return []string{root, "/"}
 }
 
-// findDB returns the first database file present under one of roots. Under
-// a scan root the lookup goes through an os.Root, so a link in a captured
-// tree cannot point it at a file of the host.
-func findDB(roots []string, rels []string) string {
+// findDB returns the first database file present under one of roots, and
+// what stat said of it. Under a scan root the lookup goes through an
+// os.Root, so a link in a captured tree cannot point it at a file of the
+// host.
+func findDB(roots []string, rels []string) (string, os.FileInfo) {
 	for _, root := range roots {
 		var stat func(string) (os.FileInfo, error)
 		if root == "/" {
@@ -64,40 +67,115 @@ func findDB(roots []string, rels []string) string {
 		}
 		for _, rel := range rels {
 			if st, err := stat(rel); err == nil && st.Mode().IsRegular() && st.Size() <= maxDBSize {
-				return filepath.Join(root, rel)
+				return filepath.Join(root, rel), st
 			}
 		}
 	}
-	return ""
+	return "", nil
 }
 
-// loaded is one database file, parsed at most once per process.
-type loaded[T any] struct {
+// fileID tells one version of a file from another: a file rewritten in
+// place changes size or mtime, and one replaced by a rename changes inode.
+type fileID struct {
+	dev, ino uint64
+	size     int64
+	mtime    int64 // ns
+}
+
+func idOf(st os.FileInfo) fileID {
+	id := fileID{size: st.Size(), mtime: st.ModTime().UnixNano()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.dev, id.ino = uint64(sys.Dev), uint64(sys.Ino)
+	}
+	return id
+}
+
+// dbCacheSize bounds each cache. A process scans one root, or a few; a test
+// suite scans hundreds of temporary roots, each with its own database, and
+// must not keep them all.
+const dbCacheSize = 4
+
+// dbCache keeps the parsed databases in use, so that a scan does not pay
+// for parsing (pci.ids takes about 55 ms) when its file is unchanged. An
+// entry is for one path and one version of its file: a lookup that finds
+// the file changed parses it again and replaces the entry, so a daemon
+// sees an updated database on its next scan. Beyond dbCacheSize paths the
+// least recently used entry goes.
+type dbCache[T any] struct {
+	mu      sync.Mutex
+	entries map[string]*dbEntry[T]
+	clock   uint64
+	parses  atomic.Int64 // files parsed so far, for tests and benchmarks
+}
+
+type dbEntry[T any] struct {
+	id   fileID
+	used uint64
 	once sync.Once
 	val  T
 	err  error
 }
 
 var (
-	usbDBs sync.Map // path -> *loaded[*usbids.DB]
-	pciDBs sync.Map // path -> *loaded[*pciNames]
+	usbDBs dbCache[*usbids.DB]
+	pciDBs dbCache[*pcidb.PCIDB]
 )
 
-func loadOnce[T any](m *sync.Map, path string, load func(string) (T, error)) (T, error) {
-	v, _ := m.LoadOrStore(path, new(loaded[T]))
-	l := v.(*loaded[T])
-	l.once.Do(func() { l.val, l.err = load(path) })
-	return l.val, l.err
+// get returns the database at path, whose stat gave id, parsing it with
+// load unless the same version is cached. Callers asking at once for one
+// version wait for a single parse. A damaged file's error is cached with
+// it: it stays damaged until it changes.
+func (c *dbCache[T]) get(path string, id fileID, load func(string) (T, error)) (T, error) {
+	c.mu.Lock()
+	e, ok := c.entries[path]
+	if !ok || e.id != id {
+		if c.entries == nil {
+			c.entries = map[string]*dbEntry[T]{}
+		}
+		e = &dbEntry[T]{id: id}
+		c.entries[path] = e
+		c.evict(path)
+	}
+	c.clock++
+	e.used = c.clock
+	c.mu.Unlock()
+	e.once.Do(func() {
+		c.parses.Add(1)
+		e.val, e.err = load(path)
+	})
+	return e.val, e.err
+}
+
+// evict drops the least recently used entries, other than keep's, until
+// at most dbCacheSize are left. A caller still holding a dropped database
+// keeps it; the cache only stops holding it.
+func (c *dbCache[T]) evict(keep string) {
+	for len(c.entries) > dbCacheSize {
+		oldest := ""
+		for p, e := range c.entries {
+			if p != keep && (oldest == "" || e.used < c.entries[oldest].used) {
+				oldest = p
+			}
+		}
+		delete(c.entries, oldest)
+	}
+}
+
+// len says how many databases the cache holds.
+func (c *dbCache[T]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }
 
 // usbNames returns the usb.ids database, or nil when there is none. A
 // damaged file still gives the names it could read, and a warning.
 func usbNames(roots []string) (*usbids.DB, *Warning) {
-	p := findDB(roots, usbIDsPaths)
+	p, st := findDB(roots, usbIDsPaths)
 	if p == "" {
 		return nil, nil
 	}
-	db, err := loadOnce(&usbDBs, p, usbids.Load)
+	db, err := usbDBs.get(p, idOf(st), usbids.Load)
 	if err != nil {
 		return db, &Warning{Err: fmt.Errorf("names: %w", err)}
 	}
@@ -111,23 +189,22 @@ type pciNames struct {
 }
 
 // pciNamesFor returns the PCI names, or nil when there is no pci.ids: a
-// missing pci.ids only means "no names".
+// missing pci.ids only means "no names". The database is cached; the ghw
+// Info around it is built for each call, cheaply, so that ghw's messages
+// go to this caller's logger.
 func pciNamesFor(roots []string, logger *slog.Logger) (*pciNames, *Warning) {
-	p := findDB(roots, pciIDsPaths)
+	p, st := findDB(roots, pciIDsPaths)
 	if p == "" {
 		return nil, nil
 	}
-	n, err := loadOnce(&pciDBs, p, func(p string) (*pciNames, error) {
-		db, err := loadPCIDB(p)
-		if err != nil {
-			return nil, err
+	db, err := pciDBs.get(p, idOf(st), loadPCIDB)
+	if err == nil {
+		var n *pciNames
+		if n, err = newPCINames(db, logger); err == nil {
+			return n, nil
 		}
-		return newPCINames(db, logger)
-	})
-	if err != nil {
-		return nil, &Warning{Err: fmt.Errorf("names: %s: %w", p, err)}
 	}
-	return n, nil
+	return nil, &Warning{Err: fmt.Errorf("names: %s: %w", p, err)}
 }
 
 // loadPCIDB parses one pci.ids file. pcidb indexes into lines without
@@ -147,7 +224,7 @@ func loadPCIDB(path string) (db *pcidb.PCIDB, err error) {
 	return db, nil
 }
 
-// newPCINames builds the ghw Info once per database.
+// newPCINames builds a ghw Info around db.
 //
 // ghw has no constructor that skips its own walk of the PCI bus: pci.New
 // always lists <chroot>/sys/bus/pci/devices, and the database field of
@@ -157,9 +234,8 @@ func loadPCIDB(path string) (db *pcidb.PCIDB, err error) {
 // modalias at a time into named IDs, and we give pci.New a chroot of
 // /dev/null: its walk then ends in one open of /dev/null/sys/bus/pci/devices,
 // which fails (ENOTDIR) on every host, and ghw never reads a tree.
-// Its messages about that, and any others, go to our logger at debug level;
-// ghw logs only while it is being built, so the first caller's logger is
-// the one that hears it.
+// Its messages about that, and any others, go to logger at debug level;
+// ghw logs only while it is being built, so each call builds its own.
 func newPCINames(db *pcidb.PCIDB, logger *slog.Logger) (*pciNames, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -2,14 +2,17 @@ package discover
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jaypipes/pcidb"
 
@@ -28,7 +31,7 @@ func TestFindDBUnderRootFirst(t *testing.T) {
 	if err := os.WriteFile(p, []byte("0483  Our Own STMicro\n\t2016  Our Fingerprint Reader\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := findDB(dbRoots(root), usbIDsPaths); got != p {
+	if got, _ := findDB(dbRoots(root), usbIDsPaths); got != p {
 		t.Errorf("findDB = %q, want %q", got, p)
 	}
 	tree := sysfstest.NewHostAt(root)
@@ -51,22 +54,47 @@ func TestFindDBUnderRootFirst(t *testing.T) {
 	}
 }
 
-func TestLoadOnce(t *testing.T) {
-	var m sync.Map
+// One version of a file is parsed once, however many ask at once; a new
+// version is parsed again; and the cache keeps dbCacheSize paths at most.
+func TestDBCache(t *testing.T) {
+	var c dbCache[int]
 	var calls atomic.Int32
-	load := func(string) (int, error) { calls.Add(1); return 42, nil }
+	load := func(string) (int, error) { return int(calls.Add(1)), nil }
+	v1 := fileID{dev: 1, ino: 2, size: 3, mtime: 4}
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if v, _ := loadOnce(&m, "/x", load); v != 42 {
-				t.Errorf("got %d", v)
+			if v, _ := c.get("/x", v1, load); v != 1 {
+				t.Errorf("got %d, want the first parse", v)
 			}
 		})
 	}
 	wg.Wait()
-	loadOnce(&m, "/y", load)
-	if n := calls.Load(); n != 2 {
-		t.Errorf("loaded %d times for two paths, want 2", n)
+	for _, id := range []fileID{
+		{dev: 1, ino: 2, size: 3, mtime: 5}, // rewritten, same size
+		{dev: 1, ino: 2, size: 4, mtime: 5}, // grown within one mtime tick
+		{dev: 1, ino: 9, size: 4, mtime: 5}, // renamed over, size and mtime kept
+		{dev: 7, ino: 9, size: 4, mtime: 5}, // another file system
+	} {
+		before := calls.Load()
+		if v, _ := c.get("/x", id, load); v != int(before)+1 {
+			t.Errorf("%+v: got parse %d, want a new parse %d", id, v, before+1)
+		}
+	}
+	if n := c.parses.Load(); n != 5 {
+		t.Errorf("%d parses counted, want 5", n)
+	}
+	for i := range 3 * dbCacheSize {
+		c.get(fmt.Sprintf("/root%d/usb.ids", i), v1, load)
+		if n := c.len(); n > dbCacheSize {
+			t.Fatalf("after %d paths the cache holds %d, want at most %d", i+1, n, dbCacheSize)
+		}
+	}
+	// The newest stay: the last path is still cached.
+	before := c.parses.Load()
+	c.get(fmt.Sprintf("/root%d/usb.ids", 3*dbCacheSize-1), v1, load)
+	if c.parses.Load() != before {
+		t.Error("the most recently used database was parsed again")
 	}
 }
 
@@ -85,7 +113,7 @@ func TestDamagedPCIIDs(t *testing.T) {
 // hostDB skips unless the host has the named database.
 func hostDB(t *testing.T, paths []string, pkg string) {
 	t.Helper()
-	if findDB([]string{"/"}, paths) == "" {
+	if p, _ := findDB([]string{"/"}, paths); p == "" {
 		testenv.Skip(t, "no %s on this host (apt-get install %s)", pkg, pkg)
 	}
 }
@@ -249,7 +277,7 @@ func TestDBLinkOutOfRoot(t *testing.T) {
 	if err := os.Symlink(outside, link); err != nil {
 		t.Fatal(err)
 	}
-	if got := findDB([]string{root}, usbIDsPaths); got != "" {
+	if got, _ := findDB([]string{root}, usbIDsPaths); got != "" {
 		t.Errorf("findDB followed a link out of the root to %q", got)
 	}
 }
@@ -257,3 +285,142 @@ func TestDBLinkOutOfRoot(t *testing.T) {
 func sysfsFunction(vendor, device uint16) sysfs.PCIFunction {
 	return sysfs.PCIFunction{Name: "0000:00:00.0", Vendor: vendor, Device: device}
 }
+
+// writeDBs puts a usb.ids and a pci.ids naming 0483:2016 and 8086:27cc
+// under root, with name in each, and a tree with those two devices.
+func writeDBs(t *testing.T, root, name string, mtime time.Time) {
+	t.Helper()
+	for rel, text := range map[string]string{
+		"usr/share/misc/usb.ids": "0483  STMicro " + name + "\n\t2016  Reader " + name + "\n",
+		"usr/share/misc/pci.ids": "8086  Intel " + name + "\n\t27cc  EHCI " + name + "\n",
+	} {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func namesTree(t *testing.T, root string) {
+	t.Helper()
+	tree := sysfstest.NewHostAt(root)
+	tree.AddUSB(sysfstest.RootHub(1, "480"))
+	tree.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "1", IDVendor: 0x0483, IDProduct: 0x2016})
+	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1d.7", Vendor: 0x8086, Device: 0x27cc, Class: 0x0c0320})
+	if err := tree.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// productNames scans root and gives each device's product name by bus.
+func productNames(t *testing.T, opts Options) map[Bus]string {
+	t.Helper()
+	res, err := Scan(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[Bus]string{}
+	for _, d := range res.Devices {
+		if d.Name != "usb1" {
+			got[d.Bus] = d.ProductName
+		}
+	}
+	return got
+}
+
+// A long-running process sees a database that changed between two scans,
+// and parses an unchanged one only once.
+func TestNamesReloadWhenChanged(t *testing.T) {
+	root := t.TempDir()
+	namesTree(t, root)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeDBs(t, root, "old", t0)
+	opts := Options{Root: root}
+	if got, want := productNames(t, opts), map[Bus]string{BusUSB: "Reader old", BusPCI: "EHCI old"}; !maps.Equal(got, want) {
+		t.Fatalf("first scan: %v, want %v", got, want)
+	}
+	usb, pci := parseCounts()
+	for range 3 {
+		productNames(t, opts)
+	}
+	if u, p := parseCounts(); u-usb != 0 || p-pci != 0 {
+		t.Errorf("unchanged files parsed again: usb.ids %d times, pci.ids %d times", u, p)
+	}
+
+	// Rewritten with another name, size and mtime.
+	writeDBs(t, root, "newer", t0.Add(time.Minute))
+	if got, want := productNames(t, opts), map[Bus]string{BusUSB: "Reader newer", BusPCI: "EHCI newer"}; !maps.Equal(got, want) {
+		t.Errorf("after a rewrite: %v, want %v", got, want)
+	}
+
+	// Replaced by a rename, with the same size and mtime: only the inode
+	// tells.
+	tmp := t.TempDir()
+	writeDBs(t, tmp, "NEWER", t0.Add(time.Minute))
+	for _, rel := range []string{"usr/share/misc/usb.ids", "usr/share/misc/pci.ids"} {
+		if err := os.Rename(filepath.Join(tmp, rel), filepath.Join(root, rel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := productNames(t, opts), map[Bus]string{BusUSB: "Reader NEWER", BusPCI: "EHCI NEWER"}; !maps.Equal(got, want) {
+		t.Errorf("after a rename over it: %v, want %v", got, want)
+	}
+}
+
+// Scanning many roots, each with its own databases, keeps a bounded number
+// of them, not one per root for the life of the process.
+func TestNamesCacheBounded(t *testing.T) {
+	for i := range 3 * dbCacheSize {
+		root := t.TempDir()
+		namesTree(t, root)
+		name := fmt.Sprint("root", i)
+		writeDBs(t, root, name, time.Now())
+		if got := productNames(t, Options{Root: root}); got[BusUSB] != "Reader "+name || got[BusPCI] != "EHCI "+name {
+			t.Fatalf("%s: names %v", name, got)
+		}
+	}
+	if u, p := cacheLens(); u > dbCacheSize || p > dbCacheSize {
+		t.Errorf("after %d roots the caches hold %d usb.ids and %d pci.ids, want at most %d", 3*dbCacheSize, u, p, dbCacheSize)
+	}
+}
+
+// Each scan's logger hears ghw's messages, not only the first one's; and a
+// damaged pci.ids is a warning on every scan that uses it.
+func TestNamesLoggerPerScan(t *testing.T) {
+	root := t.TempDir()
+	namesTree(t, root)
+	writeDBs(t, root, "x", time.Now())
+	for i := range 2 {
+		h := &recordHandler{}
+		productNames(t, Options{Root: root, Logger: slog.New(h)})
+		if len(h.recs) == 0 {
+			t.Errorf("scan %d: its logger heard nothing from ghw", i+1)
+		}
+	}
+
+	p := filepath.Join(root, "usr/share/misc/pci.ids")
+	if err := os.WriteFile(p, []byte("8086  Intel Corporation\nC\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		res, err := Scan(context.Background(), Options{Root: root, Buses: []Bus{BusPCI}, Logger: slog.New(&recordHandler{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0].Error(), "damaged") {
+			t.Errorf("scan %d of a damaged pci.ids: warnings %v, want one saying it is damaged", i+1, res.Warnings)
+		}
+	}
+}
+
+// parseCounts says how many usb.ids and pci.ids files were parsed so far.
+func parseCounts() (usb, pci int64) { return usbDBs.parses.Load(), pciDBs.parses.Load() }
+
+// cacheLens says how many usb.ids and pci.ids databases are cached.
+func cacheLens() (usb, pci int) { return usbDBs.len(), pciDBs.len() }
