@@ -9,6 +9,12 @@
 //	Refs           every device a whole document names (a libvirt domain,
 //	               a seed document, an xl config, QEMU options one per line)
 //
+// Resolving: Ref.Resolve finds the device a reference means among a scan's.
+// It fails with a *match.NoMatchError, or with an *AmbiguousError that wraps
+// the *match.AmbiguousError and says in the reference's own dialect what
+// picks each candidate (<address bus device> for libvirt, hostbus= and
+// hostport= for QEMU, host:B.D for xl): no hypervisor selects by serial.
+//
 // Writing:
 //
 //	Write          devices in one Format: qemu, qmp, libvirt, xen,

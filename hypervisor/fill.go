@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,7 +19,8 @@ type Filled struct {
 	Ref     Ref
 	Devices []discover.Device // what it resolved to; one unless Ref.All
 	Moved   *match.Moved      // a remembered address was stale
-	// Err is a *match.NoMatchError or *match.AmbiguousError. A missing
+	// Err is a *match.NoMatchError or an *AmbiguousError (which wraps a
+	// *match.AmbiguousError), as Ref.Resolve gives them. A missing
 	// device that the config marks optional is not an error: Devices is
 	// empty and Skipped is true.
 	Err     error
@@ -96,7 +98,7 @@ func resolveRef(r Ref, devs []discover.Device) Filled {
 	f := Filled{Ref: r}
 	f.Devices, f.Moved, f.Err = r.Resolve(devs)
 	if f.Err != nil && r.Optional {
-		if _, ok := f.Err.(*match.NoMatchError); ok {
+		if no := (*match.NoMatchError)(nil); errors.As(f.Err, &no) {
 			f.Err, f.Skipped = nil, true
 			f.Note = "not plugged in; startupPolicy='optional' allows that"
 		}

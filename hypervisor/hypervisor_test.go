@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -587,13 +588,16 @@ func TestFillCRLF(t *testing.T) {
 	}
 }
 
-// TestAdvice: an ambiguity is explained in the terms the config can use.
-func TestAdvice(t *testing.T) {
+// TestAmbiguousAdvice: an ambiguity is explained in the terms the config
+// can use, in the error Resolve and Fill give, with no call to make.
+func TestAmbiguousAdvice(t *testing.T) {
 	devs := both(t)
+	const libvirt = "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1050'/><product id='0x0407'/></source></hostdev>"
 	for _, tc := range []struct{ in, want string }{
 		{"usb-host,vendorid=0x1050,productid=0x0407", "QEMU's usb-host cannot select by serial; to pick by port, use hostbus=1,hostport=2 or hostbus=1,hostport=3"},
-		{"<hostdev mode='subsystem' type='usb'><source><vendor id='0x1050'/><product id='0x0407'/></source></hostdev>", "add <address bus='1' device='8'/> or <address bus='1' device='9'/> to <source>"},
-		{"usbdevice='host:1050:0407'", "write host:1.8 or host:1.9"},
+		{libvirt, "libvirt cannot select by serial; to pick one now, add <address bus='1' device='8'/> or <address bus='1' device='9'/> to <source>"},
+		{"<domain><devices>" + libvirt + "</devices></domain>", "add <address bus='1' device='8'/> or <address bus='1' device='9'/> to <source>"},
+		{"usbdevice='host:1050:0407'", "xl cannot select by serial; to pick one now, write host:1.8 or host:1.9"},
 		{"<host bus='usb'><source vendor='1050' product='0407'/></host>", "write device='001.008' or device='001.009'"},
 		{"host:1050:0407", ""},
 	} {
@@ -606,9 +610,52 @@ func TestAdvice(t *testing.T) {
 		if !errors.As(err, &amb) {
 			t.Fatalf("%s: %v, want ambiguous", tc.in, err)
 		}
-		if got := Advice(refs[0], amb); !strings.Contains(got, tc.want) || (tc.want == "" && got != "") {
-			t.Errorf("Advice(%s) = %q, want %q", tc.in, got, tc.want)
+		hint := ""
+		if _, h, ok := strings.Cut(err.Error(), "\nhint: "); ok {
+			hint = h
 		}
+		if !strings.HasPrefix(err.Error(), amb.Error()) || !strings.Contains(hint, tc.want) || (tc.want == "" && hint != "") {
+			t.Errorf("Resolve(%s): %q\nwant match's message and a hint with %q", tc.in, err, tc.want)
+		}
+		if tc.want == "" || !strings.HasPrefix(tc.in, "<") && !strings.HasPrefix(tc.in, "usbdevice") {
+			continue
+		}
+		// Fill reports the same, in the Filled of that reference.
+		_, filled, _, err := Fill([]byte(tc.in), devs)
+		if err != nil {
+			t.Fatalf("Fill(%s): %v", tc.in, err)
+		}
+		if len(filled) != 1 || filled[0].Err == nil || !strings.Contains(filled[0].Err.Error(), tc.want) {
+			t.Errorf("Fill(%s): %+v, want an error with %q", tc.in, filled, tc.want)
+		}
+	}
+}
+
+// TestAmbiguousError: the error is an *AmbiguousError with one dialect pick
+// per candidate, and it still unwraps to match's, through any wrapping.
+func TestAmbiguousError(t *testing.T) {
+	refs, err := ParseSelector("<hostdev mode='subsystem' type='usb'><source><vendor id='0x1050'/><product id='0x0407'/></source></hostdev>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = refs[0].Resolve(both(t))
+	err = fmt.Errorf("guest.xml:3: %w", err)
+	var (
+		hamb *AmbiguousError
+		amb  *match.AmbiguousError
+	)
+	if !errors.As(err, &hamb) || !errors.As(err, &amb) {
+		t.Fatalf("%v: errors.As finds *AmbiguousError %v, *match.AmbiguousError %v; want both", err, hamb != nil, amb != nil)
+	}
+	if hamb.Err != amb || hamb.Ref.Dialect != DialectLibvirt {
+		t.Errorf("AmbiguousError{Ref.Dialect: %s, Err: %p}, want libvirt and %p", hamb.Ref.Dialect, hamb.Err, amb)
+	}
+	want := []string{"<address bus='1' device='8'/>", "<address bus='1' device='9'/>"}
+	if diff := cmp.Diff(want, hamb.Picks); diff != "" {
+		t.Errorf("Picks (-want +got):\n%s", diff)
+	}
+	if got := (&AmbiguousError{}).Error(); got == "" {
+		t.Error("a zero AmbiguousError says nothing")
 	}
 }
 

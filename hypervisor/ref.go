@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -55,7 +56,20 @@ type Ref struct {
 
 // Resolve finds what r means among devs: one device, or with All every
 // match. Moved is non-nil when a remembered USB address was stale.
+//
+// It fails with a *match.NoMatchError, or with an *AmbiguousError that
+// wraps the *match.AmbiguousError and says in r's dialect what picks each
+// candidate.
 func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
+	ds, moved, err := r.resolveHubs(devs)
+	var amb *match.AmbiguousError
+	if errors.As(err, &amb) {
+		return nil, nil, ambiguous(r, amb)
+	}
+	return ds, moved, err
+}
+
+func (r Ref) resolveHubs(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
 	if r.noHub {
 		var hubs []match.Near
 		devs = slices.DeleteFunc(slices.Clone(devs), func(d discover.Device) bool {

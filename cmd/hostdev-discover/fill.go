@@ -67,7 +67,7 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 				at := fmt.Sprintf("%s:%d", path, f.Ref.Line)
 				switch {
 				case f.Err != nil:
-					errs = append(errs, fmt.Errorf("%s: %w", at, withAdvice(f.Ref, f.Err)))
+					errs = append(errs, fmt.Errorf("%s: %w", at, f.Err))
 				case f.Moved != nil:
 					fmt.Fprintf(e.stderr, "%s: %s\n", at, f.Moved)
 				case f.Note != "":

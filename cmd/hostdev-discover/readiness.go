@@ -245,7 +245,7 @@ any other error.`,
 					continue
 				}
 				if err != nil {
-					return where(ref, withAdvice(ref.Ref, err))
+					return where(ref, err)
 				}
 				if moved != nil {
 					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, errors.New(moved.String())))

@@ -155,7 +155,7 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 					if format == "json" {
 						writeResolveError(e.stdout, err)
 					}
-					return where(ref, withAdvice(ref.Ref, err))
+					return where(ref, err)
 				}
 				r.Devices = devs
 				if !ref.All {
@@ -236,7 +236,8 @@ func writeResolveError(w io.Writer, err error) {
 		for _, c := range amb.Candidates {
 			cs = append(cs, cand{c.Device, c.Pick.String()})
 		}
-		out = map[string]any{"error": "ambiguous", "message": err.Error(), "candidates": cs}
+		// match's message: the candidates' "add" are in its terms.
+		out = map[string]any{"error": "ambiguous", "message": amb.Error(), "candidates": cs}
 	case errors.As(err, &no):
 		type near struct {
 			Device discover.Device `json:"device"`
@@ -253,16 +254,4 @@ func writeResolveError(w io.Writer, err error) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(out)
-}
-
-// withAdvice adds, to an ambiguity in a hypervisor's dialect, what that
-// dialect can write to pick one device.
-func withAdvice(r hypervisor.Ref, err error) error {
-	var amb *match.AmbiguousError
-	if errors.As(err, &amb) {
-		if a := hypervisor.Advice(r, amb); a != "" {
-			return fmt.Errorf("%w\nhint: %s", err, a)
-		}
-	}
-	return err
 }

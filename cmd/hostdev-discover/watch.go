@@ -201,7 +201,7 @@ which term picks each), 2 bad selector or usage, 1 any other error.
 					if format == "json" {
 						writeResolveError(e.stdout, err)
 					}
-					return withAdvice(ref.Ref, err)
+					return err
 				}
 				select {
 				case _, ok := <-w.Events:
@@ -372,7 +372,7 @@ func (f *follower) update(devs []discover.Device, t time.Time, removed []discove
 		now = &found[0]
 		f.state.ambiguous = ""
 	case errors.As(err, &amb):
-		if msg := withAdvice(f.ref.Ref, err).Error(); msg != f.state.ambiguous {
+		if msg := err.Error(); msg != f.state.ambiguous {
 			f.state.ambiguous = msg
 			fmt.Fprintf(f.e.stderr, "hostdev-discover: follow: %s\n", msg)
 		}
