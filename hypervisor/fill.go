@@ -62,7 +62,7 @@ func Fill(doc []byte, devs []discover.Device) ([]byte, []Filled, Dialect, error)
 	case DialectXL:
 		filled, edits, err = fillXL(doc, devs)
 	case DialectQEMU:
-		err = &Error{Dialect: d, Msg: "fill reads libvirt domain XML, <host> documents and xl configs; for QEMU options use resolve -f FILE --format qemu"}
+		err = &Error{Dialect: d, Msg: "fill reads libvirt domain XML, <host> documents and xl configs; for QEMU options use resolve -f FILE --format qemu", Err: errors.ErrUnsupported}
 	}
 	if err != nil {
 		return nil, nil, d, err

@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -75,7 +76,7 @@ func ParseQEMU(s string) (Ref, error) {
 	}
 	if strings.HasPrefix(t, "-") {
 		opt, _, _ := strings.Cut(t, " ")
-		return Ref{}, errorf(DialectQEMU, 0, s, "option %s does not name a host device; want -device usb-host,..., -device vfio-pci,... or -usbdevice host:...", opt)
+		return Ref{}, unsupportedf(DialectQEMU, 0, s, "option %s does not name a host device; want -device usb-host,..., -device vfio-pci,... or -usbdevice host:...", opt)
 	}
 	var (
 		opts []qemuOpt
@@ -294,7 +295,7 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 	case "":
 		return fail("no driver; want usb-host or vfio-pci first, as in usb-host,vendorid=0x0483,productid=0x2016")
 	default:
-		return fail("device %s is emulated, not a host device; want usb-host or vfio-pci", drv)
+		return Ref{}, unsupportedf(DialectQEMU, 0, orig, "device %s is emulated, not a host device; want usb-host or vfio-pci", drv)
 	}
 	sel, err := match.New(terms...)
 	if err != nil {
@@ -405,7 +406,7 @@ func devnodeNumbers(p string) (bus, dev uint64, ok bool) {
 // bus and device (QEMU read them as C literals, so 008 failed as octal).
 func qemuUSBDevice(orig, arg string) (Ref, error) {
 	if !strings.HasPrefix(arg, "host:") {
-		return Ref{}, errorf(DialectQEMU, 0, orig, "-usbdevice %s is an emulated device; only -usbdevice host:BUS.DEV or host:VVVV:PPPP names a host device", arg)
+		return Ref{}, unsupportedf(DialectQEMU, 0, orig, "-usbdevice %s is an emulated device; only -usbdevice host:BUS.DEV or host:VVVV:PPPP names a host device", arg)
 	}
 	sel, err := match.Parse(arg)
 	if err != nil {
@@ -447,8 +448,7 @@ func qemuDocRefs(doc []byte) ([]Ref, error) {
 			}
 			r, err := qemuUSBDevice("-usbdevice "+arg, arg)
 			if err != nil {
-				err.(*Error).Line = lines[i]
-				return nil, err
+				return nil, atLine(err, lines[i])
 			}
 			r.Line = lines[i]
 			refs = append(refs, r)
@@ -463,13 +463,21 @@ func qemuDocRefs(doc []byte) ([]Ref, error) {
 		}
 		r, err := ParseQEMU(arg)
 		if err != nil {
-			err.(*Error).Line = lines[i]
-			return nil, err
+			return nil, atLine(err, lines[i])
 		}
 		r.Line = lines[i]
 		refs = append(refs, r)
 	}
 	return refs, nil
+}
+
+// atLine sets the line of the *Error in err, which a document's reader
+// knows and the reader of one reference does not.
+func atLine(err error, line int) error {
+	if e := (*Error)(nil); errors.As(err, &e) {
+		e.Line = line
+	}
+	return err
 }
 
 // shellWords splits a command line as a POSIX shell would for plain words,

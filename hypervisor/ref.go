@@ -100,13 +100,21 @@ func (r Ref) resolve(devs []discover.Device) ([]discover.Device, *match.Moved, e
 	return []discover.Device{d}, moved, nil
 }
 
-// Error is a device reference that cannot be read. It says which dialect,
-// where, and what is wrong.
+// Error is a device reference that cannot be read, or that names nothing
+// hostdev can resolve. It says which dialect, where, and what is wrong.
+//
+// Err is the cause, when there is one, and errors.As and errors.Is see it:
+// the *match.ParseError of a selector inside the reference (QEMU's
+// -usbdevice host:..., xl's usbdevice=), encoding/xml's *xml.SyntaxError,
+// or errors.ErrUnsupported for a reference that is well formed but is not
+// a host device hostdev resolves (an emulated QEMU device, an xl usbdev of
+// another type, Fill given QEMU options).
 type Error struct {
 	Dialect Dialect
 	Line    int    // from 1; 0 when the input was a single reference
 	Text    string // the reference, or the part of it that is wrong
 	Msg     string
+	Err     error
 }
 
 func (e *Error) Error() string {
@@ -126,16 +134,29 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+func (e *Error) Unwrap() error { return e.Err }
+
 func errorf(d Dialect, line int, text, format string, args ...any) *Error {
 	return &Error{Dialect: d, Line: line, Text: text, Msg: fmt.Sprintf(format, args...)}
 }
 
-// selectorError turns a match.New failure into an Error about text.
+// unsupportedf is errorf for a reference hostdev cannot resolve however it
+// is written.
+func unsupportedf(d Dialect, line int, text, format string, args ...any) *Error {
+	e := errorf(d, line, text, format, args...)
+	e.Err = errors.ErrUnsupported
+	return e
+}
+
+// selectorError turns a match.New or match.Parse failure into an Error
+// about text that wraps it.
 func selectorError(d Dialect, line int, text string, err error) *Error {
-	if pe, ok := err.(*match.ParseError); ok {
-		return errorf(d, line, text, "%s", pe.Msg)
+	e := errorf(d, line, text, "%v", err)
+	if pe := (*match.ParseError)(nil); errors.As(err, &pe) {
+		e.Msg = pe.Msg
 	}
-	return errorf(d, line, text, "%v", err)
+	e.Err = err
+	return e
 }
 
 var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)

@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -57,7 +58,9 @@ func SharedSerial(d discover.Device, all []discover.Device) bool {
 }
 
 // Write renders items in format f. Several items of one kind go in one
-// xl list; XML elements and QEMU options go one after another.
+// xl list; XML elements and QEMU options go one after another. A device
+// that f cannot name (no bus and device number, a 32-bit PCI domain for
+// xl) is an error that errors.Is matches to errors.ErrUnsupported.
 func Write(w io.Writer, f Format, items []Resolved) error {
 	for _, it := range items {
 		if err := writable(it.Device); err != nil {
@@ -143,7 +146,7 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			switch {
 			case d.Bus == discover.BusPCI:
 				if d.PCI.Address.Domain > 0xffff {
-					return fmt.Errorf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, d.PCI.Address)
+					return unsupported{fmt.Sprintf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, d.PCI.Address)}
 				}
 				pci = append(pci, xlQuote(d.PCI.Address.String()+opts))
 			case f == FormatXenLegacy:
@@ -206,8 +209,15 @@ func writable(d discover.Device) error {
 	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.HasAddress:
 		return nil
 	}
-	return fmt.Errorf("device %s has no readable bus and device number or PCI address, so no config can name it", d.Name)
+	return unsupported{fmt.Sprintf("device %s has no readable bus and device number or PCI address, so no config can name it", d.Name)}
 }
+
+// unsupported is a device that a format cannot name; errors.Is matches it
+// to errors.ErrUnsupported.
+type unsupported struct{ msg string }
+
+func (e unsupported) Error() string        { return e.msg }
+func (e unsupported) Is(target error) bool { return target == errors.ErrUnsupported }
 
 // xlQuote writes s as an xl string.
 func xlQuote(s string) string {

@@ -278,7 +278,7 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 			switch k {
 			case "type":
 				if v != "hostdev" {
-					return fail("type=%s: xl knows only type=hostdev", v)
+					return Ref{}, false, unsupportedf(DialectXL, s.line, s.value, "%s entry: type=%s: xl knows only type=hostdev", key, v)
 				}
 			case "hostbus", "hostaddr":
 				// xl reads these with strtoul base 0: 010 is 8.

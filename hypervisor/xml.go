@@ -88,10 +88,12 @@ func lineAt(doc []byte, off int) int {
 // xmlError rewords encoding/xml's errors, which carry the line.
 func xmlError(doc []byte, err error) error {
 	var se *xml.SyntaxError
+	e := errorf(DialectLibvirt, 0, "", "broken XML: %v", err)
 	if errors.As(err, &se) {
-		return errorf(DialectLibvirt, se.Line, "", "broken XML: %s", se.Msg)
+		e = errorf(DialectLibvirt, se.Line, "", "broken XML: %s", se.Msg)
 	}
-	return errorf(DialectLibvirt, 0, "", "broken XML: %v", err)
+	e.Err = err
+	return e
 }
 
 // xmlRefs reads every <hostdev> and <host> in an XML document.
@@ -179,10 +181,12 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 	}
 	var h libvirtxml.DomainHostdev
 	if err := h.Unmarshal(raw); err != nil {
+		e := errorf(DialectLibvirt, line, "", "<hostdev>: %v", err)
 		if nums.Type == "usb" && len(addr) > 0 {
-			return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
+			e = errorf(DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
 		}
-		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev>: %v", err)
+		e.Err = err
+		return Ref{}, false, e
 	}
 	fail := func(format string, args ...any) (Ref, bool, error) {
 		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: %s", hostdevType(&h), fmt.Sprintf(format, args...))
@@ -304,7 +308,9 @@ type seedXML struct {
 func seedRef(raw string, line int) (Ref, error) {
 	var h seedXML
 	if err := xml.Unmarshal([]byte(raw), &h); err != nil {
-		return Ref{}, errorf(DialectSeed, line, "", "%v", err)
+		e := errorf(DialectSeed, line, "", "%v", err)
+		e.Err = err
+		return Ref{}, e
 	}
 	var count struct {
 		Source []struct{} `xml:"source"`

@@ -92,7 +92,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
-	if pe := (*match.ParseError)(nil); errors.As(err, &pe) && pe.Caret() != "" {
+	// A hypervisor.Error quotes its reference itself; the selector inside
+	// it may be one hostdev built, which the user never wrote.
+	if pe := (*match.ParseError)(nil); errors.As(err, &pe) && !errors.As(err, new(*hypervisor.Error)) && pe.Caret() != "" {
 		fmt.Fprintf(stderr, "  %s\n", strings.ReplaceAll(pe.Caret(), "\n", "\n  "))
 	}
 	var (

@@ -1,0 +1,99 @@
+package hypervisor
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/pciaddr"
+)
+
+// TestErrorsAs: every failure a caller would branch on is found by
+// errors.As (or errors.Is), through every public entry point, after the
+// caller has wrapped it; and an *Error says where.
+func TestErrorsAs(t *testing.T) {
+	devs := both(t)
+	parse := func(s string) func() error {
+		return func() error { _, err := ParseSelector(s); return err }
+	}
+	refs := func(doc string) func() error {
+		return func() error { _, _, err := Refs([]byte(doc)); return err }
+	}
+	fill := func(doc string) func() error {
+		return func() error { _, _, _, err := Fill([]byte(doc), devs); return err }
+	}
+	resolve := func(s string) func() error {
+		return func() error {
+			rs, err := ParseSelector(s)
+			if err != nil {
+				return fmt.Errorf("ParseSelector: %v", err) // not the error under test
+			}
+			_, _, err = rs[0].Resolve(devs)
+			return err
+		}
+	}
+	far := discover.Device{Bus: discover.BusPCI, Name: "10000:00:00.0",
+		PCI: &discover.PCI{Address: pciaddr.MustParse("10000:00:00.0"), HasAddress: true}}
+	const qemuDoc = "qemu-system-x86_64 \\\n  -m 1G \\\n  -device usb-host,vendorid=0483\n"
+	const xlDoc = "name = 'vm'\nusbdev = [ 'type=hostdev,hostbus=1' ]\n"
+	const xmlDoc = "<domain>\n<devices>\n<hostdev mode='subsystem' type='usb'><source><vendor id='0483'/><product id='0x2016'/></source></hostdev>\n</devices>\n</domain>\n"
+	for _, tt := range []struct {
+		name   string
+		err    func() error
+		target any   // for errors.As
+		is     error // for errors.Is, when not nil
+		line   int   // the *Error's Line, when target is one
+	}{
+		{"ParseSelector: bad selector", parse("host:zz"), new(*match.ParseError), nil, 0},
+		{"ParseSelector: bad QEMU number", parse("usb-host,vendorid=0483,productid=0x2016"), new(*Error), nil, 0},
+		{"ParseSelector: -usbdevice holds a bad selector", parse("-usbdevice host:1.zz"), new(*match.ParseError), nil, 0},
+		{"ParseSelector: -usbdevice, the dialect's error", parse("-usbdevice host:1.zz"), new(*Error), nil, 0},
+		{"ParseSelector: xl usbdevice holds a bad selector", parse("usbdevice=['host:1.zz']"), new(*match.ParseError), nil, 0},
+		{"ParseSelector: emulated QEMU device", parse("-device e1000,netdev=n0"), new(*Error), errors.ErrUnsupported, 0},
+		{"ParseSelector: emulated -usbdevice", parse("-usbdevice tablet"), new(*Error), errors.ErrUnsupported, 0},
+		{"ParseSelector: xl usbdev of another type", parse("usbdev=['type=pv,hostbus=1,hostaddr=2']"), new(*Error), errors.ErrUnsupported, 1},
+		{"ParseSelector: broken XML", parse("<hostdev mode='subsystem' type='usb'><source>"), new(*Error), nil, 1},
+		{"ParseSelector: broken XML, encoding/xml's error", parse("<hostdev><source></hostdev>"), new(*xml.SyntaxError), nil, 0},
+		{"ParseQEMU: names nothing", func() error { _, err := ParseQEMU("usb-host"); return err }, new(*Error), nil, 0},
+		{"ParseQEMU: emulated", func() error { _, err := ParseQEMU("usb-kbd"); return err }, new(*Error), errors.ErrUnsupported, 0},
+		{"Refs: QEMU options, line of the bad one", refs(qemuDoc), new(*Error), nil, 3},
+		{"Refs: xl, line of the bad entry", refs(xlDoc), new(*Error), nil, 2},
+		{"Refs: libvirt, line of the bad hostdev", refs(xmlDoc), new(*Error), nil, 3},
+		{"Refs: empty", refs(" \n"), new(*Error), nil, 0},
+		{"Fill: QEMU options", fill("-device usb-host,vendorid=0x0483,productid=0x2016\n"), new(*Error), errors.ErrUnsupported, 0},
+		{"Fill: libvirt, line of the bad hostdev", fill(xmlDoc), new(*Error), nil, 3},
+		{"Resolve: no match", resolve("usb-host,vendorid=0x1234,productid=0x5678"), new(*match.NoMatchError), nil, 0},
+		{"Resolve: ambiguous, match's", resolve("usb-host,vendorid=0x1050,productid=0x0407"), new(*match.AmbiguousError), nil, 0},
+		{"Resolve: ambiguous, the dialect's", resolve("usb-host,vendorid=0x1050,productid=0x0407"), new(*AmbiguousError), nil, 0},
+		{"Write: xl cannot name a 32-bit domain", func() error {
+			return Write(new(discardWriter), FormatXen, []Resolved{{Device: far}})
+		}, nil, errors.ErrUnsupported, 0},
+		{"Write: no address", func() error {
+			return Write(new(discardWriter), FormatQEMU, []Resolved{{Device: discover.Device{Bus: discover.BusUSB, Name: "1-1", USB: &discover.USB{}}}})
+		}, nil, errors.ErrUnsupported, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			wrapped := fmt.Errorf("guest.cfg: %w", err)
+			if tt.target != nil && !errors.As(wrapped, tt.target) {
+				t.Errorf("errors.As(%T) is false for %T: %v", tt.target, err, err)
+			}
+			if tt.is != nil && !errors.Is(wrapped, tt.is) {
+				t.Errorf("errors.Is(%v) is false for %T: %v", tt.is, err, err)
+			}
+			if p, ok := tt.target.(**Error); ok && *p != nil && (*p).Line != tt.line {
+				t.Errorf("Line = %d, want %d: %v", (*p).Line, tt.line, err)
+			}
+		})
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
