@@ -97,3 +97,14 @@ func TestErrorsAs(t *testing.T) {
 type discardWriter struct{}
 
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Formats gives the caller its own slice: changing it changes nothing here.
+func TestFormatsIsACopy(t *testing.T) {
+	fs := Formats()
+	for i := range fs {
+		fs[i] = "vmware"
+	}
+	if f, err := ParseFormat("qemu"); err != nil || f != FormatQEMU || Formats()[0] != FormatQEMU {
+		t.Errorf("changing what Formats returned changed the package's formats: %v, %v", f, err)
+	}
+}

@@ -311,7 +311,7 @@ func TestWriteGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			var b strings.Builder
 			if err := Write(&b, f, items); err != nil {
@@ -336,7 +336,7 @@ func TestWriteReadBack(t *testing.T) {
 		if d.USB != nil && d.USB.Class == 9 {
 			continue // hubs are never written: QEMU will not take them
 		}
-		for _, f := range Formats {
+		for _, f := range Formats() {
 			var b strings.Builder
 			err := Write(&b, f, []Resolved{{Device: d}})
 			if d.PCI != nil && d.PCI.Address.Domain > 0xffff && (f == FormatXen || f == FormatXenLegacy) {
@@ -417,7 +417,7 @@ func TestDeviceID(t *testing.T) {
 	}
 	// A serial with spaces or punctuation is not used.
 	a.Device.USB.Serial = "A B/C"
-	if id := DeviceID(a.Device); !wellFormedID(id) || strings.Contains(id, "A B") {
+	if id := deviceID(a.Device); !wellFormedID(id) || strings.Contains(id, "A B") {
 		t.Errorf("odd serial: id %q", id)
 	}
 }

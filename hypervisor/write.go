@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
@@ -27,8 +28,10 @@ const (
 	FormatSeed      Format = "seed"       // <host bus='usb'>...<target dev='BBB.DDD'/></host>
 )
 
-// Formats lists every Format.
-var Formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed}
+// Formats lists every Format. The slice is the caller's own.
+func Formats() []Format { return slices.Clone(formats) }
+
+var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed}
 
 // Resolved is a device to write and, when it came from a config, the
 // reference that named it: writing in the reference's own dialect keeps
@@ -184,7 +187,7 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 
 // ParseFormat checks a format name.
 func ParseFormat(s string) (Format, error) {
-	for _, f := range Formats {
+	for _, f := range formats {
 		if string(f) == s {
 			return f, nil
 		}
@@ -193,8 +196,8 @@ func ParseFormat(s string) (Format, error) {
 }
 
 func formatList() string {
-	s := make([]string, len(Formats))
-	for i, f := range Formats {
+	s := make([]string, len(formats))
+	for i, f := range formats {
 		s[i] = string(f)
 	}
 	return strings.Join(s, ", ")
@@ -227,11 +230,11 @@ func xlQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// DeviceID gives the id QEMU's device_add and device_del use for d. It
+// deviceID gives the id QEMU's device_add and device_del use for d. It
 // depends only on what the device is, so that writing the same device
 // again gives the same id: hostdev-usb-VVVV-PPPP-SERIAL when the serial is
 // plain, else hostdev-usb-VVVV-PPPP-pBUS-PORT; hostdev-pci-DDDD-BB-SS.F.
-func DeviceID(d discover.Device) string {
+func deviceID(d discover.Device) string {
 	if d.Bus == discover.BusPCI && d.PCI != nil {
 		return "hostdev-pci-" + strings.ReplaceAll(d.PCI.Address.String(), ":", "-")
 	}
@@ -263,13 +266,13 @@ func plainSerial(s string) bool {
 	return true
 }
 
-// deviceIDs gives each item its DeviceID, falling back to the port form
+// deviceIDs gives each item its deviceID, falling back to the port form
 // for devices that share a serial with another item.
 func deviceIDs(items []Resolved) []string {
 	ids := make([]string, len(items))
 	count := map[string]int{}
 	for i, it := range items {
-		ids[i] = DeviceID(it.Device)
+		ids[i] = deviceID(it.Device)
 		count[ids[i]]++
 	}
 	for i, it := range items {

@@ -82,3 +82,17 @@ func must(s Selector, err error) Selector {
 	}
 	return s
 }
+
+// Keys gives the caller its own slice: changing it changes nothing here.
+func TestKeysIsACopy(t *testing.T) {
+	ks := Keys()
+	if len(ks) == 0 || !KeySerial.IsValid() {
+		t.Fatalf("Keys() = %v", ks)
+	}
+	for i := range ks {
+		ks[i] = "colour"
+	}
+	if !KeySerial.IsValid() || Keys()[0] != KeyBus {
+		t.Error("changing what Keys returned changed the package's keys")
+	}
+}

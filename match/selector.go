@@ -30,14 +30,18 @@ const (
 	KeyIOMMUGroup     Key = "iommu-group"
 )
 
-// Keys lists every valid key in canonical order.
-var Keys = []Key{
+// allKeys is every valid key in canonical order.
+var allKeys = []Key{
 	KeyBus, KeyVendor, KeyProduct, KeyClass, KeyDriver, KeyName, KeySerial,
 	KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress, KeyIOMMUGroup,
 }
 
+// Keys lists every valid key in canonical order. The slice is the
+// caller's own.
+func Keys() []Key { return slices.Clone(allKeys) }
+
 // IsValid reports whether k is one of Keys.
-func (k Key) IsValid() bool { return slices.Contains(Keys, k) }
+func (k Key) IsValid() bool { return slices.Contains(allKeys, k) }
 
 // Wildcard in a value matches any run of characters; a value that is only
 // Wildcard matches any device that has the property at all.
@@ -112,7 +116,7 @@ func (s Selector) without(keys ...Key) Selector {
 
 func sortTerms(terms []Term) {
 	slices.SortStableFunc(terms, func(a, b Term) int {
-		return slices.Index(Keys, a.Key) - slices.Index(Keys, b.Key)
+		return slices.Index(allKeys, a.Key) - slices.Index(allKeys, b.Key)
 	})
 }
 
@@ -275,8 +279,8 @@ func (p *parser) part(part string, off int) error {
 }
 
 func keyList() string {
-	s := make([]string, len(Keys))
-	for i, k := range Keys {
+	s := make([]string, len(allKeys))
+	for i, k := range allKeys {
 		s[i] = string(k)
 	}
 	return strings.Join(s, ", ")
@@ -543,8 +547,8 @@ func (s Selector) Exact(k Key) (string, bool) { return s.exact(k) }
 
 // nearestKey gives the key within two edits of k, for a typo's hint.
 func nearestKey(k string) Key {
-	names := make([]string, len(Keys))
-	for i, c := range Keys {
+	names := make([]string, len(allKeys))
+	for i, c := range allKeys {
 		names[i] = string(c)
 	}
 	return Key(spell.Suggest(strings.ToLower(k), names))

@@ -31,11 +31,11 @@ func notEndpoint(p *discover.PCI) bool {
 	return c == 0x0600 || c == 0x0601
 }
 
-// VFIODriver reports whether a driver leaves a function free for VFIO:
+// vfioDriver reports whether a driver leaves a function free for VFIO:
 // vfio-pci and its vendor variants (mlx5_vfio_pci, pds_vfio,
 // xe-vfio-pci, ...), and pci-stub, the placeholder that claims a device so
 // that no host driver does.
-func VFIODriver(driver string) bool {
+func vfioDriver(driver string) bool {
 	return driver == "pci-stub" || strings.Contains(driver, "vfio")
 }
 
@@ -43,7 +43,7 @@ func VFIODriver(driver string) bool {
 // its group from VFIO. pcieport does not (since Linux 5.19 it is marked
 // driver_managed_dma, as the VFIO drivers and pci-stub are).
 func hostDriver(p *discover.PCI) bool {
-	return p.Driver != "" && !VFIODriver(p.Driver) && p.Driver != "pcieport"
+	return p.Driver != "" && !vfioDriver(p.Driver) && p.Driver != "pcieport"
 }
 
 // buildGroups gathers the functions by their iommu_group links. The group

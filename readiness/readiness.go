@@ -57,8 +57,10 @@ const (
 	NoAccess     Code = "no-access"    // the user cannot open the devnode read-write
 )
 
-// Codes lists every code, in order.
-var Codes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, HostDriver, NoReset, BootVGA,
+// Codes lists every code, in order. The slice is the caller's own.
+func Codes() []Code { return slices.Clone(allCodes) }
+
+var allCodes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, HostDriver, NoReset, BootVGA,
 	SRIOVPF, SRIOVVF, Hub, RootHub, Unauthorized, NoAccess}
 
 // Blocking reports whether a reason with this code makes a device
@@ -145,9 +147,10 @@ type Options struct {
 	// are the USB device nodes checked (no-access): a captured tree's
 	// devnodes say nothing about this host.
 	Root string
-	// Access checks that the current user can open a device node for
+
+	// access checks that the current user can open a device node for
 	// reading and writing; nil uses access(2). Tests set it.
-	Access func(devnode string) error
+	access func(devnode string) error
 }
 
 // Assess gives each device its verdict. It needs the whole scan, not only
@@ -181,7 +184,7 @@ func Assess(devs []discover.Device, opts Options) (*Report, error) {
 		byNumber[rep.Groups[i].Number] = &rep.Groups[i]
 	}
 
-	access := opts.Access
+	access := opts.access
 	if filepath.Clean(root) != "/" {
 		access = nil
 	} else if access == nil {
@@ -257,6 +260,6 @@ func UnmanagedHostdev(v Verdict) Verdict {
 // sortReasons puts reasons in the order of Codes.
 func sortReasons(rs []Reason) {
 	slices.SortStableFunc(rs, func(a, b Reason) int {
-		return cmp.Compare(slices.Index(Codes, a.Code), slices.Index(Codes, b.Code))
+		return cmp.Compare(slices.Index(allCodes, a.Code), slices.Index(allCodes, b.Code))
 	})
 }

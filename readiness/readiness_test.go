@@ -311,7 +311,7 @@ func TestCodes(t *testing.T) {
 	}
 	seen[NoAccess] = true  // TestNoAccess
 	seen[Unmanaged] = true // cmd/hostdev-discover's TestCheckUnmanaged: only check -f gives it
-	for _, c := range Codes {
+	for _, c := range Codes() {
 		if !seen[c] {
 			t.Errorf("no tree produces %s", c)
 		}
@@ -420,7 +420,7 @@ func TestNoAccess(t *testing.T) {
 				usb = append(usb, d)
 			}
 		}
-		rep, err := Assess(usb, Options{Root: "/", Access: access})
+		rep, err := Assess(usb, Options{Root: "/", access: access})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,7 +447,7 @@ func TestNoAccess(t *testing.T) {
 	})
 	t.Run("captured tree", func(t *testing.T) {
 		asked = nil
-		rep := assess(t, build, Options{Access: access})
+		rep := assess(t, build, Options{access: access})
 		for name, cs := range codes(rep) {
 			if slices.Contains(cs, NoAccess) {
 				t.Errorf("%s: no-access on a tree that is not the host", name)
@@ -550,5 +550,19 @@ func TestReviewCases(t *testing.T) {
 	brep, err := Assess(res.Devices, Options{Root: bad})
 	if err != nil || len(brep.Warnings) != 1 || !brep.IOMMU || len(brep.Devices) != 1 {
 		t.Errorf("Assess on a broken iommu_groups: %v, %+v", err, brep)
+	}
+}
+
+// Codes gives the caller its own slice: changing it changes nothing here.
+func TestCodesIsACopy(t *testing.T) {
+	cs := Codes()
+	slices.Reverse(cs)
+	if got := Codes(); got[0] != NoIOMMU || got[len(got)-1] != NoAccess {
+		t.Errorf("changing what Codes returned changed the package's order: %v", got)
+	}
+	rs := []Reason{{Code: NoAccess}, {Code: NoIOMMU}}
+	sortReasons(rs)
+	if rs[0].Code != NoIOMMU {
+		t.Errorf("sortReasons after a caller reversed Codes(): %v", rs)
 	}
 }
