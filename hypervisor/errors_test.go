@@ -1,6 +1,7 @@
 package hypervisor
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -57,6 +58,7 @@ func TestErrorsAs(t *testing.T) {
 		{"ParseSelector: xl usbdev of another type", parse("usbdev=['type=pv,hostbus=1,hostaddr=2']"), new(*Error), errors.ErrUnsupported, 1},
 		{"ParseSelector: broken XML", parse("<hostdev mode='subsystem' type='usb'><source>"), new(*Error), nil, 1},
 		{"ParseSelector: broken XML, encoding/xml's error", parse("<hostdev><source></hostdev>"), new(*xml.SyntaxError), nil, 0},
+		{"ParseQEMU: bad JSON, encoding/json's error", func() error { _, err := ParseQEMU(`{"driver":"usb-host",}`); return err }, new(*json.SyntaxError), nil, 0},
 		{"ParseQEMU: names nothing", func() error { _, err := ParseQEMU("usb-host"); return err }, new(*Error), nil, 0},
 		{"ParseQEMU: emulated", func() error { _, err := ParseQEMU("usb-kbd"); return err }, new(*Error), errors.ErrUnsupported, 0},
 		{"Refs: QEMU options, line of the bad one", refs(qemuDoc), new(*Error), nil, 3},

@@ -144,7 +144,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	if err := dec.Decode(&top); err != nil {
-		return nil, errorf(DialectQEMU, 0, orig, "not valid JSON: %v", err)
+		return nil, wrapf(err, DialectQEMU, 0, orig, "not valid JSON: %v", err)
 	}
 	if dec.More() {
 		return nil, errorf(DialectQEMU, 0, orig, "more than one JSON value")
@@ -166,7 +166,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
 		if err := d.Decode(&v); err != nil {
-			return nil, errorf(DialectQEMU, 0, orig, "property %s: %v", k, err)
+			return nil, wrapf(err, DialectQEMU, 0, orig, "property %s: %v", k, err)
 		}
 		switch v := v.(type) {
 		case string:
@@ -576,7 +576,7 @@ func qmpDocRefs(doc []byte) ([]Ref, error) {
 		}
 		line := lineAt(doc, int(ws)+countSpace(doc[ws:]))
 		if err != nil {
-			return nil, errorf(DialectQEMU, line, "", "not valid JSON: %v", err)
+			return nil, wrapf(err, DialectQEMU, line, "", "not valid JSON: %v", err)
 		}
 		var head struct {
 			Execute   string `json:"execute"`

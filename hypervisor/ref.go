@@ -140,22 +140,26 @@ func errorf(d Dialect, line int, text, format string, args ...any) *Error {
 	return &Error{Dialect: d, Line: line, Text: text, Msg: fmt.Sprintf(format, args...)}
 }
 
+// wrapf is errorf for an error with a cause.
+func wrapf(cause error, d Dialect, line int, text, format string, args ...any) *Error {
+	e := errorf(d, line, text, format, args...)
+	e.Err = cause
+	return e
+}
+
 // unsupportedf is errorf for a reference hostdev cannot resolve however it
 // is written.
 func unsupportedf(d Dialect, line int, text, format string, args ...any) *Error {
-	e := errorf(d, line, text, format, args...)
-	e.Err = errors.ErrUnsupported
-	return e
+	return wrapf(errors.ErrUnsupported, d, line, text, format, args...)
 }
 
 // selectorError turns a match.New or match.Parse failure into an Error
 // about text that wraps it.
 func selectorError(d Dialect, line int, text string, err error) *Error {
-	e := errorf(d, line, text, "%v", err)
+	e := wrapf(err, d, line, text, "%v", err)
 	if pe := (*match.ParseError)(nil); errors.As(err, &pe) {
 		e.Msg = pe.Msg
 	}
-	e.Err = err
 	return e
 }
 
@@ -170,7 +174,9 @@ var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 //	usbdevice=..., usbdev=[...], pci=[...]   an xl line
 //	anything else                            a hostdev selector (match.Parse)
 //
-// XML and xl lines may name several devices.
+// XML and xl lines may name several devices. A hostdev selector that
+// cannot be read is a *match.ParseError; every other dialect's is an
+// *Error.
 func ParseSelector(s string) ([]Ref, error) {
 	t := strings.TrimSpace(s)
 	var (
@@ -213,7 +219,8 @@ func ParseSelector(s string) ([]Ref, error) {
 // Refs reads every device reference in a document: libvirt domain XML (or
 // one <hostdev>), a seed document, an xl config, or QEMU options (one
 // -device or -usbdevice per argument, as in a script). It returns the
-// dialect it took the document to be.
+// dialect it took the document to be. A document it cannot read fails with
+// an *Error whose Line says where.
 func Refs(doc []byte) ([]Ref, Dialect, error) {
 	d, err := sniff(doc)
 	if err != nil {

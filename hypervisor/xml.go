@@ -88,12 +88,10 @@ func lineAt(doc []byte, off int) int {
 // xmlError rewords encoding/xml's errors, which carry the line.
 func xmlError(doc []byte, err error) error {
 	var se *xml.SyntaxError
-	e := errorf(DialectLibvirt, 0, "", "broken XML: %v", err)
 	if errors.As(err, &se) {
-		e = errorf(DialectLibvirt, se.Line, "", "broken XML: %s", se.Msg)
+		return wrapf(err, DialectLibvirt, se.Line, "", "broken XML: %s", se.Msg)
 	}
-	e.Err = err
-	return e
+	return wrapf(err, DialectLibvirt, 0, "", "broken XML: %v", err)
 }
 
 // xmlRefs reads every <hostdev> and <host> in an XML document.
@@ -181,12 +179,10 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 	}
 	var h libvirtxml.DomainHostdev
 	if err := h.Unmarshal(raw); err != nil {
-		e := errorf(DialectLibvirt, line, "", "<hostdev>: %v", err)
 		if nums.Type == "usb" && len(addr) > 0 {
-			e = errorf(DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
+			return Ref{}, false, wrapf(err, DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
 		}
-		e.Err = err
-		return Ref{}, false, e
+		return Ref{}, false, wrapf(err, DialectLibvirt, line, "", "<hostdev>: %v", err)
 	}
 	fail := func(format string, args ...any) (Ref, bool, error) {
 		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: %s", hostdevType(&h), fmt.Sprintf(format, args...))
@@ -308,9 +304,7 @@ type seedXML struct {
 func seedRef(raw string, line int) (Ref, error) {
 	var h seedXML
 	if err := xml.Unmarshal([]byte(raw), &h); err != nil {
-		e := errorf(DialectSeed, line, "", "%v", err)
-		e.Err = err
-		return Ref{}, e
+		return Ref{}, wrapf(err, DialectSeed, line, "", "%v", err)
 	}
 	var count struct {
 		Source []struct{} `xml:"source"`
