@@ -68,7 +68,7 @@ func Fill(doc []byte, devs []discover.Device) ([]byte, []Filled, Dialect, error)
 		return nil, nil, d, err
 	}
 	if len(filled) == 0 {
-		return nil, nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")"}
+		return nil, nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")", Err: errors.ErrUnsupported}
 	}
 	return apply(doc, edits), filled, d, nil
 }

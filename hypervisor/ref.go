@@ -108,7 +108,8 @@ func (r Ref) resolve(devs []discover.Device) ([]discover.Device, *match.Moved, e
 // -usbdevice host:..., xl's usbdevice=), encoding/xml's *xml.SyntaxError,
 // or errors.ErrUnsupported for a reference that is well formed but is not
 // a host device hostdev resolves (an emulated QEMU device, an xl usbdev of
-// another type, Fill given QEMU options).
+// another type, a <hostdev type='scsi'>, a document naming no host device,
+// Fill given QEMU options).
 type Error struct {
 	Dialect Dialect
 	Line    int    // from 1; 0 when the input was a single reference
@@ -197,7 +198,7 @@ func ParseSelector(s string) ([]Ref, error) {
 	}
 	if d != "" {
 		if err == nil && len(refs) == 0 {
-			err = &Error{Dialect: d, Text: s, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")"}
+			err = &Error{Dialect: d, Text: s, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")", Err: errors.ErrUnsupported}
 		}
 		return refs, err
 	}
@@ -239,7 +240,7 @@ func Refs(doc []byte) ([]Ref, Dialect, error) {
 		return nil, d, err
 	}
 	if len(refs) == 0 {
-		return nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")"}
+		return nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")", Err: errors.ErrUnsupported}
 	}
 	return refs, d, nil
 }
