@@ -19,7 +19,9 @@
 // selectors, QEMU options and QMP, libvirt and Xen) and fails with an error
 // that errors.As opens: *match.ParseError or *hypervisor.Error for a
 // reference that cannot be read, *match.NoMatchError when nothing matches,
-// *match.AmbiguousError when several devices do.
+// *match.AmbiguousError when several devices do (for another dialect than
+// hostdev's own, inside a *hypervisor.AmbiguousError whose message says
+// what picks each device in that dialect).
 //
 // The packages underneath are usable on their own: discover reads devices,
 // match and hypervisor resolve, readiness judges, sysfstest builds fake
