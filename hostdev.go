@@ -100,6 +100,10 @@ func Open(root string, opts ...Option) (*Host, error) {
 	return h, nil
 }
 
+// ErrSeveralReferences is what Resolve says of a reference that names more
+// than one device, or every device that matches.
+var ErrSeveralReferences = errors.New("names several devices, not one")
+
 // ErrNotATree is what Open says of a root that is neither a directory nor a
 // gzip'd capture.
 var ErrNotATree = errors.New("not a directory or a .tar.gz capture")
@@ -158,7 +162,7 @@ func (h *Host) Resolve(ctx context.Context, ref string) (discover.Device, error)
 		return discover.Device{}, err
 	}
 	if len(refs) != 1 || refs[0].All {
-		return discover.Device{}, fmt.Errorf("hostdev: %q names %d devices, not one: resolve each with hypervisor.Refs", ref, max(len(refs), 2))
+		return discover.Device{}, fmt.Errorf("hostdev: %q: %w: resolve each with hypervisor.Refs", ref, ErrSeveralReferences)
 	}
 	res, err := h.Scan(ctx)
 	if err != nil {

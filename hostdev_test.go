@@ -13,9 +13,9 @@ import (
 	"github.com/hostdev/hostdev"
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/hypervisor"
-	"github.com/hostdev/hostdev/sysfstest"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // twoSticks builds a host with two identical FTDI adapters (serials K1 and
@@ -187,8 +187,8 @@ func TestResolveErrors(t *testing.T) {
 	if _, err := h.Resolve(ctx, "-device usb-host,vendorid=0403"); !errors.As(err, &hv) {
 		t.Errorf("Resolve(octal vendorid) = %v, want a *hypervisor.Error", err)
 	}
-	if _, err := h.Resolve(ctx, "pci=['01:00.*']"); err == nil {
-		t.Errorf("Resolve of an xl entry for every function succeeded; want it refused")
+	if _, err := h.Resolve(ctx, "pci=['01:00.*']"); !errors.Is(err, hostdev.ErrSeveralReferences) {
+		t.Errorf("Resolve of an xl entry for every function = %v, want ErrSeveralReferences", err)
 	}
 }
 
