@@ -170,19 +170,29 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	}
 	w.started = true
 
+	// Cancelling ctx stops the watcher as Close does, wherever the loop
+	// is: waiting for events, or blocked sending one nobody reads.
+	stopAfter := context.AfterFunc(ctx, ww.stop)
 	ww.wg.Add(1)
 	go func() {
 		defer ww.wg.Done()
-		w.loop(ctx)
+		defer stopAfter()
+		w.loop()
 	}()
 	return ww, nil
+}
+
+// stop tells every goroutine of the watcher to end, and unblocks the
+// uevent reader; it does not wait for them.
+func (ww *Watcher) stop() {
+	ww.once.Do(func() { close(ww.done) })
+	ww.w.stopSources()
 }
 
 // Close stops the watcher and closes Events and Errors. It does not wait
 // for anyone to read them, and it is safe to call more than once.
 func (ww *Watcher) Close() error {
-	ww.once.Do(func() { close(ww.done) })
-	ww.w.stopSources() // unblocks the uevent reader
+	ww.stop()
 	ww.wg.Wait()
 	return nil
 }
@@ -276,7 +286,7 @@ func (w *watcher) stopped() bool {
 	}
 }
 
-func (w *watcher) loop(ctx context.Context) {
+func (w *watcher) loop() {
 	defer func() {
 		w.stopSources()
 		w.fs.Close()
@@ -305,9 +315,6 @@ func (w *watcher) loop(ctx context.Context) {
 		var b batch
 		select {
 		case <-w.W.done:
-			return
-		case <-ctx.Done():
-			w.W.once.Do(func() { close(w.W.done) })
 			return
 		case ev, ok := <-w.fsEvents:
 			w.gotFileEvent(&b, ev, ok)
