@@ -59,7 +59,8 @@ func (o *Op) UnmarshalText(b []byte) error {
 }
 
 // Event is one change the watcher saw. Device is always as read from sysfs
-// after the change; for a Remove it is the device as last read.
+// after the change; for a Remove it is the device as last read. It is the
+// receiver's own copy (see Device.Clone).
 type Event struct {
 	Op     Op        `json:"op"`
 	Time   time.Time `json:"time"`
@@ -198,16 +199,16 @@ func (ww *Watcher) Close() error {
 }
 
 // Devices returns the devices as the watcher sees them now, in Scan's
-// order. Once the events are read and the host is quiet, they equal a
+// order: the caller's own copies, to change at will. Once the events are read and the host is quiet, they equal a
 // fresh Scan's.
 func (ww *Watcher) Devices() []Device {
 	ww.mu.Lock()
 	out := make([]Device, 0, len(ww.usb)+len(ww.pci))
 	for _, d := range ww.usb {
-		out = append(out, d)
+		out = append(out, d.Clone())
 	}
 	for _, d := range ww.pci {
-		out = append(out, d)
+		out = append(out, d.Clone())
 	}
 	ww.mu.Unlock()
 	slices.SortFunc(out, compareDevices)

@@ -63,7 +63,8 @@ func (b *batch) seal() {
 	}{{Remove, b.removed}, {Add, b.added}, {Change, b.changed}} {
 		slices.SortFunc(g.devs, compareDevices)
 		for _, d := range g.devs {
-			b.out = append(b.out, Event{Op: g.op, Device: d})
+			// The receiver's own copy: the watcher keeps comparing d.
+			b.out = append(b.out, Event{Op: g.op, Device: d.Clone()})
 		}
 	}
 	b.removed, b.added, b.changed = nil, nil, nil
