@@ -247,7 +247,15 @@ type watcher struct {
 	started  bool
 	stopOnce sync.Once
 
+	// The loop's timers; a channel is nil while its timer is not armed.
+	rescanC, pollC, recheckC <-chan time.Time
+	pollT                    *time.Ticker
+	recheckT                 *time.Timer
+
 	passes, fulls atomic.Int64 // for tests: passes made, full rescans among them
+	// For tests: how many times the loop waited, and how many timers were
+	// armed the last time.
+	waits, armed atomic.Int64
 
 	queue   []Event // events not yet sent
 	dropped int     // errors dropped because nobody read Errors
@@ -294,16 +302,22 @@ func (w *watcher) loop() {
 		close(w.W.events)
 		close(w.W.errors)
 	}()
-	var rescan <-chan time.Time
+	// A timer is armed only while something waits for it: the rescan
+	// period, polling (when the file events are lost), a recheck. An idle
+	// watcher without them sleeps until an event comes.
 	if d := w.rescanEvery(); d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
-		rescan = t.C
+		w.rescanC = t.C
 	}
-	poll := time.NewTicker(pollInterval)
-	defer poll.Stop()
-	recheck := time.NewTimer(time.Hour)
-	defer recheck.Stop()
+	defer func() {
+		if w.pollT != nil {
+			w.pollT.Stop()
+		}
+		if w.recheckT != nil {
+			w.recheckT.Stop()
+		}
+	}()
 
 	if w.fsw != nil {
 		w.fsEvents, w.fsErrors = w.fsw.Events, w.fsw.Errors
@@ -312,7 +326,8 @@ func (w *watcher) loop() {
 		if !w.flush() {
 			return
 		}
-		w.armRecheck(recheck)
+		w.armRecheck()
+		w.blocked(w.rescanC, w.pollC, w.recheckC)
 		var b batch
 		select {
 		case <-w.W.done:
@@ -325,14 +340,11 @@ func (w *watcher) loop() {
 			w.kernelEvent(&b, u)
 		case err := <-w.inject:
 			w.sourceError(&b, err)
-		case <-rescan:
+		case <-w.rescanC:
 			b.full = true
-		case <-poll.C:
-			if !w.polling {
-				continue
-			}
+		case <-w.pollC:
 			b.full = true
-		case <-recheck.C:
+		case <-w.recheckC:
 		}
 		// Take whatever else is waiting, so that a burst is one pass.
 	drain:
@@ -352,6 +364,18 @@ func (w *watcher) loop() {
 		w.apply(&b)
 		w.followUp(&b)
 	}
+}
+
+// blocked counts the loop's waits and the timers armed for each.
+func (w *watcher) blocked(timers ...<-chan time.Time) {
+	var n int64
+	for _, c := range timers {
+		if c != nil {
+			n++
+		}
+	}
+	w.armed.Store(n)
+	w.waits.Add(1)
 }
 
 func (w *watcher) gotFileEvent(b *batch, ev fsnotify.Event, ok bool) {

@@ -552,17 +552,26 @@ func (w *watcher) followUp(b *batch) {
 	}
 }
 
-// armRecheck sets t to the earliest pending recheck.
-func (w *watcher) armRecheck(t *time.Timer) {
+// armRecheck arms the recheck timer for the earliest pending recheck, and
+// disarms it when there is none.
+func (w *watcher) armRecheck() {
 	var next time.Time
 	for _, r := range w.rechecks {
 		if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
 			next = r.due
 		}
 	}
-	if next.IsZero() {
-		t.Stop()
+	switch {
+	case next.IsZero():
+		if w.recheckT != nil {
+			w.recheckT.Stop()
+		}
+		w.recheckC = nil
 		return
+	case w.recheckT == nil:
+		w.recheckT = time.NewTimer(max(time.Until(next), 0))
+	default:
+		w.recheckT.Reset(max(time.Until(next), 0))
 	}
-	t.Reset(max(time.Until(next), 0))
+	w.recheckC = w.recheckT.C
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
@@ -83,6 +84,8 @@ func (w *watcher) startPolling(why error) {
 		return
 	}
 	w.polling = true
+	w.pollT = time.NewTicker(pollInterval)
+	w.pollC = w.pollT.C
 	w.send(fmt.Errorf("watch: %w; rescanning every %s instead", why, pollInterval))
 }
 

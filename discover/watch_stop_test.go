@@ -87,3 +87,47 @@ func TestWatchStopsWhileBlockedSending(t *testing.T) {
 		})
 	}
 }
+
+// idleTimers waits until the loop waits for events, and returns how many
+// timers it armed for that wait.
+func idleTimers(t *testing.T, w *Watcher) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); w.w.waits.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never waited")
+		}
+	}
+	return w.w.armed.Load()
+}
+
+// An idle watcher arms no timer unless something waits for one: the
+// rescan period, polling, a recheck.
+func TestWatchIdleArmsNoTimer(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{}) // no rescan, file events
+	if n := idleTimers(t, h.w); n != 0 {
+		t.Errorf("an idle watcher without rescan armed %d timers", n)
+	}
+	h = newHost(t, false, []int{1}, WatchOptions{Rescan: time.Hour})
+	if n := idleTimers(t, h.w); n != 1 {
+		t.Errorf("an idle watcher with a rescan armed %d timers, want 1", n)
+	}
+	// A plugged device is read again while it settles (no uevents say
+	// when its drivers come): a recheck is armed, and once the rechecks
+	// are done, none is.
+	h = newHost(t, false, []int{1}, WatchOptions{})
+	h.tree.Plug(key(1, "1", "K"))
+	h.check()
+	h.next(1)
+	// Three rechecks (settleSteps), each a wait with its timer armed,
+	// then a wait with none.
+	w0 := h.w.w.waits.Load()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		waits, armed := h.w.w.waits.Load()-w0, h.w.w.armed.Load()
+		if waits >= int64(len(settleSteps)) && armed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waits since the add, %d timers armed at the last", waits, armed)
+		}
+	}
+}
