@@ -78,6 +78,21 @@ func (w *watcher) readUevents(c *uevent.Conn) {
 	}
 }
 
+// PollingError comes on Errors, once, when the watcher loses its file
+// events for good: the host is out of inotify instances
+// (fs.inotify.max_user_instances) or watches (fs.inotify.max_user_watches).
+// The watcher goes on, rescanning everything every Interval instead.
+type PollingError struct {
+	Interval time.Duration
+	Err      error // why; it wraps the system's error (unix.ENOSPC, unix.EMFILE)
+}
+
+func (e *PollingError) Error() string {
+	return fmt.Sprintf("watch: %v; rescanning every %s instead", e.Err, e.Interval)
+}
+
+func (e *PollingError) Unwrap() error { return e.Err }
+
 // startPolling is the fallback when file events are lost for good.
 func (w *watcher) startPolling(why error) {
 	if w.polling {
@@ -86,7 +101,7 @@ func (w *watcher) startPolling(why error) {
 	w.polling = true
 	w.pollT = time.NewTicker(pollInterval)
 	w.pollC = w.pollT.C
-	w.send(fmt.Errorf("watch: %w; rescanning every %s instead", why, pollInterval))
+	w.send(&PollingError{Interval: pollInterval, Err: why})
 }
 
 // ensureWatches watches <root>/dev/bus/usb and every bus folder in it, or,
@@ -155,7 +170,7 @@ func (w *watcher) addWatchOnce(dir string) bool {
 			return false // closed meanwhile: fsnotify says so, and it does not matter
 		}
 		if errors.Is(err, unix.ENOSPC) {
-			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s", dir))
+			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s: %w", dir, err))
 		} else if !errors.Is(err, os.ErrNotExist) {
 			w.send(fmt.Errorf("watch: %w", err))
 		}

@@ -616,9 +616,15 @@ func TestWatchOutOfWatches(t *testing.T) {
 	h.tree.Plug(key(2, "1", "P"))
 	h.check()
 	want(t, h.next(1), "add 2-1@2")
-	if errs := h.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "out of inotify watches (fs.inotify.max_user_watches)") ||
+	errs := h.errors()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "out of inotify watches (fs.inotify.max_user_watches)") ||
 		!strings.Contains(errs[0].Error(), "rescanning every 1s instead") {
 		t.Errorf("errors %v", errs)
+	}
+	// A caller can tell it from the rest, and why it happened.
+	var pe *PollingError
+	if len(errs) == 0 || !errors.As(errs[0], &pe) || pe.Interval != time.Second || !errors.Is(errs[0], unix.ENOSPC) {
+		t.Errorf("not a *PollingError wrapping ENOSPC: %#v", errs)
 	}
 	h.same()
 }
