@@ -28,8 +28,13 @@ const (
 	Remove
 	// Change: the same device (same USB name and devnum, same PCI
 	// address) now reads differently: a driver was bound or unbound, an
-	// interface appeared.
+	// interface appeared. Event.Old holds it as it was.
 	Change
+	// Ready: the first scan is done, and has been told. Sent once, after
+	// the Adds of the devices present when Initial is set, or as the very
+	// first event when it is not. A consumer that builds its view from
+	// events alone has seen the whole host when this comes.
+	Ready
 )
 
 func (o Op) String() string {
@@ -40,56 +45,80 @@ func (o Op) String() string {
 		return "remove"
 	case Change:
 		return "change"
+	case Ready:
+		return "ready"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
 
-// MarshalText writes "add", "remove" or "change".
+// MarshalText writes "add", "remove", "change" or "ready".
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // UnmarshalText reads what MarshalText writes.
 func (o *Op) UnmarshalText(b []byte) error {
-	for _, v := range []Op{Add, Remove, Change} {
+	for _, v := range []Op{Add, Remove, Change, Ready} {
 		if string(b) == v.String() {
 			*o = v
 			return nil
 		}
 	}
-	return fmt.Errorf("op %q is not add, remove or change", b)
+	return fmt.Errorf("op %q is not add, remove, change or ready", b)
 }
 
 // Event is one change the watcher saw. Device is always as read from sysfs
-// after the change; for a Remove it is the device as last read. It is the
-// receiver's own copy (see Device.Clone).
+// after the change; for a Remove it is the device as last read; for Ready
+// it is the zero Device (and JSON leaves it out). Old is the device as it
+// was before a Change, and nil for every other Op. Both are the
+// receiver's own copies (see Device.Clone).
 type Event struct {
 	Op     Op        `json:"op"`
 	Time   time.Time `json:"time"`
-	Device Device    `json:"device"`
+	Device Device    `json:"device,omitzero"`
+	Old    *Device   `json:"old,omitempty"`
 }
 
 // DefaultRescan is how often a watcher rescans everything, as a safety net
 // under its event sources.
 const DefaultRescan = 30 * time.Second
 
-// NoRescan, as WatchOptions.Rescan, turns the periodic rescan off.
+// NoRescan, as WatchOptions.Rescan, turns the periodic rescan off (any
+// negative Rescan does).
 const NoRescan time.Duration = -1
+
+// UeventMode says whether a watcher listens to kernel uevents.
+type UeventMode uint8
+
+// The uevent modes.
+const (
+	// UeventsAuto listens when the root is "/", the host itself: a tree
+	// elsewhere is not what the kernel's events describe.
+	UeventsAuto UeventMode = iota
+	// UeventsOff never listens: PCI changes and driver binding are then
+	// seen only by the rescan.
+	UeventsOff
+	// UeventsOn listens whatever the root, for a root that is the host's
+	// own sysfs mounted elsewhere (a container given /sys at /host/sys).
+	UeventsOn
+)
 
 // pollInterval is how often a watcher that lost its event sources (no
 // inotify instance or watches left) rescans instead.
 const pollInterval = time.Second
 
-// WatchOptions says what to watch. Recorder is ignored.
+// WatchOptions says what to watch. Recorder is ignored. The zero value
+// watches the host's every bus, with uevents, a rescan every
+// DefaultRescan, and no Adds for the devices already there.
 type WatchOptions struct {
 	Options
-	// Rescan is the period of the full rescan: 0 means DefaultRescan, and
-	// a negative value (NoRescan) turns it off.
+	// Rescan is the period of the full rescan, as a safety net under the
+	// event sources: 0 means DefaultRescan, and NoRescan (any negative
+	// value, as with net.Dialer's KeepAlive) turns it off.
 	Rescan time.Duration
-	// Initial sends an Add for every device present when watching starts.
+	// Initial sends an Add for every device present when watching starts,
+	// before Ready.
 	Initial bool
-	// NoUevents does not listen to kernel uevents, which a watcher of the
-	// root "/" does by default. Without them, PCI changes and driver
-	// binding are seen only by the rescan.
-	NoUevents bool
+	// Uevents says whether to listen to kernel uevents; see UeventMode.
+	Uevents UeventMode
 }
 
 // Watcher reports the devices that come, go and change under a root. Read
@@ -166,9 +195,11 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	w.startSources()
 	var first batch
 	w.fullRescan(&first)
+	now := time.Now()
 	if opts.Initial {
-		w.queue = first.events(time.Now())
+		w.queue = first.events(now)
 	}
+	w.queue = append(w.queue, Event{Op: Ready, Time: now})
 	w.started = true
 
 	// Cancelling ctx stops the watcher as Close does, wherever the loop

@@ -29,9 +29,13 @@ type batch struct {
 	// pciGone: PCI functions the kernel said it removed.
 	pciGone map[string]bool
 
-	removed, added, changed []Device
-	out                     []Event
+	removed, added []Device
+	changed        []change
+	out            []Event
 }
+
+// change is a device read differently: as it was, and as it is now.
+type change struct{ old, new Device }
 
 type nodeEvent struct {
 	bus, dev int
@@ -57,15 +61,20 @@ func (b *batch) readPCI(name string) {
 // changes, each in Scan's order. A pass may compare the same device twice,
 // so each comparison's events follow the last one's.
 func (b *batch) seal() {
+	// The receiver's own copies: the watcher keeps comparing what it has.
 	for _, g := range []struct {
 		op   Op
 		devs []Device
-	}{{Remove, b.removed}, {Add, b.added}, {Change, b.changed}} {
+	}{{Remove, b.removed}, {Add, b.added}} {
 		slices.SortFunc(g.devs, compareDevices)
 		for _, d := range g.devs {
-			// The receiver's own copy: the watcher keeps comparing d.
 			b.out = append(b.out, Event{Op: g.op, Device: d.Clone()})
 		}
+	}
+	slices.SortFunc(b.changed, func(x, y change) int { return compareDevices(x.new, y.new) })
+	for _, c := range b.changed {
+		old := c.old.Clone()
+		b.out = append(b.out, Event{Op: Change, Device: c.new.Clone(), Old: &old})
 	}
 	b.removed, b.added, b.changed = nil, nil, nil
 }
@@ -292,7 +301,7 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
 		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
-			b.changed = append(b.changed, d)
+			b.changed = append(b.changed, change{old, d})
 		default:
 			continue
 		}
@@ -392,7 +401,7 @@ func (w *watcher) diffPCI(b *batch, want map[string]bool, got map[string]Device)
 			b.added = append(b.added, d)
 			w.W.pci[name] = d
 		case !reflect.DeepEqual(old, d):
-			b.changed = append(b.changed, d)
+			b.changed = append(b.changed, change{old, d})
 			w.W.pci[name] = d
 		}
 	}

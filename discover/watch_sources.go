@@ -39,7 +39,7 @@ func (w *watcher) startSources() {
 			w.ensureWatches(&batch{})
 		}
 	}
-	if !w.opts.NoUevents && w.root == "/" {
+	if w.opts.Uevents == UeventsOn || w.opts.Uevents == UeventsAuto && w.root == "/" {
 		c, err := uevent.Listen()
 		if err != nil {
 			w.send(fmt.Errorf("watch: kernel uevents are unavailable, so PCI changes and driver binding show only at the rescan (every %s): %w",

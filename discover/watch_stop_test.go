@@ -53,7 +53,7 @@ func TestWatchStopsWhileBlockedSending(t *testing.T) {
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	opts := WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Initial: true, NoUevents: true}
+	opts := WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Initial: true, Uevents: UeventsOff}
 
 	// Once first, so that what the runtime opens lazily for the first
 	// watcher (its poller) is in the count before.

@@ -58,7 +58,7 @@ func (h *fakeHost) start(opts WatchOptions) {
 	h.t.Helper()
 	opts.Root = h.tree.Root
 	opts.Numeric = true
-	opts.NoUevents = true
+	opts.Uevents = UeventsOff
 	if opts.Rescan == 0 {
 		opts.Rescan = NoRescan
 	}
@@ -75,6 +75,10 @@ func (h *fakeHost) start(opts WatchOptions) {
 			h.mu.Unlock()
 		}
 	}()
+	if !opts.Initial {
+		// Ready comes first; a test with Initial sees it after the adds.
+		want(h.t, h.next(1), "ready")
+	}
 }
 
 func (h *fakeHost) errors() []error {
@@ -145,10 +149,18 @@ func names(ds []Device) string {
 	return strings.Join(s, " ")
 }
 
+// op says what an event is: "add 1-1@2", "ready".
+func op(e Event) string {
+	if e.Op == Ready {
+		return "ready"
+	}
+	return e.Op.String() + " " + names([]Device{e.Device})
+}
+
 func brief(evs []Event) string {
 	var s []string
 	for _, e := range evs {
-		s = append(s, e.Op.String()+" "+names([]Device{e.Device}))
+		s = append(s, op(e))
 	}
 	return "[" + strings.Join(s, ", ") + "]"
 }
@@ -157,7 +169,7 @@ func want(t *testing.T, evs []Event, ops ...string) {
 	t.Helper()
 	var got []string
 	for _, e := range evs {
-		got = append(got, e.Op.String()+" "+names([]Device{e.Device}))
+		got = append(got, op(e))
 	}
 	if !slices.Equal(got, ops) {
 		t.Fatalf("events %q, want %q", got, ops)
@@ -532,7 +544,7 @@ func TestWatchPeriodicRescan(t *testing.T) {
 	h := &fakeHost{t: t, tree: tr}
 	h.check()
 	h.start(WatchOptions{Rescan: 20 * time.Millisecond, Initial: true})
-	want(t, h.next(1), "add 0000:00:02.0")
+	want(t, h.next(2), "add 0000:00:02.0", "ready")
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, Driver: "snd_hda_intel"})
 	h.check()
 	want(t, h.next(1), "add 0000:00:1f.3")
@@ -545,13 +557,19 @@ func TestWatchPeriodicRescan(t *testing.T) {
 	if evs[0].Device.PCI.Driver != "" {
 		t.Errorf("driver %q after unbind", evs[0].Device.PCI.Driver)
 	}
+	// The change carries the device as it was.
+	if o := evs[0].Old; o == nil || o.Name != "0000:00:1f.3" || o.PCI.Driver != "snd_hda_intel" {
+		t.Errorf("Old %+v, want 0000:00:1f.3 with snd_hda_intel", o)
+	}
 	h.same()
 }
 
-// Initial sends the devices present first, in Scan's order.
+// Initial sends the devices present first, in Scan's order, and Ready
+// after them.
 func TestWatchInitial(t *testing.T) {
 	h := newHost(t, false, []int{1, 2}, WatchOptions{Initial: true})
-	want(t, h.next(4), "add usb1@1", "add usb2@1", "add 0000:00:11.0", "add 0000:00:12.0")
+	want(t, h.next(5), "add usb1@1", "add usb2@1", "add 0000:00:11.0", "add 0000:00:12.0", "ready")
+	h.quiet(50 * time.Millisecond) // once only
 }
 
 // Close with events nobody reads: it returns at once, Events is closed,
@@ -561,7 +579,7 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 	for range 3 {
 		tr := sysfstest.New(t.TempDir())
 		tr.Plug(sysfstest.RootHub(1, "480"))
-		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, NoUevents: true, Initial: true})
+		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Uevents: UeventsOff, Initial: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,7 +601,7 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 	// A cancelled context closes too.
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := sysfstest.New(t.TempDir())
-	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root}, NoUevents: true})
+	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root}, Uevents: UeventsOff})
 	if err != nil {
 		t.Fatal(err)
 	}
