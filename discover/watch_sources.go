@@ -112,19 +112,20 @@ func (w *watcher) ensureWatches(b *batch) {
 	if w.fsw == nil {
 		return
 	}
-	dir := w.devDir
 	for {
-		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			break
-		}
-		if dir == w.root || dir == filepath.Dir(dir) {
+		dir, ok := w.deepestDir()
+		if !ok {
 			return
 		}
-		dir = filepath.Dir(dir)
-	}
-	w.addWatchOnce(dir)
-	if dir != w.devDir {
-		return
+		w.addWatchOnce(dir)
+		if dir == w.devDir {
+			break
+		}
+		// A folder made below dir between the look and the watch sends
+		// no event: look again, and go down if one came.
+		if again, _ := w.deepestDir(); again == dir {
+			return
+		}
 	}
 	ents, err := os.ReadDir(w.devDir)
 	if err != nil {
@@ -137,6 +138,21 @@ func (w *watcher) ensureWatches(b *batch) {
 				b.listUSB = true
 			}
 		}
+	}
+}
+
+// deepestDir is <root>/dev/bus/usb or the deepest of its parents that
+// exists, up to the root.
+func (w *watcher) deepestDir() (string, bool) {
+	dir := w.devDir
+	for {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			return dir, true
+		}
+		if dir == w.root || dir == filepath.Dir(dir) {
+			return "", false
+		}
+		dir = filepath.Dir(dir)
 	}
 }
 
