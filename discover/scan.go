@@ -21,7 +21,7 @@
 //		case discover.Ready:
 //			// the Adds above were the whole host
 //		case discover.Change:
-//			fmt.Println(ev.Old.Name, "was", ev.Old, "is", ev.Device)
+//			fmt.Println(ev.Device.Name, "changed") // ev.Old is as it was
 //		default:
 //			fmt.Println(ev.Op, ev.Device.Name)
 //		}
