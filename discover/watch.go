@@ -144,6 +144,10 @@ type Watcher struct {
 // so Devices is at once up to date; it fails only when the root cannot be
 // read. Cancelling ctx closes the watcher.
 func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+	return watch(ctx, opts, nil)
+}
+
+func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher, error) {
 	if b, err := opts.usbBackend(); err != nil {
 		return nil, err
 	} else if b != USBSysfs {
@@ -165,6 +169,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	w := &watcher{
 		W:        ww,
 		opts:     opts,
+		hooks:    hooks,
 		fs:       fs,
 		devDir:   filepath.Join(root, "dev", "bus", "usb"),
 		root:     root,
@@ -250,6 +255,7 @@ func (ww *Watcher) Devices() []Device {
 type watcher struct {
 	W      *Watcher
 	opts   WatchOptions
+	hooks  *watchHooks // a test's; nil otherwise
 	fs     *sysfs.FS
 	root   string
 	devDir string // <root>/dev/bus/usb

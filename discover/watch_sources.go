@@ -25,13 +25,26 @@ func nodePath(devDir string, bus, dev int) string {
 	return filepath.Join(devDir, fmt.Sprintf("%03d", bus), fmt.Sprintf("%03d", dev))
 }
 
-// fileEventBuffer is the length of fsnotify's event channel; a test sets
-// it to 0 so that a stalled watcher overflows the kernel's queue.
-var fileEventBuffer uint = 1024
+// fileEventBuffer is the length of fsnotify's event channel.
+const fileEventBuffer = 1024
+
+// watchHooks is what a test changes in a watcher: nil in Watch.
+type watchHooks struct {
+	// noEventBuffer leaves fsnotify's event channel unbuffered, so that
+	// a stalled watcher overflows the kernel's queue.
+	noEventBuffer bool
+	// addWatch replaces fsnotify's Add, to fail as a host out of inotify
+	// watches does.
+	addWatch func(fsw *fsnotify.Watcher, dir string) error
+}
 
 func (w *watcher) startSources() {
 	if w.opts.wants(BusUSB) {
-		fsw, err := fsnotify.NewBufferedWatcher(fileEventBuffer)
+		var buf uint = fileEventBuffer
+		if w.hooks != nil && w.hooks.noEventBuffer {
+			buf = 0
+		}
+		fsw, err := fsnotify.NewBufferedWatcher(buf)
 		if err != nil {
 			w.startPolling(fmt.Errorf("inotify: %w", err))
 		} else {
@@ -172,16 +185,20 @@ func (w *watcher) rewatch(b *batch) {
 	w.ensureWatches(b)
 }
 
-// addWatch is fsnotify's Add; a test makes it fail as a host out of
-// inotify watches does.
-var addWatch = (*fsnotify.Watcher).Add
+// addWatch is fsnotify's Add, or the test's.
+func (w *watcher) addWatch(dir string) error {
+	if w.hooks != nil && w.hooks.addWatch != nil {
+		return w.hooks.addWatch(w.fsw, dir)
+	}
+	return w.fsw.Add(dir)
+}
 
 // addWatchOnce reports whether it added a watch that was not there.
 func (w *watcher) addWatchOnce(dir string) bool {
 	if w.watched[dir] || w.stopped() {
 		return false
 	}
-	if err := addWatch(w.fsw, dir); err != nil {
+	if err := w.addWatch(dir); err != nil {
 		if w.stopped() {
 			return false // closed meanwhile: fsnotify says so, and it does not matter
 		}

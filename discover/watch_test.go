@@ -25,9 +25,10 @@ import (
 
 // A fake host for watcher tests: a tree to plug into, and a watcher on it.
 type fakeHost struct {
-	t    *testing.T
-	tree *sysfstest.Tree
-	w    *Watcher
+	t     *testing.T
+	tree  *sysfstest.Tree
+	w     *Watcher
+	hooks *watchHooks // for the next start
 
 	mu   sync.Mutex
 	errs []error
@@ -37,6 +38,14 @@ type fakeHost struct {
 // whatever setup adds, and a watcher on it that relies on file events
 // alone: no rescan, no uevents.
 func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fakeHost {
+	t.Helper()
+	h := newTree(t, charLinks, buses)
+	h.start(opts)
+	return h
+}
+
+// newTree is newHost without the watcher.
+func newTree(t *testing.T, charLinks bool, buses []int) *fakeHost {
 	t.Helper()
 	tr := sysfstest.New(t.TempDir())
 	tr.CharLinks = charLinks
@@ -49,9 +58,7 @@ func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fake
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHost{t: t, tree: tr}
-	h.start(opts)
-	return h
+	return &fakeHost{t: t, tree: tr}
 }
 
 func (h *fakeHost) start(opts WatchOptions) {
@@ -62,7 +69,7 @@ func (h *fakeHost) start(opts WatchOptions) {
 	if opts.Rescan == 0 {
 		opts.Rescan = NoRescan
 	}
-	w, err := Watch(context.Background(), opts)
+	w, err := watch(context.Background(), opts, h.hooks)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -439,9 +446,9 @@ func TestWatchOverflowReal(t *testing.T) {
 	var h *fakeHost
 	func() {
 		defer os.WriteFile(knob, old, 0)
-		fileEventBuffer = 0
-		defer func() { fileEventBuffer = 1024 }()
-		h = newHost(t, false, []int{1}, WatchOptions{})
+		h = newTree(t, false, []int{1})
+		h.hooks = &watchHooks{noEventBuffer: true}
+		h.start(WatchOptions{})
 	}()
 	var want []string
 	h.w.mu.Lock() // hold the watcher in its first pass's update
@@ -623,14 +630,14 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 // Out of inotify watches: the watcher says so and polls instead, and
 // still sees a plug on the bus it could not watch.
 func TestWatchOutOfWatches(t *testing.T) {
-	addWatch = func(w *fsnotify.Watcher, dir string) error {
+	h := newTree(t, false, []int{1, 2})
+	h.hooks = &watchHooks{addWatch: func(w *fsnotify.Watcher, dir string) error {
 		if filepath.Base(dir) == "002" {
 			return fmt.Errorf("inotify_add_watch %s: %w", dir, unix.ENOSPC)
 		}
 		return w.Add(dir)
-	}
-	defer func() { addWatch = (*fsnotify.Watcher).Add }()
-	h := newHost(t, false, []int{1, 2}, WatchOptions{})
+	}}
+	h.start(WatchOptions{})
 	h.tree.Plug(key(2, "1", "P"))
 	h.check()
 	want(t, h.next(1), "add 2-1@2")
