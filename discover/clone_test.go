@@ -158,7 +158,7 @@ func TestWatchHandsOutCopies(t *testing.T) {
 		}
 	}()
 	for i := range 3 {
-		n := h.tree.Plug(key(1+i%2, "1", "K"))
+		n := h.tree.Plug(key(1+i%2, "1", "K")).Devnum
 		h.check()
 		evs := h.next(1)
 		want(t, evs, fmt.Sprintf("add %d-1@%d", 1+i%2, n))

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -168,7 +168,7 @@ func TestJSONRoundTrip(t *testing.T) {
 // domain ffff before 10000.
 func TestScanOrder(t *testing.T) {
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "10000:00:00.0", Vendor: 0x8086, Device: 0x1237, Class: 0x060000})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "ffff:00:00.0", Vendor: 0x8086, Device: 0x1237, Class: 0x060000})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.0", Vendor: 0x8086, Device: 0xa306, Class: 0x060100})
@@ -206,7 +206,7 @@ func TestScanOrder(t *testing.T) {
 // "empty" reset_method apart.
 func TestJSONRoundTripReadiness(t *testing.T) {
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Config: true})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, ResetMethod: "flr", BootVGA: new(true)})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:03.0", Vendor: 0x1002, Device: 0x67df, Class: 0x030000, Raw: map[string]string{"reset_method": "\n"}})

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // TestAgreesWithLspci reads the same synthetic tree with lspci and with

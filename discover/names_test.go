@@ -13,9 +13,9 @@ import (
 
 	"github.com/jaypipes/pcidb"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // A database under the scan root wins over the host's.
@@ -31,7 +31,7 @@ func TestFindDBUnderRootFirst(t *testing.T) {
 	if got := findDB(dbRoots(root), usbIDsPaths); got != p {
 		t.Errorf("findDB = %q, want %q", got, p)
 	}
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddUSB(sysfstest.RootHub(1, "480"))
 	tree.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "1", IDVendor: 0x0483, IDProduct: 0x2016})
 	if err := tree.Err(); err != nil {
@@ -123,7 +123,7 @@ func TestNamesFromHostDatabases(t *testing.T) {
 func TestBrokenModaliasKeepsNames(t *testing.T) {
 	hostDB(t, pciIDsPaths, "pci.ids")
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:00.0", Vendor: 0x8086, Device: 0x27a0, Class: 0x060000})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1d.7", Vendor: 0x8086, Device: 0x27cc, Class: 0x0c0320,
 		Raw: map[string]string{"modalias": "pci:v00008086\n"}})
@@ -207,7 +207,7 @@ func TestPCIIDsUnderRootAndMissing(t *testing.T) {
 	if err := os.WriteFile(p, []byte("8086  Our Own Intel\n\t27cc  Our EHCI\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1d.7", Vendor: 0x8086, Device: 0x27cc, Class: 0x0c0320})
 	if err := tree.Err(); err != nil {
 		t.Fatal(err)

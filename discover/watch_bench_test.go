@@ -10,14 +10,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // benchHost is a tree with n USB devices on buses of up to 125, and a
 // spare bus 60 to plug into, watched from file events alone.
-func benchHost(b *testing.B, n int, charLinks bool) (*sysfstest.Tree, *Watcher) {
+func benchHost(b *testing.B, n int, charLinks bool) (*sysfstest.Host, *Watcher) {
 	b.Helper()
-	tr := sysfstest.New(b.TempDir())
+	tr := sysfstest.NewHostAt(b.TempDir())
 	tr.CharLinks = charLinks
 	for bus := 1; n > 0; bus++ {
 		rh := sysfstest.RootHub(bus, "480")
@@ -36,7 +36,7 @@ func benchHost(b *testing.B, n int, charLinks bool) (*sysfstest.Tree, *Watcher) 
 	if err := tr.Err(); err != nil {
 		b.Fatal(err)
 	}
-	w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Rescan: NoRescan, Uevents: UeventsOff})
+	w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Rescan: NoRescan, Uevents: UeventsOff})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func BenchmarkWatchLatency(b *testing.B) {
 			b.StopTimer()
 			slices.Sort(lat)
 			pct := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
-			scan := scanTime(b, tr.Root)
+			scan := scanTime(b, tr.Root())
 			b.ReportMetric(float64(pct(0.50).Microseconds()), "p50-µs")
 			b.ReportMetric(float64(pct(0.99).Microseconds()), "p99-µs")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
@@ -198,7 +198,7 @@ func BenchmarkWatchBurst(b *testing.B) {
 		b.StartTimer()
 	}
 	b.StopTimer()
-	scan := scanTime(b, tr.Root)
+	scan := scanTime(b, tr.Root())
 	n := float64(b.N)
 	b.ReportMetric(float64(total.Milliseconds())/n, "burst-ms")
 	b.ReportMetric(float64(cpu.Microseconds())/n/burst, "cpu-µs/event")

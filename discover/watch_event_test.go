@@ -16,13 +16,13 @@ import (
 // Only a Change carries Old, on a USB device as on a PCI function.
 func TestWatchOldOnlyOnChange(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	n := h.tree.Plug(key(1, "1", "K"))
+	n := h.tree.Plug(key(1, "1", "K")).Devnum
 	h.check()
 	add := h.next(1)
 	want(t, add, "add 1-1@"+fmt.Sprint(n))
 	// Unbind the interface's driver, then rescan: a change.
 	dev := h.w.Devices()[1]
-	if err := os.Remove(filepath.Join(h.tree.Root, dev.SysfsPath, "1-1:1.0", "driver")); err != nil {
+	if err := os.Remove(filepath.Join(h.tree.Root(), dev.SysfsPath, "1-1:1.0", "driver")); err != nil {
 		t.Fatal(err)
 	}
 	h.w.w.inject <- fsnotify.ErrEventOverflow

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // openFDs counts the process's open file descriptors.
@@ -45,7 +45,7 @@ func settles(t *testing.T, goroutines, fds int) {
 // goroutines end and its descriptors (inotify, the root) are closed,
 // with Events never read.
 func TestWatchStopsWhileBlockedSending(t *testing.T) {
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.Plug(sysfstest.RootHub(1, "480"))
 	for i := range 200 { // many more than Events holds
 		tr.AddPCI(sysfstest.PCIFunction{Address: fmt.Sprintf("0000:%02x:00.0", i+1), Vendor: 0x8086, Device: 0x1234, Class: 0x020000})
@@ -53,7 +53,7 @@ func TestWatchStopsWhileBlockedSending(t *testing.T) {
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	opts := WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Initial: true, Uevents: UeventsOff}
+	opts := WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Initial: true, Uevents: UeventsOff}
 
 	// Once first, so that what the runtime opens lazily for the first
 	// watcher (its poller) is in the count before.

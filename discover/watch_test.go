@@ -18,15 +18,15 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
+	"github.com/hostdev/hostdev/sysfstest"
 	"github.com/hostdev/hostdev/uevent"
 )
 
 // A fake host for watcher tests: a tree to plug into, and a watcher on it.
 type fakeHost struct {
 	t     *testing.T
-	tree  *sysfstest.Tree
+	tree  *sysfstest.Host
 	w     *Watcher
 	hooks *watchHooks // for the next start
 
@@ -47,7 +47,7 @@ func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fake
 // newTree is newHost without the watcher.
 func newTree(t *testing.T, charLinks bool, buses []int) *fakeHost {
 	t.Helper()
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.CharLinks = charLinks
 	for _, b := range buses {
 		rh := sysfstest.RootHub(b, "480")
@@ -63,7 +63,7 @@ func newTree(t *testing.T, charLinks bool, buses []int) *fakeHost {
 
 func (h *fakeHost) start(opts WatchOptions) {
 	h.t.Helper()
-	opts.Root = h.tree.Root
+	opts.Root = h.tree.Root()
 	opts.Numeric = true
 	opts.Uevents = UeventsOff
 	if opts.Rescan == 0 {
@@ -133,7 +133,7 @@ func (h *fakeHost) quiet(d time.Duration) {
 // same checks the watcher's view against a fresh Scan.
 func (h *fakeHost) same() {
 	h.t.Helper()
-	res, err := Scan(context.Background(), Options{Root: h.tree.Root, Numeric: true})
+	res, err := Scan(context.Background(), Options{Root: h.tree.Root(), Numeric: true})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -251,12 +251,12 @@ func TestWatchBehindNewHub(t *testing.T) {
 // A bus whose folder, and the folders above it, did not exist when the
 // watch began.
 func TestWatchNewBus(t *testing.T) {
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
 	h := &fakeHost{t: t, tree: tr}
 	h.check()
 	h.start(WatchOptions{})
-	if _, err := os.Stat(filepath.Join(tr.Root, "dev")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(tr.Root(), "dev")); !os.IsNotExist(err) {
 		t.Fatalf("the tree has a dev folder already: %v", err)
 	}
 	tr.Plug(sysfstest.RootHub(4, "5000"))
@@ -272,7 +272,7 @@ func TestWatchNewBus(t *testing.T) {
 	// comes back.
 	tr.Unplug("usb4")
 	h.check()
-	if _, err := os.Stat(filepath.Join(tr.Root, "dev", "bus")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(tr.Root(), "dev", "bus")); !os.IsNotExist(err) {
 		t.Fatalf("dev/bus is still there: %v", err)
 	}
 	evs := h.next(2)
@@ -308,7 +308,7 @@ func TestWatchSysfsAfterNode(t *testing.T) {
 // event marks the second step, and the device must still be removed.
 func TestWatchNodeBeforeSysfs(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	n := h.tree.Plug(key(1, "1", "K"))
+	n := h.tree.Plug(key(1, "1", "K")).Devnum
 	want(t, h.next(1), "add 1-1@2")
 	h.tree.RemoveDevNode(1, n)
 	h.quiet(30 * time.Millisecond)
@@ -330,7 +330,7 @@ func TestWatchChangeAfterAdd(t *testing.T) {
 		t.Fatalf("interfaces before they came: %+v", ifs)
 	}
 	dir := h.w.Devices()[1].SysfsPath
-	ifDir := filepath.Join(h.tree.Root, dir, "1-2:1.0")
+	ifDir := filepath.Join(h.tree.Root(), dir, "1-2:1.0")
 	for name, val := range map[string]string{"bInterfaceNumber": "00\n", "bInterfaceClass": "08\n",
 		"bInterfaceSubClass": "06\n", "bInterfaceProtocol": "50\n"} {
 		h.tree.WriteFile(filepath.Join(dir, "1-2:1.0", name)[1:], val)
@@ -506,7 +506,7 @@ func TestWatchRandomSequences(t *testing.T) {
 			// Apply the events to the first view until it matches.
 			deadline := time.After(10 * time.Second)
 			for {
-				res, err := Scan(context.Background(), Options{Root: h.tree.Root, Numeric: true})
+				res, err := Scan(context.Background(), Options{Root: h.tree.Root(), Numeric: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -546,7 +546,7 @@ func TestWatchRandomSequences(t *testing.T) {
 
 // The periodic rescan finds what no source announces: here a PCI function.
 func TestWatchPeriodicRescan(t *testing.T) {
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
 	h := &fakeHost{t: t, tree: tr}
 	h.check()
@@ -556,7 +556,7 @@ func TestWatchPeriodicRescan(t *testing.T) {
 	h.check()
 	want(t, h.next(1), "add 0000:00:1f.3")
 	// Unbind the driver: a change.
-	if err := os.Remove(filepath.Join(tr.Root, h.w.Devices()[1].SysfsPath, "driver")); err != nil {
+	if err := os.Remove(filepath.Join(tr.Root(), h.w.Devices()[1].SysfsPath, "driver")); err != nil {
 		t.Fatal(err)
 	}
 	evs := h.next(1)
@@ -584,9 +584,9 @@ func TestWatchInitial(t *testing.T) {
 func TestWatchCloseLeavesNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 3 {
-		tr := sysfstest.New(t.TempDir())
+		tr := sysfstest.NewHostAt(t.TempDir())
 		tr.Plug(sysfstest.RootHub(1, "480"))
-		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root, Numeric: true}, Uevents: UeventsOff, Initial: true})
+		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Uevents: UeventsOff, Initial: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -607,8 +607,8 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 	}
 	// A cancelled context closes too.
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := sysfstest.New(t.TempDir())
-	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root}, Uevents: UeventsOff})
+	tr := sysfstest.NewHostAt(t.TempDir())
+	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root()}, Uevents: UeventsOff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +663,7 @@ func TestWatchNodelessDeviceChanges(t *testing.T) {
 	h.check()
 	h.w.w.inject <- fsnotify.ErrEventOverflow
 	want(t, h.next(1), "add 1-2@2")
-	drv := filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath, "1-2:1.0", "driver")
+	drv := filepath.Join(h.tree.Root(), h.w.Devices()[1].SysfsPath, "1-2:1.0", "driver")
 	if err := os.Remove(drv); err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +680,7 @@ func TestWatchNodelessDeviceChanges(t *testing.T) {
 // device is not left marked as on its way out, and its changes are told.
 func TestWatchNodeBackInOnePass(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	n := h.tree.Plug(key(1, "1", "BACK"))
+	n := h.tree.Plug(key(1, "1", "BACK")).Devnum
 	want(t, h.next(1), "add 1-1@2")
 	h.w.mu.Lock()
 	h.tree.RemoveDevNode(1, n)
@@ -689,7 +689,7 @@ func TestWatchNodeBackInOnePass(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	h.w.mu.Unlock()
 	h.quiet(50 * time.Millisecond)
-	if err := os.Remove(filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath, "1-1:1.0", "driver")); err != nil {
+	if err := os.Remove(filepath.Join(h.tree.Root(), h.w.Devices()[1].SysfsPath, "1-1:1.0", "driver")); err != nil {
 		t.Fatal(err)
 	}
 	h.tree.AddDevNode(1, 9) // any node event makes the watcher look
@@ -704,7 +704,7 @@ func TestWatchNodeBackInOnePass(t *testing.T) {
 // next plug on that bus, and the next bus, are seen at once.
 func TestWatchOverflowNewBusFolder(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	devDir := filepath.Join(h.tree.Root, "dev", "bus", "usb")
+	devDir := filepath.Join(h.tree.Root(), "dev", "bus", "usb")
 	if err := h.w.w.fsw.Remove(devDir); err != nil { // fsnotify's methods are safe to call from here
 		t.Fatal(err)
 	}
@@ -734,7 +734,7 @@ func TestWatchInterfaceUevents(t *testing.T) {
 	h.w.mu.Lock() // the loop reads it only in a pass, which takes mu
 	h.w.w.fedUevents = true
 	h.w.mu.Unlock()
-	n := h.tree.Plug(key(1, "1", "U"))
+	n := h.tree.Plug(key(1, "1", "U")).Devnum
 	want(t, h.next(1), "add 1-1@2")
 	dev := h.w.Devices()[1]
 	uev := func(action, devpath string) {
@@ -743,7 +743,7 @@ func TestWatchInterfaceUevents(t *testing.T) {
 	ifPath := strings.TrimPrefix(dev.SysfsPath, "/sys") + "/1-1:1.0"
 
 	// Unbind, the device stays.
-	if err := os.Remove(filepath.Join(h.tree.Root, dev.SysfsPath, "1-1:1.0", "driver")); err != nil {
+	if err := os.Remove(filepath.Join(h.tree.Root(), dev.SysfsPath, "1-1:1.0", "driver")); err != nil {
 		t.Fatal(err)
 	}
 	uev("unbind", ifPath)
@@ -751,7 +751,7 @@ func TestWatchInterfaceUevents(t *testing.T) {
 	want(t, evs, "change 1-1@2")
 
 	// Unplug: the interface goes, then the node, then the rest.
-	if err := os.RemoveAll(filepath.Join(h.tree.Root, dev.SysfsPath, "1-1:1.0")); err != nil {
+	if err := os.RemoveAll(filepath.Join(h.tree.Root(), dev.SysfsPath, "1-1:1.0")); err != nil {
 		t.Fatal(err)
 	}
 	uev("remove", ifPath)
@@ -789,9 +789,9 @@ func TestWatchPCIRemovedAndBack(t *testing.T) {
 // 81-71@0"), only the remove when it is gone.
 func TestWatchHalfGoneDevice(t *testing.T) {
 	h := newHost(t, false, []int{1}, WatchOptions{})
-	n := h.tree.Plug(key(1, "1", "HALF"))
+	n := h.tree.Plug(key(1, "1", "HALF")).Devnum
 	want(t, h.next(1), "add 1-1@2")
-	dir := filepath.Join(h.tree.Root, h.w.Devices()[1].SysfsPath)
+	dir := filepath.Join(h.tree.Root(), h.w.Devices()[1].SysfsPath)
 	h.tree.RemoveDevNode(1, n)
 	if err := os.Remove(filepath.Join(dir, "devnum")); err != nil {
 		t.Fatal(err)

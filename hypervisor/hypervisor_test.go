@@ -15,9 +15,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

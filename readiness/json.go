@@ -32,20 +32,24 @@ func (r *Reason) UnmarshalJSON(b []byte) error {
 // and "reasons" added at the end, so that a reader of devices reads
 // verdicts too.
 func (v Verdict) MarshalJSON() ([]byte, error) {
-	dev, err := json.Marshal(v.Device)
+	// Called directly: json.Marshal would check and compact the
+	// device's output once more, for nothing.
+	dev, err := v.Device.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
 	if len(dev) < 2 || dev[len(dev)-1] != '}' {
 		return nil, fmt.Errorf("device %s: JSON is not an object", v.Device.Name)
 	}
-	reasons := v.Reasons
-	if reasons == nil {
-		reasons = []Reason{}
+	// reasonJSON, not Reason, so that json.Marshal does not check and
+	// compact each reason's own output once more.
+	reasons := make([]reasonJSON, len(v.Reasons))
+	for i, r := range v.Reasons {
+		reasons[i] = reasonJSON{r.Code, r.Message, r.Code.Blocking(), r.Fix}
 	}
 	extra, err := json.Marshal(struct {
-		Assignable bool     `json:"assignable"`
-		Reasons    []Reason `json:"reasons"`
+		Assignable bool         `json:"assignable"`
+		Reasons    []reasonJSON `json:"reasons"`
 	}{v.Assignable, reasons})
 	if err != nil {
 		return nil, err

@@ -7,13 +7,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // A verdict is the device's JSON with assignable and reasons added, and
 // reads back as it was.
 func TestVerdictJSON(t *testing.T) {
-	rep := assess(t, func(tr *sysfstest.Tree) {
+	rep := assess(t, func(tr *sysfstest.Host) {
 		tr.AddPCI(with(rootPort, "pcieport", 1))
 		tr.AddPCI(with(gpu, "vfio-pci", 1))
 		tr.AddPCI(with(gpuAudio, "snd_hda_intel", 1))

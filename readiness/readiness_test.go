@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // Building blocks for the trees.
@@ -37,10 +37,10 @@ func with(f sysfstest.PCIFunction, driver string, group int) sysfstest.PCIFuncti
 	return f
 }
 
-func assess(t *testing.T, build func(*sysfstest.Tree), opts Options) *Report {
+func assess(t *testing.T, build func(*sysfstest.Host), opts Options) *Report {
 	t.Helper()
 	root := t.TempDir()
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	build(tr)
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
@@ -105,13 +105,13 @@ func TestCodes(t *testing.T) {
 	seen := map[Code]bool{}
 	for _, tc := range []struct {
 		name   string
-		build  func(*sysfstest.Tree)
+		build  func(*sysfstest.Host)
 		want   map[string][]Code
 		groups map[int]string
 		iommu  bool
 	}{{
 		name: "GPU on vfio-pci, its audio on snd_hda_intel, behind a root port in their group",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(hostBridge, "", 0))
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			tr.AddPCI(with(gpu, "vfio-pci", 1))
@@ -127,7 +127,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "GPU on nvidia and its audio on snd_hda_intel",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			tr.AddPCI(with(gpu, "nvidia", 1))
 			tr.AddPCI(with(gpuAudio, "snd_hda_intel", 1))
@@ -141,7 +141,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "a group of only vfio-pci, and one with pci-stub and an unbound function",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			tr.AddPCI(with(gpu, "vfio-pci", 2))
 			tr.AddPCI(with(gpuAudio, "vfio-pci", 2))
@@ -159,7 +159,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "a root port in the group of a GPU on its host driver",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			tr.AddPCI(with(gpu, "nouveau", 1))
 		},
@@ -171,7 +171,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "chipset group: ISA bridge, SATA on ahci, audio",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(isaBridge, "", 9))
 			tr.AddPCI(with(sata, "ahci", 9))
 			tr.AddPCI(with(hda, "vfio-pci", 9))
@@ -185,7 +185,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "no iommu_groups",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(hostBridge)
 			tr.AddPCI(with(rootPort, "pcieport", -1))
 			tr.AddPCI(with(gpu, "vfio-pci", -1))
@@ -200,7 +200,7 @@ func TestCodes(t *testing.T) {
 		groups: map[int]string{},
 	}, {
 		name: "one function outside the IOMMU's groups",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(rootPort)
 			tr.AddPCI(with(gpu, "vfio-pci", 4))
 			tr.AddPCI(with(gpuAudio, "vfio-pci", -1))
@@ -214,7 +214,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "a PF with two VFs",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(sysfstest.PCIFunction{Address: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000, Driver: "igb", TotalVFs: 7, IOMMUGroup: new(5)})
 			tr.AddPCI(sysfstest.PCIFunction{Address: "0000:02:10.0", PhysFn: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000, Driver: "igbvf", IOMMUGroup: new(6)})
 			tr.AddPCI(sysfstest.PCIFunction{Address: "0000:02:10.4", PhysFn: "0000:02:00.0", Vendor: 0x8086, Device: 0x1520, Class: 0x020000, Driver: "vfio-pci", IOMMUGroup: new(7)})
@@ -228,7 +228,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "bridges by class and by header type",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			// Class "other bridge", header type 1 in config: a bridge.
 			tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1c.0", Vendor: 0x1b21, Device: 0x1080, Class: 0x068000, HeaderType: &one, Config: true, IOMMUGroup: new(2)})
@@ -244,7 +244,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "reset_method empty, absent and set; boot_vga 1 and 0",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddPCI(with(rootPort, "pcieport", 1))
 			f := with(gpu, "vfio-pci", 2)
 			f.Raw = map[string]string{"reset_method": "\n"}
@@ -269,7 +269,7 @@ func TestCodes(t *testing.T) {
 		iommu:  true,
 	}, {
 		name: "USB hubs, an unauthorized device, a device with usbhid and usb-storage",
-		build: func(tr *sysfstest.Tree) {
+		build: func(tr *sysfstest.Host) {
 			tr.AddUSB(sysfstest.RootHub(1, "480"))
 			tr.AddUSB(sysfstest.Hub(1, "1"))
 			tr.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "1.1", IDVendor: 0x1050, IDProduct: 0x0407, Unauthorized: true})
@@ -321,7 +321,7 @@ func TestCodes(t *testing.T) {
 // TestMessages checks that messages name what they are about and say what
 // to do.
 func TestMessages(t *testing.T) {
-	rep := assess(t, func(tr *sysfstest.Tree) {
+	rep := assess(t, func(tr *sysfstest.Host) {
 		tr.AddPCI(hostBridge) // Intel, and no IOMMU
 		tr.AddPCI(rootPort)
 		tr.AddPCI(with(gpu, "nvidia", -1))
@@ -336,7 +336,7 @@ func TestMessages(t *testing.T) {
 		t.Errorf("host-driver fix %q: no virsh nodedev-detach", v.Reasons[1].Fix)
 	}
 
-	rep = assess(t, func(tr *sysfstest.Tree) {
+	rep = assess(t, func(tr *sysfstest.Host) {
 		tr.AddPCI(with(isaBridge, "", 9))
 		tr.AddPCI(with(sata, "ahci", 9))
 		tr.AddPCI(with(hda, "snd_hda_intel", 9))
@@ -382,7 +382,7 @@ func checkMessages(t *testing.T, v Verdict, want map[Code][]string) {
 // TestNoAccess checks that devnodes are checked on the host only, and that
 // a denied one blocks.
 func TestNoAccess(t *testing.T) {
-	build := func(tr *sysfstest.Tree) {
+	build := func(tr *sysfstest.Host) {
 		tr.AddUSB(sysfstest.RootHub(1, "480"))
 		tr.AddUSB(sysfstest.Hub(1, "1"))
 		tr.AddUSB(sysfstest.USBDevice{Bus: 1, Port: "2", Devnum: 5, IDVendor: 0x0403, IDProduct: 0x6001})
@@ -403,7 +403,7 @@ func TestNoAccess(t *testing.T) {
 	t.Run("host", func(t *testing.T) {
 		asked = nil
 		root := t.TempDir()
-		tr := sysfstest.New(root)
+		tr := sysfstest.NewHostAt(root)
 		build(tr)
 		if err := tr.Err(); err != nil {
 			t.Fatal(err)
@@ -462,7 +462,7 @@ func TestNoAccess(t *testing.T) {
 // On an AMD host the advice is not amd_iommu=on, which the kernel does not
 // take: the AMD IOMMU is on once the firmware enables it.
 func TestNoIOMMUAdviceAMD(t *testing.T) {
-	rep := assess(t, func(tr *sysfstest.Tree) {
+	rep := assess(t, func(tr *sysfstest.Host) {
 		tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:00.0", Vendor: 0x1022, Device: 0x1480, Class: 0x060000})
 		tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:08.0", Vendor: 0x1002, Device: 0x1638, Class: 0x030000, Driver: "amdgpu"})
 	}, Options{})
@@ -490,7 +490,7 @@ func TestNoIOMMUAdviceAMD(t *testing.T) {
 // reset_method is a warning, not a method.
 func TestReviewCases(t *testing.T) {
 	rcec := sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x7a4f, Class: 0x080700}
-	rep := assess(t, func(tr *sysfstest.Tree) {
+	rep := assess(t, func(tr *sysfstest.Host) {
 		tr.AddPCI(with(rcec, "pcieport", 1))
 		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:03.0", Vendor: 0x10de, Device: 0x1c82, Class: 0x030000}, "vfio-pci", 1))
 		tr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:04.0", Vendor: 0x1dd8, Device: 0x1003, Class: 0x020000}, "pds_vfio", 2))
@@ -508,7 +508,7 @@ func TestReviewCases(t *testing.T) {
 	}
 
 	root := t.TempDir()
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	dead := byte(0x7f)
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1c.0", Vendor: 0x8086, Device: 0xa338, Class: 0x060400, HeaderType: &dead, Config: true})
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, ResetMethod: "flr",
@@ -537,7 +537,7 @@ func TestReviewCases(t *testing.T) {
 
 	// A tree whose iommu_groups is a file: a warning, and the verdicts.
 	bad := t.TempDir()
-	btr := sysfstest.New(bad)
+	btr := sysfstest.NewHostAt(bad)
 	btr.AddPCI(with(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300}, "", 4))
 	if err := os.RemoveAll(filepath.Join(bad, "sys", "kernel", "iommu_groups")); err != nil {
 		t.Fatal(err)

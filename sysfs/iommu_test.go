@@ -6,22 +6,22 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 func TestIOMMUGroups(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		build func(*sysfstest.Tree)
+		build func(*sysfstest.Host)
 		want  []int
 	}{
-		{"no directory", func(tr *sysfstest.Tree) {
+		{"no directory", func(tr *sysfstest.Host) {
 			tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000})
 		}, nil},
-		{"empty directory", func(tr *sysfstest.Tree) {
+		{"empty directory", func(tr *sysfstest.Host) {
 			tr.WriteFile("sys/kernel/iommu_groups/.keep", "")
 		}, nil},
-		{"groups", func(tr *sysfstest.Tree) {
+		{"groups", func(tr *sysfstest.Host) {
 			for i, g := range []int{10, 2, 0} {
 				tr.AddPCI(sysfstest.PCIFunction{Address: fmt.Sprintf("0000:00:%02x.0", i),
 					Vendor: 0x8086, Device: 0x1234, Class: 0x0c0330, IOMMUGroup: &g})
@@ -30,7 +30,7 @@ func TestIOMMUGroups(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			tr := sysfstest.New(root)
+			tr := sysfstest.NewHostAt(root)
 			tc.build(tr)
 			if err := tr.Err(); err != nil {
 				t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // The listing and the named reads agree with the full scan: the names are
@@ -76,7 +76,7 @@ func equalUSB(a, b USBDevice) bool {
 // listing the bus, and leaves out names that are not devices.
 func TestUSBDeviceNameAt(t *testing.T) {
 	root := t.TempDir()
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	tr.CharLinks = true
 	tr.Plug(sysfstest.RootHub(3, "480"))
 	tr.Plug(sysfstest.USBDevice{Bus: 3, Port: "2", IDVendor: 0x0483, IDProduct: 0x2016})

@@ -10,14 +10,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/pciaddr"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
-func pciTree(t *testing.T) (string, *sysfstest.Tree) {
+func pciTree(t *testing.T) (string, *sysfstest.Host) {
 	t.Helper()
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	g1, g2 := 1, 2
 	node0 := 0
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Revision: 0x07, Driver: "pcieport", IOMMUGroup: &g1})
@@ -73,32 +73,32 @@ func TestPCIDefects(t *testing.T) {
 	gpu := "sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/"
 	for _, tc := range []struct {
 		name     string
-		break_   func(*sysfstest.Tree)
+		break_   func(*sysfstest.Host)
 		wantPath string
 		wantErr  string
 		check    func(t *testing.T, f PCIFunction)
 	}{
 		{
 			name:     "no modalias: vendor, device and class files",
-			break_:   func(tr *sysfstest.Tree) { os.Remove(filepath.Join(tr.Root, gpu+"modalias")) },
+			break_:   func(tr *sysfstest.Host) { os.Remove(filepath.Join(tr.Root(), gpu+"modalias")) },
 			wantPath: "/" + gpu + "modalias", wantErr: "missing; reading vendor, device and class instead",
 		},
 		{
 			name:     "short modalias",
-			break_:   func(tr *sysfstest.Tree) { tr.WriteFile(gpu+"modalias", "pci:v000010DEd\n") },
+			break_:   func(tr *sysfstest.Host) { tr.WriteFile(gpu+"modalias", "pci:v000010DEd\n") },
 			wantPath: "/" + gpu + "modalias", wantErr: "reading vendor, device and class instead",
 		},
 		{
 			name: "non-hex modalias",
-			break_: func(tr *sysfstest.Tree) {
+			break_: func(tr *sysfstest.Host) {
 				tr.WriteFile(gpu+"modalias", "pci:v000010DEd00001C8Zsv00001043sd00008613bc03sc00i00\n")
 			},
 			wantPath: "/" + gpu + "modalias", wantErr: `"00001C8Z" is not a 16-bit hex number`,
 		},
 		{
 			name: "iommu group that is not a number",
-			break_: func(tr *sysfstest.Tree) {
-				os.Remove(filepath.Join(tr.Root, gpu+"iommu_group"))
+			break_: func(tr *sysfstest.Host) {
+				os.Remove(filepath.Join(tr.Root(), gpu+"iommu_group"))
 				tr.Symlink(gpu+"iommu_group", "../../../kernel/iommu_groups/x")
 			},
 			wantPath: "/" + gpu + "iommu_group", wantErr: `group "x" is not a number`,

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // TestReadinessAttributes checks the files that say whether a function or
@@ -14,7 +14,7 @@ import (
 // config, and USB authorized.
 func TestReadinessAttributes(t *testing.T) {
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	one, cardbus := byte(1), byte(2)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Driver: "pcieport", Config: true})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, Driver: "i915", ResetMethod: "flr  bus", BootVGA: new(true), Config: true})
@@ -79,7 +79,7 @@ func TestReadinessAttributes(t *testing.T) {
 // the file, and leave the field at its safe value.
 func TestReadinessAttributeDefects(t *testing.T) {
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400,
 		Raw: map[string]string{"config": "\x86\x80\x01\x19", "boot_vga": "yes\n"}})
 	tree.AddUSB(sysfstest.RootHub(1, "480"))

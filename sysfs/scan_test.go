@@ -11,15 +11,15 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // threeDevices builds a bus with a root hub and three identical FTDI
 // adapters on ports 1, 2 and 3.
-func threeDevices(t *testing.T) (root string, tree *sysfstest.Tree) {
+func threeDevices(t *testing.T) (root string, tree *sysfstest.Host) {
 	t.Helper()
 	root = t.TempDir()
-	tree = sysfstest.New(root)
+	tree = sysfstest.NewHostAt(root)
 	tree.AddUSB(sysfstest.RootHub(1, "480"))
 	for i, serial := range []string{"A", "B", "C"} {
 		tree.AddUSB(sysfstest.USBDevice{
@@ -147,7 +147,7 @@ func TestUSBDefects(t *testing.T) {
 	dev2 := "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/"
 	for _, tc := range []struct {
 		name   string
-		break_ func(tree *sysfstest.Tree)
+		break_ func(tree *sysfstest.Host)
 		// want: the warning's device, path suffix and error text; the
 		// devices that must still be listed.
 		wantDev, wantPath, wantErr string
@@ -156,27 +156,27 @@ func TestUSBDefects(t *testing.T) {
 	}{
 		{
 			name:    "malformed idVendor",
-			break_:  func(tree *sysfstest.Tree) { tree.WriteFile(dev2+"idVendor", "zz\n") },
+			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"idVendor", "zz\n") },
 			wantDev: "1-2", wantPath: "/" + dev2 + "idVendor", wantErr: `"zz" is not 4 hex digits`,
 			wantIs:      ErrInvalid,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
 			name:    "decimal devnum with a letter",
-			break_:  func(tree *sysfstest.Tree) { tree.WriteFile(dev2+"devnum", "0x5\n") },
+			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"devnum", "0x5\n") },
 			wantDev: "1-2", wantPath: "/" + dev2 + "devnum", wantErr: `"0x5" is not a decimal number`,
 			wantIs:      ErrInvalid,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
 			name:    "missing busnum",
-			break_:  func(tree *sysfstest.Tree) { os.Remove(filepath.Join(tree.Root, dev2+"busnum")) },
+			break_:  func(tree *sysfstest.Host) { os.Remove(filepath.Join(tree.Root(), dev2+"busnum")) },
 			wantDev: "1-2", wantPath: "/" + dev2 + "busnum", wantErr: "missing",
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
 			name: "dangling link",
-			break_: func(tree *sysfstest.Tree) {
+			break_: func(tree *sysfstest.Host) {
 				tree.Symlink("sys/bus/usb/devices/1-9", "../../../devices/pci0000:00/0000:00:14.0/usb1/1-9")
 			},
 			wantDev: "1-9", wantPath: "/sys/bus/usb/devices/1-9", wantErr: "dangling link",
@@ -185,14 +185,14 @@ func TestUSBDefects(t *testing.T) {
 		},
 		{
 			name:    "symlink loop",
-			break_:  func(tree *sysfstest.Tree) { tree.Symlink("sys/bus/usb/devices/1-9", "1-9") },
+			break_:  func(tree *sysfstest.Host) { tree.Symlink("sys/bus/usb/devices/1-9", "1-9") },
 			wantDev: "1-9", wantPath: "/sys/bus/usb/devices/1-9",
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
 			name: "attribute linked outside the root",
-			break_: func(tree *sysfstest.Tree) {
-				os.Remove(filepath.Join(tree.Root, dev2+"idProduct"))
+			break_: func(tree *sysfstest.Host) {
+				os.Remove(filepath.Join(tree.Root(), dev2+"idProduct"))
 				tree.Symlink(dev2+"idProduct", outside)
 			},
 			wantDev: "1-2", wantPath: "/" + dev2 + "idProduct",
@@ -200,7 +200,7 @@ func TestUSBDefects(t *testing.T) {
 		},
 		{
 			name:    "attribute larger than a page",
-			break_:  func(tree *sysfstest.Tree) { tree.WriteFile(dev2+"product", strings.Repeat("x", 5000)) },
+			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"product", strings.Repeat("x", 5000)) },
 			wantDev: "1-2", wantPath: "/" + dev2 + "product", wantErr: "larger than 4096",
 			wantIs:      ErrTooLarge,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
@@ -256,7 +256,7 @@ func TestAbsoluteLinkStaysInRoot(t *testing.T) {
 
 func TestOldKernelWithoutDevpath(t *testing.T) {
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	hub := sysfstest.RootHub(2, "480")
 	hub.Omit = []string{"devpath"}
 	tree.AddUSB(hub)

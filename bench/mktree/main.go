@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 func main() {

@@ -7,7 +7,7 @@
 //
 //	bench/watch-rss.sh -devices 10000 -events 100000
 //
-// It builds a fake sysfs tree (internal/sysfstest) of -devices USB devices,
+// It builds a fake sysfs tree (sysfstest) of -devices USB devices,
 // root hubs included, on buses of at most 126 devices, plus a pool of
 // -pool free ports on buses of their own. It starts
 //
@@ -49,7 +49,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // Tree layout.
@@ -316,7 +316,7 @@ func run(ctx context.Context, c config) (err error) {
 
 // bench is the tree and the state of its pool.
 type bench struct {
-	tr    *sysfstest.Tree
+	tr    *sysfstest.Host
 	buses int // root hubs
 	hcis  int // xHCI functions
 
@@ -337,7 +337,7 @@ func controller(c int) string {
 }
 
 func build(dir string, c config) (*bench, error) {
-	tr := sysfstest.New(dir)
+	tr := sysfstest.NewHostAt(dir)
 	tr.CharLinks = c.charLinks
 	b := &bench{tr: tr, free: map[int][]int{}}
 	rootHub := func() int {
@@ -397,7 +397,7 @@ func (b *bench) plug(i int) string {
 	p.devnum, b.free[p.bus] = free[0], free[1:]
 	b.serial++
 	d := storage(p.bus, p.port, p.devnum, b.serial)
-	if got := b.tr.Plug(d); got != p.devnum && b.tr.Err() == nil {
+	if got := b.tr.Plug(d).Devnum; got != p.devnum && b.tr.Err() == nil {
 		panic(fmt.Sprintf("plugged %s as devnum %d, want %d", d.Name(), got, p.devnum))
 	}
 	return d.Name()

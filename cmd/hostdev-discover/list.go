@@ -2,12 +2,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -16,9 +16,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	hd "github.com/hostdev/hostdev" // the handle; "hostdev" is the tests' helper
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/readiness"
-	"github.com/hostdev/hostdev/snapshot"
 )
 
 // scanFlags are the flags every command that scans shares.
@@ -107,50 +107,25 @@ func (f *scanFlags) assess(c *cobra.Command, e *env) (*discover.Result, *readine
 }
 
 // openRoot returns the directory to scan: root itself, or a snapshot
-// archive unpacked to a temporary folder. An archive is known by its gzip
-// magic, not its name, so `snapshot -o snap` reads back as `--root snap`.
+// archive unpacked to a temporary folder (see hostdev.Open, which knows an
+// archive by its gzip magic, not its name, so `snapshot -o snap` reads back
+// as `--root snap`).
 func openRoot(root string) (string, func(), error) {
 	if root == "" {
 		return "", nil, usageError{errors.New(`--root "": want a directory or a .tar.gz snapshot`)}
 	}
-	st, err := os.Stat(root)
-	if err != nil || st.IsDir() {
+	if st, err := os.Stat(root); err != nil || st.IsDir() {
 		// The scan reports a root it cannot read, as for any directory.
 		return root, func() {}, nil
 	}
-	gz, err := isGzip(root, st)
-	if err != nil {
-		return "", nil, fmt.Errorf("--root %s: %w", root, err)
-	}
-	if !gz {
+	h, err := hd.Open(root)
+	if errors.Is(err, hd.ErrNotATree) {
 		return "", nil, fmt.Errorf("--root %s: not a directory or a .tar.gz snapshot", root)
 	}
-	dir, cleanup, err := snapshot.Unpack(root)
 	if err != nil {
-		return "", nil, fmt.Errorf("--root %s: %w", root, err)
+		return "", nil, fmt.Errorf("--root %s: %w", root, errors.Unwrap(err))
 	}
-	return dir, cleanup, nil
-}
-
-// isGzip reports whether the file at path is a regular file starting with
-// the gzip magic bytes. Anything else, a FIFO among them, is not read.
-func isGzip(path string, st fs.FileInfo) (bool, error) {
-	if !st.Mode().IsRegular() {
-		return false, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	var magic [2]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return false, nil // too short to be an archive
-		}
-		return false, err
-	}
-	return magic == [2]byte{0x1f, 0x8b}, nil
+	return h.Root(), func() { h.Close() }, nil
 }
 
 func listCommand(e *env) *cobra.Command {
@@ -238,20 +213,58 @@ stderr, and the exit status is 6 when there is any.`,
 	return c
 }
 
+// writeJSON writes {"devices": [...], "warnings": [...]} as an indented
+// json.Encoder would, byte for byte, but one element at a time: a host of
+// 10,000 functions is never held in memory as one document.
 func writeJSON(w io.Writer, devs []readiness.Verdict, warns []discover.Warning) error {
-	// Tools iterate over both lists; give them [] rather than null.
-	if devs == nil {
-		devs = []readiness.Verdict{}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.WriteString("{\n  \"devices\": ")
+	if err := writeJSONArray(bw, devs); err != nil {
+		return err
 	}
-	if warns == nil {
-		warns = []discover.Warning{}
+	bw.WriteString(",\n  \"warnings\": ")
+	if err := writeJSONArray(bw, warns); err != nil {
+		return err
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Devices  []readiness.Verdict `json:"devices"`
-		Warnings []discover.Warning  `json:"warnings"`
-	}{devs, warns})
+	bw.WriteString("\n}\n")
+	return bw.Flush()
+}
+
+// writeJSONArray writes the elements of vs as a JSON array nested one level
+// in an object indented by two spaces. An empty or nil list is [], which
+// tools iterate over more easily than null.
+func writeJSONArray[T any](bw *bufio.Writer, vs []T) error {
+	if len(vs) == 0 {
+		_, err := bw.WriteString("[]")
+		return err
+	}
+	bw.WriteString("[")
+	var ind bytes.Buffer
+	for i := range vs {
+		// A Marshaler is called directly: json.Marshal would only check
+		// and compact its output once more, which Indent does anyway.
+		var raw []byte
+		var err error
+		if m, ok := any(vs[i]).(json.Marshaler); ok {
+			raw, err = m.MarshalJSON()
+		} else {
+			raw, err = json.Marshal(vs[i])
+		}
+		if err != nil {
+			return err
+		}
+		ind.Reset()
+		if err := json.Indent(&ind, raw, "    ", "  "); err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(ind.Bytes())
+	}
+	_, err := bw.WriteString("\n  ]")
+	return err
 }
 
 func writeText(w io.Writer, vs []readiness.Verdict, verbose bool) error {

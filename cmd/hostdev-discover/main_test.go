@@ -21,9 +21,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/snapshot"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -53,7 +53,7 @@ func hostdev(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func smallHost(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	g := 3
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:14.0", Vendor: 0x8086, Device: 0xa36d, Class: 0x0c0330, Revision: 0x10, Driver: "xhci_hcd", IOMMUGroup: &g})
 	tree.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, Revision: 0x10, Driver: "snd_hda_intel", IOMMUGroup: &g})
@@ -258,7 +258,7 @@ func TestListUntrustedText(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			tree := sysfstest.New(root)
+			tree := sysfstest.NewHostAt(root)
 			bus := "pci"
 			if tc.pci != nil {
 				tree.AddPCI(*tc.pci)
@@ -452,7 +452,7 @@ func TestInterruptRemovesUnpackedSnapshot(t *testing.T) {
 	// Enough functions that the JSON overflows a pipe many times over:
 	// the command cannot finish, nor clean up, until the test reads on.
 	root := t.TempDir()
-	tree := sysfstest.New(root)
+	tree := sysfstest.NewHostAt(root)
 	for i := range 1024 {
 		tree.AddPCI(sysfstest.PCIFunction{Address: fmt.Sprintf("0000:%02x:%02x.%d", 1+i/256, i%256/8, i%8), Vendor: 0x8086, Device: 0x1520, Class: 0x020000})
 	}

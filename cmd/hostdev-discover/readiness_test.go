@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // workstation builds a host with a passthrough GPU whose audio function
@@ -20,7 +20,7 @@ import (
 func workstation(t *testing.T, iommu bool) string {
 	t.Helper()
 	root := t.TempDir()
-	tr := sysfstest.New(root)
+	tr := sysfstest.NewHostAt(root)
 	group := func(n int) *int {
 		if !iommu {
 			return nil

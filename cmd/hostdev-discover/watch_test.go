@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/sysfstest"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // syncBuffer is a bytes.Buffer that a running command writes while the
@@ -120,9 +120,9 @@ func (r *running) exit(t *testing.T) int {
 
 // pluggable is a host with a root hub on bus 1, with device nodes, to plug
 // devices into while a command watches.
-func pluggable(t *testing.T) *sysfstest.Tree {
+func pluggable(t *testing.T) *sysfstest.Host {
 	t.Helper()
-	tr := sysfstest.New(t.TempDir())
+	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.Plug(sysfstest.RootHub(1, "480"))
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
@@ -138,8 +138,8 @@ func stick(port, serial string) sysfstest.USBDevice {
 
 func TestWatchCommand(t *testing.T) {
 	tr := pluggable(t)
-	all := start(t, "watch", "--json", "-n", "--initial", "--root", tr.Root)
-	some := start(t, "watch", "-n", "--root", tr.Root, "host:0483:2016")
+	all := start(t, "watch", "--json", "-n", "--initial", "--root", tr.Root())
+	some := start(t, "watch", "-n", "--root", tr.Root(), "host:0483:2016")
 	// Both have made their first scan: what is plugged now is an add.
 	all.waitReady(t)
 	if lines := some.waitReady(t); len(lines) != 1 {
@@ -196,18 +196,18 @@ func TestWatchCommandMatchUnmatch(t *testing.T) {
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	w := start(t, "watch", "--json", "-n", "--rescan", "20ms", "--root", tr.Root, "driver=usb-storage")
-	all := start(t, "watch", "-n", "--rescan", "20ms", "--root", tr.Root)
+	w := start(t, "watch", "--json", "-n", "--rescan", "20ms", "--root", tr.Root(), "driver=usb-storage")
+	all := start(t, "watch", "-n", "--rescan", "20ms", "--root", tr.Root())
 	w.waitReady(t)
 	all.waitReady(t)
-	res, err := discover.Scan(context.Background(), discover.Options{Root: tr.Root, Numeric: true})
+	res, err := discover.Scan(context.Background(), discover.Options{Root: tr.Root(), Numeric: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var link string
 	for _, d := range res.Devices {
 		if d.Name == "1-1" {
-			link = filepath.Join(tr.Root, d.SysfsPath, "1-1:1.0", "driver")
+			link = filepath.Join(tr.Root(), d.SysfsPath, "1-1:1.0", "driver")
 		}
 	}
 	target, err := os.Readlink(link)
@@ -255,13 +255,13 @@ func TestWaitCommand(t *testing.T) {
 	tr := pluggable(t)
 
 	// Nothing there: a timeout is a no-match, with the nearest devices.
-	code, _, errs := hostdev(t, "wait", "-n", "--root", tr.Root, "--timeout", "50ms", "serial=K1")
+	code, _, errs := hostdev(t, "wait", "-n", "--root", tr.Root(), "--timeout", "50ms", "serial=K1")
 	if code != exitNoMatch || !strings.Contains(errs, "no device came in 50ms: no device matches serial=K1") {
 		t.Errorf("timeout: exit %d, stderr %q", code, errs)
 	}
 
 	// The device comes while waiting.
-	w := start(t, "wait", "-n", "--root", tr.Root, "--timeout", "20s", "--format", "qemu", "host:0483:2016")
+	w := start(t, "wait", "-n", "--root", tr.Root(), "--timeout", "20s", "--format", "qemu", "host:0483:2016")
 	w.waitWatching(t)
 	if c := len(w.code); c != 0 {
 		t.Fatalf("wait ended before the device came: %s", w.err.String())
@@ -272,18 +272,18 @@ func TestWaitCommand(t *testing.T) {
 	}
 
 	// Already there: at once, in any format resolve has.
-	code, out, errs := hostdev(t, "wait", "-n", "--root", tr.Root, "--json", "usb-host,vendorid=0x0483,productid=0x2016")
+	code, out, errs := hostdev(t, "wait", "-n", "--root", tr.Root(), "--json", "usb-host,vendorid=0x0483,productid=0x2016")
 	if code != 0 || !strings.Contains(out, `"name": "1-3"`) {
 		t.Errorf("wait --json: exit %d\n%s%s", code, out, errs)
 	}
 
 	// Two: ambiguous at once, with the term that picks each.
 	tr.Plug(stick("4", "K2"))
-	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root, "host:0483:2016")
+	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root(), "host:0483:2016")
 	if code != exitAmbiguous || !strings.Contains(errs, "2 devices match 0483:2016; add serial=K1 or serial=K2") {
 		t.Errorf("ambiguous: exit %d, stderr %q", code, errs)
 	}
-	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root, "host:0483:2016", "serial=K2")
+	code, _, errs = hostdev(t, "wait", "-n", "--root", tr.Root(), "host:0483:2016", "serial=K2")
 	if code != exitUsage || !strings.Contains(errs, "names 2 devices; give one") {
 		t.Errorf("two selectors: exit %d, stderr %q", code, errs)
 	}
@@ -293,7 +293,7 @@ func TestWaitCommand(t *testing.T) {
 // does, and 0 when it goes.
 func TestWaitGone(t *testing.T) {
 	tr := pluggable(t)
-	code, out, errs := hostdev(t, "wait", "--gone", "-n", "--root", tr.Root, "serial=K1")
+	code, out, errs := hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "serial=K1")
 	if code != 0 || out != "" || errs != "" {
 		t.Errorf("nothing there: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
@@ -302,17 +302,17 @@ func TestWaitGone(t *testing.T) {
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root, "--timeout", "50ms", "serial=K1")
+	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "50ms", "serial=K1")
 	if code != exitNoMatch || !strings.Contains(errs, "still there after 50ms: 1-1") {
 		t.Errorf("still there: exit %d, stderr %q", code, errs)
 	}
 	// Two match: both must go.
-	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root, "--timeout", "50ms", "host:0483:2016")
+	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "50ms", "host:0483:2016")
 	if code != exitNoMatch || !strings.Contains(errs, "still there after 50ms: 1-1, 1-2") {
 		t.Errorf("two there: exit %d, stderr %q", code, errs)
 	}
 
-	w := start(t, "wait", "--gone", "-n", "--root", tr.Root, "--timeout", "20s", "host:0483:2016")
+	w := start(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "20s", "host:0483:2016")
 	w.waitWatching(t)
 	tr.Unplug("1-1")
 	if err := tr.Err(); err != nil {
@@ -338,7 +338,7 @@ printf '%%s\n' "$HOSTDEV_JSON" >> %s.json
 printf '%%s\n' "$HOSTDEV_LIBVIRT" | grep -q "<address bus='1' device='$HOSTDEV_DEVNUM'/>" || echo bad libvirt >> %s
 echo "a line of the command's own"
 test "$HOSTDEV_OP" = attach`, log, log, log)
-	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec", script)
+	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec", script)
 	if lines := f.waitReady(t); len(lines) != 2 {
 		t.Errorf("before ready: %q, want the attach", lines)
 	}
@@ -453,7 +453,7 @@ func TestFollowExecTimeout(t *testing.T) {
 	// The timeout leaves a loaded machine time to start the detach's
 	// shell; the attach's sleep is far longer than the wait below, so the
 	// detach runs only if the attach was killed.
-	f := start(t, "follow", "-n", "--root", tr.Root, "serial=K1", "--exec-timeout", "2s", "--exec",
+	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec-timeout", "2s", "--exec",
 		fmt.Sprintf(`echo "$HOSTDEV_OP" >> %s; [ "$HOSTDEV_OP" = detach ] || sleep 120`, log))
 	f.waitReady(t)
 	tr.Unplug("1-1")

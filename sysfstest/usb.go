@@ -11,8 +11,9 @@ import (
 // Controller is empty.
 const DefaultController = "0000:00:14.0"
 
-// USBDevice describes one USB device for Tree.AddUSB. Field comments name
-// the sysfs file each becomes; the kernel's format is used for each.
+// USBDevice describes one USB device for Host.Plug and Host.AddUSB. Field
+// comments name the sysfs file each becomes; the kernel's format is used
+// for each.
 type USBDevice struct {
 	// Bus is busnum, and the N of a root hub's name usbN.
 	Bus int
@@ -24,8 +25,9 @@ type USBDevice struct {
 	// controller ("" means DefaultController). A controller not yet added
 	// with AddPCI is added as an Intel xHCI. Ignored for other devices.
 	Controller string
-	// Devnum is devnum; 0 takes the next free number on the bus, starting
-	// from 1.
+	// Devnum is devnum, 1 to 127; 0 takes the next free number the way
+	// the kernel does: round-robin from the number after the last one
+	// given, wrapping from 127 to 1.
 	Devnum int
 
 	IDVendor       uint16 // idVendor, %04x
@@ -61,9 +63,6 @@ type USBDevice struct {
 	// When nil, a hub gets one hub interface bound to the hub driver, and
 	// any other device gets none.
 	Interfaces []USBInterface
-
-	// DevNode also creates dev/bus/usb/BBB/DDD (see Tree.AddDevNode).
-	DevNode bool
 
 	// Unauthorized writes 0 to authorized, as USBGuard leaves a blocked
 	// device. Such a device is not configured: give it no Interfaces.
@@ -172,32 +171,66 @@ type usbNode struct {
 	maxChild int
 
 	bus, devnum int
-	parent      string   // the parent hub's name; "" for a root hub
-	links       []string // root-relative links outside dir, removed with it
+	parent      string      // the parent hub's name; "" for a root hub
+	links       []string    // root-relative links outside dir, removed with it
+	char        string      // the sys/dev/char link, if made
+	ifaces      []*usbIface // in the order they were made
 }
 
+// usbIface is one interface directory of a device.
+type usbIface struct {
+	name, dir string
+	driver    string // the bound driver, "" if none
+}
+
+// usbBus allocates devnums as drivers/usb/core/hub.c does.
 type usbBus struct {
-	next int // next devnum
+	next int         // where the search for a free devnum starts
+	used [128]string // the device holding each devnum, "" if free
 }
 
-// AddUSB writes the device directory under its parent (the host
-// controller's PCI function for a root hub, the parent hub otherwise), its
-// interfaces, and their links in sys/bus/usb/devices, and returns the device
-// directory ("sys/devices/pci0000:00/0000:00:14.0/usb1/1-3"). The root hub
-// of the bus and every hub on the way must have been added first.
-func (t *Tree) AddUSB(d USBDevice) string {
+// alloc returns the first free devnum from next on, wrapping from 127 to
+// 1, or 0 when all 127 are taken.
+func (b *usbBus) alloc() int {
+	for i := range 127 {
+		if n := (b.next-1+i)%127 + 1; b.used[n] == "" {
+			return n
+		}
+	}
+	return 0
+}
+
+// AddUSB writes a USB device as a capture of sysfs holds it, with no node
+// in /dev: the device directory under its parent (the host controller's
+// PCI function for a root hub, the parent hub otherwise), its interfaces,
+// their links in sys/bus/usb/devices, and the sys/dev/char link if
+// CharLinks is set. It returns the device directory
+// ("sys/devices/pci0000:00/0000:00:14.0/usb1/1-3"). Plug does the same and
+// then makes the node.
+func (h *Host) AddUSB(d USBDevice) string {
+	if h.tb != nil {
+		h.tb.Helper()
+	}
+	defer h.check()
+	_, dir := h.addUSB(d)
+	return dir
+}
+
+// addUSB is AddUSB, and also returns the device as written, with its
+// devnum and defaults filled in.
+func (h *Host) addUSB(d USBDevice) (USBDevice, string) {
 	name := d.Name()
 	if d.Bus <= 0 {
-		t.failf("USB %s: bus %d must be positive", name, d.Bus)
-		return ""
+		h.failf("USB %s: bus %d must be positive", name, d.Bus)
+		return d, ""
 	}
 	if d.Port != "" && !validPort(d.Port) {
-		t.failf("USB %s: port path %q is not like 3.1.2", name, d.Port)
-		return ""
+		h.failf("USB %s: port path %q is not like 3.1.2", name, d.Port)
+		return d, ""
 	}
-	if t.usb[name] != nil {
-		t.failf("USB %s: added twice", name)
-		return ""
+	if h.usb[name] != nil {
+		h.failf("USB %s: added twice", name)
+		return d, ""
 	}
 
 	var dir string
@@ -208,19 +241,19 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		if ctrl == "" {
 			ctrl = DefaultController
 		}
-		if t.pci[ctrl] == nil {
-			t.AddPCI(xHCI(ctrl))
+		if h.pci[ctrl] == nil {
+			h.AddPCI(xHCI(ctrl))
 		}
-		pc := t.pci[ctrl]
+		pc := h.pci[ctrl]
 		if pc == nil {
-			t.failf("USB %s: controller %s could not be added", name, ctrl)
-			return ""
+			h.failf("USB %s: controller %s could not be added", name, ctrl)
+			return d, ""
 		}
-		if t.buses[d.Bus] != nil {
-			t.failf("USB %s: bus %d has a root hub already", name, d.Bus)
-			return ""
+		if h.buses[d.Bus] != nil {
+			h.failf("USB %s: bus %d has a root hub already", name, d.Bus)
+			return d, ""
 		}
-		t.buses[d.Bus] = &usbBus{next: 1}
+		h.buses[d.Bus] = &usbBus{next: 1}
 		dir = pc.dir + "/" + name
 	} else {
 		pname := "usb" + strconv.Itoa(d.Bus)
@@ -228,24 +261,36 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		if i := strings.LastIndexByte(d.Port, '.'); i >= 0 {
 			pname, p = strconv.Itoa(d.Bus)+"-"+d.Port[:i], d.Port[i+1:]
 		}
-		parent = t.usb[pname]
+		parent = h.usb[pname]
 		if parent == nil {
-			t.failf("USB %s: parent %s not added", name, pname)
-			return ""
+			h.failf("USB %s: parent %s not added", name, pname)
+			return d, ""
 		}
 		port, _ = strconv.Atoi(p)
 		if port < 1 || port > parent.maxChild || parent.hubIf == "" {
-			t.failf("USB %s: %s has no port %d (maxchild %d)", name, pname, port, parent.maxChild)
-			return ""
+			h.failf("USB %s: %s has no port %d (maxchild %d)", name, pname, port, parent.maxChild)
+			return d, ""
 		}
 		dir = parent.dir + "/" + name
 	}
 
-	b := t.buses[d.Bus]
-	if d.Devnum == 0 {
-		d.Devnum = b.next
+	b := h.buses[d.Bus]
+	switch {
+	case d.Devnum == 0:
+		if d.Devnum = b.alloc(); d.Devnum == 0 {
+			h.failf("USB %s: bus %d has no free devnum", name, d.Bus)
+			return d, ""
+		}
+		b.next = d.Devnum%127 + 1
+	case d.Devnum < 1 || d.Devnum > 127:
+		h.failf("USB %s: devnum %d is not in 1..127", name, d.Devnum)
+		return d, ""
+	case b.used[d.Devnum] != "":
+		h.failf("USB %s: devnum %d is %s's", name, d.Devnum, b.used[d.Devnum])
+		return d, ""
+	case d.Devnum >= b.next:
+		b.next = d.Devnum%127 + 1
 	}
-	b.next = max(b.next, d.Devnum+1)
 
 	if d.Speed == "" {
 		d.Speed = "480"
@@ -263,8 +308,8 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		d.Interfaces = []USBInterface{{Class: 0x09, NumEndpoints: 1, Driver: "hub"}}
 	}
 
-	t.bus("usb")
-	t.mkdir(dir)
+	h.bus("usb")
+	h.mkdir(dir)
 	var a attrs
 	devpath := d.Port
 	if devpath == "" {
@@ -317,23 +362,23 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		(d.Bus-1)*128+d.Devnum-1, d.Bus, d.Devnum, d.IDVendor, d.IDProduct, d.BCDDevice,
 		d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol, d.Bus, d.Devnum))
 	a.set("version", fmt.Sprintf("%2x.%02x\n", d.BCDUSB>>8, d.BCDUSB&0xff))
-	t.writeAttrs(dir, &a, d.Omit, d.Raw)
+	h.writeAttrs(dir, &a, d.Omit, d.Raw)
 
 	if wanted("driver", d.Omit, d.Raw) {
-		t.link(dir+"/driver", t.driver("usb", "usb", dir))
+		h.link(dir+"/driver", h.driver("usb", "usb", dir))
 	}
 	if wanted("subsystem", d.Omit, d.Raw) {
-		t.link(dir+"/subsystem", "sys/bus/usb")
+		h.link(dir+"/subsystem", "sys/bus/usb")
 	}
-	t.link("sys/bus/usb/devices/"+name, dir)
+	h.link("sys/bus/usb/devices/"+name, dir)
 	if parent != nil {
 		portDir := fmt.Sprintf("%s/port%d", parent.hubIf, port)
 		if wanted("port", d.Omit, d.Raw) {
-			t.link(dir+"/port", portDir)
+			h.link(dir+"/port", portDir)
 		}
-		t.link(portDir+"/device", dir)
+		h.link(portDir+"/device", dir)
 		if d.ConnectType != "" {
-			t.write(portDir+"/connect_type", d.ConnectType+"\n")
+			h.write(portDir+"/connect_type", d.ConnectType+"\n")
 		}
 	}
 
@@ -343,23 +388,19 @@ func (t *Tree) AddUSB(d USBDevice) string {
 		node.parent = path.Base(parent.dir)
 		node.links = append(node.links, fmt.Sprintf("%s/port%d/device", parent.hubIf, port))
 	}
-	if t.CharLinks {
-		char := fmt.Sprintf("sys/dev/char/189:%d", (d.Bus-1)*128+d.Devnum-1)
-		t.mkdir("sys/dev/char")
-		t.link(char, dir)
-		node.links = append(node.links, char)
-	}
 	ifPrefix := name + ":1."
 	if d.Port == "" {
 		ifPrefix = strconv.Itoa(d.Bus) + "-0:1."
 	}
 	for _, in := range d.Interfaces {
 		ifDir := dir + "/" + ifPrefix + strconv.Itoa(int(in.Number))
-		t.addInterface(d, in, ifDir)
-		node.links = append(node.links, "sys/bus/usb/devices/"+path.Base(ifDir))
-		if in.Driver != "" {
-			node.links = append(node.links, "sys/bus/usb/drivers/"+in.Driver+"/"+path.Base(ifDir))
+		h.addInterface(d, in, ifDir)
+		fi := &usbIface{name: path.Base(ifDir), dir: ifDir}
+		if wanted("driver", in.Omit, in.Raw) {
+			fi.driver = in.Driver
 		}
+		node.ifaces = append(node.ifaces, fi)
+		h.ifaces[fi.name] = fi
 		// The ports belong to the hub interface: the first of class 09.
 		if d.DeviceClass == 0x09 && in.Class == 0x09 && node.hubIf == "" {
 			node.hubIf = ifDir
@@ -368,19 +409,22 @@ func (t *Tree) AddUSB(d USBDevice) string {
 	if node.hubIf != "" {
 		for p := 1; p <= d.MaxChild; p++ {
 			pd := fmt.Sprintf("%s/port%d", node.hubIf, p)
-			t.mkdir(pd)
-			t.write(pd+"/connect_type", "unknown\n")
+			h.mkdir(pd)
+			h.write(pd+"/connect_type", "unknown\n")
 		}
 	}
-	t.usb[name] = node
-	if d.DevNode {
-		t.AddDevNode(d.Bus, d.Devnum)
+	if h.CharLinks {
+		node.char = fmt.Sprintf("sys/dev/char/189:%d", (d.Bus-1)*128+d.Devnum-1)
+		h.mkdir("sys/dev/char")
+		h.link(node.char, dir)
 	}
-	return dir
+	h.usb[name] = node
+	b.used[d.Devnum] = name
+	return d, dir
 }
 
-func (t *Tree) addInterface(d USBDevice, in USBInterface, dir string) {
-	t.mkdir(dir)
+func (h *Host) addInterface(d USBDevice, in USBInterface, dir string) {
+	h.mkdir(dir)
 	modalias := fmt.Sprintf("usb:v%04Xp%04Xd%04Xdc%02Xdsc%02Xdp%02Xic%02Xisc%02Xip%02Xin%02X",
 		d.IDVendor, d.IDProduct, d.BCDDevice, d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol,
 		in.Class, in.SubClass, in.Protocol, in.Number)
@@ -401,14 +445,14 @@ func (t *Tree) addInterface(d USBDevice, in USBInterface, dir string) {
 	a.set("uevent", fmt.Sprintf("DEVTYPE=usb_interface\n%sPRODUCT=%x/%x/%x\nTYPE=%d/%d/%d\nINTERFACE=%d/%d/%d\nMODALIAS=%s\n",
 		drv, d.IDVendor, d.IDProduct, d.BCDDevice, d.DeviceClass, d.DeviceSubClass, d.DeviceProtocol,
 		in.Class, in.SubClass, in.Protocol, modalias))
-	t.writeAttrs(dir, &a, in.Omit, in.Raw)
+	h.writeAttrs(dir, &a, in.Omit, in.Raw)
 	if in.Driver != "" && wanted("driver", in.Omit, in.Raw) {
-		t.link(dir+"/driver", t.driver("usb", in.Driver, dir))
+		h.link(dir+"/driver", h.driver("usb", in.Driver, dir))
 	}
 	if wanted("subsystem", in.Omit, in.Raw) {
-		t.link(dir+"/subsystem", "sys/bus/usb")
+		h.link(dir+"/subsystem", "sys/bus/usb")
 	}
-	t.link("sys/bus/usb/devices/"+path.Base(dir), dir)
+	h.link("sys/bus/usb/devices/"+path.Base(dir), dir)
 }
 
 // validPort reports whether p is a port path: decimal numbers joined by dots.

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// PCIFunction describes one PCI function for Tree.AddPCI. Field comments
+// PCIFunction describes one PCI function for Host.AddPCI. Field comments
 // name the sysfs file each becomes; the kernel's format is used for each.
 type PCIFunction struct {
 	// Address is the function's name, "0000:00:1f.3", in lower case. The
@@ -89,6 +89,10 @@ type pciNode struct {
 	dir    string
 	parent string
 	bus    int
+	driver string   // the bound driver, "" if none
+	links  []string // root-relative links outside dir, removed with it
+	group  int      // the IOMMU group, -1 if none
+	physFn string   // the PF's address, for a VF
 	// config is the config file to patch with bus numbers, "" if none.
 	config      string
 	secondary   int // lowest bus directly below; -1 before any child
@@ -122,20 +126,24 @@ func parsePCIAddress(a string) (rootBus string, bus int, ok bool) {
 // AddPCI writes the function's directory, its attributes and links, and its
 // link in sys/bus/pci/devices, and returns its directory
 // ("sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0").
-func (t *Tree) AddPCI(f PCIFunction) string {
+func (h *Host) AddPCI(f PCIFunction) string {
+	if h.tb != nil {
+		h.tb.Helper()
+	}
+	defer h.check()
 	rootBus, busNum, ok := parsePCIAddress(f.Address)
 	if !ok {
-		t.failf("PCI %q: not an address like 0000:00:1f.3", f.Address)
+		h.failf("PCI %q: not an address like 0000:00:1f.3", f.Address)
 		return ""
 	}
-	if t.pci[f.Address] != nil {
-		t.failf("PCI %s: added twice", f.Address)
+	if h.pci[f.Address] != nil {
+		h.failf("PCI %s: added twice", f.Address)
 		return ""
 	}
 	var pf *pciNode
 	if f.PhysFn != "" {
-		if pf = t.pci[f.PhysFn]; pf == nil {
-			t.failf("PCI %s: PF %s not added", f.Address, f.PhysFn)
+		if pf = h.pci[f.PhysFn]; pf == nil {
+			h.failf("PCI %s: PF %s not added", f.Address, f.PhysFn)
 			return ""
 		}
 		if f.Parent == "" {
@@ -144,16 +152,16 @@ func (t *Tree) AddPCI(f PCIFunction) string {
 	}
 	dir := "sys/devices/" + rootBus + "/" + f.Address
 	if f.Parent != "" {
-		p := t.pci[f.Parent]
+		p := h.pci[f.Parent]
 		if p == nil {
-			t.failf("PCI %s: parent %s not added", f.Address, f.Parent)
+			h.failf("PCI %s: parent %s not added", f.Address, f.Parent)
 			return ""
 		}
 		dir = p.dir + "/" + f.Address
 	}
 
-	t.bus("pci")
-	t.mkdir(dir)
+	h.bus("pci")
+	h.mkdir(dir)
 	var a attrs
 	a.set("class", fmt.Sprintf("0x%06x\n", f.Class))
 	if f.Config {
@@ -199,50 +207,60 @@ func (t *Tree) AddPCI(f PCIFunction) string {
 	a.set("uevent", fmt.Sprintf("%sPCI_CLASS=%X\nPCI_ID=%04X:%04X\nPCI_SUBSYS_ID=%04X:%04X\nPCI_SLOT_NAME=%s\nMODALIAS=%s",
 		drv, f.Class, f.Vendor, f.Device, f.SubsystemVendor, f.SubsystemDevice, f.Address, f.Modalias()))
 	a.set("vendor", fmt.Sprintf("0x%04x\n", f.Vendor))
-	t.writeAttrs(dir, &a, f.Omit, f.Raw)
+	h.writeAttrs(dir, &a, f.Omit, f.Raw)
 
 	if f.Driver != "" && wanted("driver", f.Omit, f.Raw) {
-		t.link(dir+"/driver", t.driver("pci", f.Driver, dir))
+		h.link(dir+"/driver", h.driver("pci", f.Driver, dir))
 	}
 	if wanted("subsystem", f.Omit, f.Raw) {
-		t.link(dir+"/subsystem", "sys/bus/pci")
+		h.link(dir+"/subsystem", "sys/bus/pci")
 	}
 	if f.IOMMUGroup != nil {
-		t.AddIOMMUGroup(*f.IOMMUGroup)
+		h.AddIOMMUGroup(*f.IOMMUGroup)
 		g := fmt.Sprintf("sys/kernel/iommu_groups/%d", *f.IOMMUGroup)
 		if wanted("iommu_group", f.Omit, f.Raw) {
-			t.link(dir+"/iommu_group", g)
+			h.link(dir+"/iommu_group", g)
 		}
-		t.link(g+"/devices/"+f.Address, dir)
+		h.link(g+"/devices/"+f.Address, dir)
 	}
-	t.link("sys/bus/pci/devices/"+f.Address, dir)
+	h.link("sys/bus/pci/devices/"+f.Address, dir)
 
-	n := &pciNode{dir: dir, parent: f.Parent, bus: busNum, secondary: -1, subordinate: -1}
+	n := &pciNode{dir: dir, parent: f.Parent, bus: busNum, secondary: -1, subordinate: -1,
+		group: -1, physFn: f.PhysFn, links: []string{"sys/bus/pci/devices/" + f.Address}}
+	if f.Driver != "" && wanted("driver", f.Omit, f.Raw) {
+		n.driver = f.Driver
+	}
+	if f.IOMMUGroup != nil {
+		n.group = *f.IOMMUGroup
+		n.links = append(n.links, fmt.Sprintf("sys/kernel/iommu_groups/%d/devices/%s", n.group, f.Address))
+	}
 	if f.Config && f.headerType() == 1 && wanted("config", f.Omit, f.Raw) {
 		n.config = dir + "/config"
 	}
 	n.numVFsFile = f.TotalVFs > 0 && wanted("sriov_numvfs", f.Omit, f.Raw)
-	t.pci[f.Address] = n
+	h.pci[f.Address] = n
 
 	if pf != nil {
 		if wanted("physfn", f.Omit, f.Raw) {
-			t.link(dir+"/physfn", pf.dir)
+			h.link(dir+"/physfn", pf.dir)
 		}
-		t.link(fmt.Sprintf("%s/virtfn%d", pf.dir, pf.numVFs), dir)
+		vf := fmt.Sprintf("%s/virtfn%d", pf.dir, pf.numVFs)
+		h.link(vf, dir)
+		n.links = append(n.links, vf)
 		pf.numVFs++
 		if pf.numVFsFile {
-			t.write(pf.dir+"/sriov_numvfs", fmt.Sprintf("%d\n", pf.numVFs))
+			h.write(pf.dir+"/sriov_numvfs", fmt.Sprintf("%d\n", pf.numVFs))
 		}
 	}
-	t.noteBus(f.Parent, busNum)
+	h.noteBus(f.Parent, busNum)
 	return dir
 }
 
 // noteBus records that bus exists below the bridge parent, and patches the
 // secondary and subordinate bus numbers of parent and its ancestors.
-func (t *Tree) noteBus(parent string, bus int) {
+func (h *Host) noteBus(parent string, bus int) {
 	first := true
-	for p := t.pci[parent]; p != nil; p = t.pci[p.parent] {
+	for p := h.pci[parent]; p != nil; p = h.pci[p.parent] {
 		changed := false
 		if first && (p.secondary < 0 || bus < p.secondary) {
 			p.secondary, changed = bus, true
@@ -255,7 +273,7 @@ func (t *Tree) noteBus(parent string, bus int) {
 			break
 		}
 		if p.config != "" {
-			t.patch(p.config, 0x19, []byte{byte(max(p.secondary, 0)), byte(max(p.subordinate, 0))})
+			h.patch(p.config, 0x19, []byte{byte(max(p.secondary, 0)), byte(max(p.subordinate, 0))})
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"testing"
 	"unicode/utf8"
 
 	"golang.org/x/tools/txtar"
@@ -22,26 +21,10 @@ const (
 	hexSuffix = " (hex)"
 )
 
-// Unpack writes the txtar archive at path (relative to the test's working
-// directory, for example "../testdata/sysfs/usb-basic.txtar") under a fresh
-// tb.TempDir and returns that directory. It fails the test on any error.
-func Unpack(tb testing.TB, archive string) string {
-	tb.Helper()
-	data, err := os.ReadFile(archive)
-	if err != nil {
-		tb.Fatalf("sysfstest: %v", err)
-	}
-	dir := tb.TempDir()
-	if err := WriteTxtar(dir, data); err != nil {
-		tb.Fatalf("sysfstest: unpack %s: %v", archive, err)
-	}
-	return dir
-}
-
-// WriteTxtar writes the tree described by the txtar archive data under dir,
+// writeTxtar writes the tree described by the txtar archive data under dir,
 // creating dir if needed. Nothing is written outside dir, and no entry may
 // lie beneath a symlink of the same archive.
-func WriteTxtar(dir string, data []byte) error {
+func writeTxtar(dir string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -140,11 +123,11 @@ func parseEntry(f txtar.File) (entry, error) {
 	return e, nil
 }
 
-// Dump walks the tree under root without following symlinks and returns it
+// dump walks the tree under root without following symlinks and returns it
 // as a txtar archive in the package's convention, with entries sorted by
 // path. Only empty directories get an entry of their own. It fails on
 // special files and on names the convention cannot carry.
-func Dump(root string) ([]byte, error) {
+func dump(root string) ([]byte, error) {
 	var files []txtar.File
 	nonEmpty := map[string]bool{}
 	var dirs []string

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/tools/txtar"
 )
 
-var update = flag.Bool("update", false, "rewrite ../../testdata/sysfs/*.txtar from the fixtures in fixtures_test.go")
+var update = flag.Bool("update", false, "rewrite ../testdata/sysfs/*.txtar from the fixtures in fixtures_test.go")
 
-const fixtureDir = "../../testdata/sysfs"
+const fixtureDir = "../testdata/sysfs"
 
 // fixtures are the trees under testdata/sysfs: each is built with a Tree,
 // defects included, and dumped under its comment. TestFixtures checks that
@@ -23,7 +23,7 @@ const fixtureDir = "../../testdata/sysfs"
 var fixtures = []struct {
 	file    string
 	comment string
-	build   func(t *Tree)
+	build   func(t *Host)
 }{
 	{"usb-basic.txtar", usbBasicComment, buildUSBBasic},
 	{"usb-defects.txtar", usbDefectsComment, buildUSBDefects},
@@ -35,12 +35,12 @@ func TestFixtures(t *testing.T) {
 	for _, f := range fixtures {
 		t.Run(f.file, func(t *testing.T) {
 			root := t.TempDir()
-			tr := New(root)
+			tr := NewHostAt(root)
 			f.build(tr)
 			if err := tr.Err(); err != nil {
 				t.Fatal(err)
 			}
-			data, err := Dump(root)
+			data, err := dump(root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestFixtureLinks(t *testing.T) {
 
 const usbBasicComment = `
 usb-basic: a laptop-like USB tree with nothing wrong in it.
-Built by buildUSBBasic in internal/sysfstest/fixtures_test.go.
+Built by buildUSBBasic in sysfstest/fixtures_test.go.
 
 Controller 0000:00:14.0 (8086:a36d, xHCI, driver xhci_hcd) carries two buses.
 A correct scan reports 14 USB devices (12 plus two root hubs), in name order:
@@ -157,48 +157,46 @@ device and interface has a subsystem link to sys/bus/usb, so a walker that
 follows symlinks loops through sys/bus/usb/devices forever.
 `
 
-func buildUSBBasic(t *Tree) {
+func buildUSBBasic(t *Host) {
 	rh := RootHub(1, "480")
-	rh.MaxChild, rh.DevNode = 6, true
-	t.AddUSB(rh)
+	rh.MaxChild = 6
+	t.Plug(rh)
 	rh = RootHub(2, "5000")
-	rh.DevNode = true
-	t.AddUSB(rh)
+	t.Plug(rh)
 
 	hub := Hub(1, "1")
-	hub.DevNode = true
-	t.AddUSB(hub)
+	t.Plug(hub)
 	hub.Port = "1.1"
-	t.AddUSB(hub)
-	t.AddUSB(USBDevice{Bus: 1, Port: "1.1.2", IDVendor: 0x0bda, IDProduct: 0x5411, BCDDevice: 0x0104,
-		DeviceClass: 0x09, DeviceProtocol: 0x02, MaxChild: 4, DevNode: true,
+	t.Plug(hub)
+	t.Plug(USBDevice{Bus: 1, Port: "1.1.2", IDVendor: 0x0bda, IDProduct: 0x5411, BCDDevice: 0x0104,
+		DeviceClass: 0x09, DeviceProtocol: 0x02, MaxChild: 4,
 		Manufacturer: new("Generic"), Product: new("4-Port USB 2.0 Hub")})
 	ch340 := USBDevice{Bus: 1, Port: "1.1.1", IDVendor: 0x1a86, IDProduct: 0x7523, BCDDevice: 0x0264,
-		DeviceClass: 0xff, Speed: "12", MaxPower: "98mA", DevNode: true, ConnectType: "hotplug",
+		DeviceClass: 0xff, Speed: "12", MaxPower: "98mA", ConnectType: "hotplug",
 		Product:    new("USB Serial"),
 		Interfaces: []USBInterface{{Class: 0xff, SubClass: 0x01, Protocol: 0x02, NumEndpoints: 3, Driver: "ch341"}}}
-	t.AddUSB(ch340)
+	t.Plug(ch340)
 	ch340.Port = "1.1.3"
-	t.AddUSB(ch340)
-	t.AddUSB(USBDevice{Bus: 1, Port: "1.1.2.3", IDVendor: 0x0403, IDProduct: 0x6001, BCDDevice: 0x0600,
-		Speed: "12", MaxPower: "90mA", DevNode: true, ConnectType: "hotplug",
+	t.Plug(ch340)
+	t.Plug(USBDevice{Bus: 1, Port: "1.1.2.3", IDVendor: 0x0403, IDProduct: 0x6001, BCDDevice: 0x0600,
+		Speed: "12", MaxPower: "90mA", ConnectType: "hotplug",
 		Manufacturer: new("FTDI"), Product: new("FT232R USB UART"), Serial: new("A10K3QKF"),
 		Interfaces: []USBInterface{{Class: 0xff, SubClass: 0xff, Protocol: 0xff, NumEndpoints: 2, Driver: "ftdi_sio"}}})
 
 	yubikey := USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407, BCDDevice: 0x0543,
-		Speed: "12", MaxPower: "30mA", DevNode: true, ConnectType: "hotplug",
+		Speed: "12", MaxPower: "30mA", ConnectType: "hotplug",
 		Manufacturer: new("Yubico"), Product: new("YubiKey OTP+FIDO+CCID"), Serial: new("12345678"),
 		Interfaces: []USBInterface{
 			{Number: 0, Class: 0x03, SubClass: 0x01, Protocol: 0x01, NumEndpoints: 1, Driver: "usbhid"},
 			{Number: 1, Class: 0x03, NumEndpoints: 2, Driver: "usbhid"},
 			{Number: 2, Class: 0x0b, NumEndpoints: 3},
 		}}
-	t.AddUSB(yubikey)
+	t.Plug(yubikey)
 	yubikey.Port, yubikey.Serial = "3", new("23456789")
-	t.AddUSB(yubikey)
+	t.Plug(yubikey)
 
-	t.AddUSB(USBDevice{Bus: 1, Port: "4", IDVendor: 0x046d, IDProduct: 0x0825, BCDDevice: 0x0012,
-		DeviceClass: 0xef, DeviceSubClass: 0x02, DeviceProtocol: 0x01, MaxPower: "500mA", DevNode: true,
+	t.Plug(USBDevice{Bus: 1, Port: "4", IDVendor: 0x046d, IDProduct: 0x0825, BCDDevice: 0x0012,
+		DeviceClass: 0xef, DeviceSubClass: 0x02, DeviceProtocol: 0x01, MaxPower: "500mA",
 		ConnectType: "hardwired", Serial: new("5A8C1E20"),
 		Interfaces: []USBInterface{
 			{Number: 0, Class: 0x0e, SubClass: 0x01, NumEndpoints: 1, Driver: "uvcvideo"},
@@ -206,23 +204,23 @@ func buildUSBBasic(t *Tree) {
 			{Number: 2, Class: 0x01, SubClass: 0x01, Driver: "snd-usb-audio"},
 			{Number: 3, Class: 0x01, SubClass: 0x02},
 		}})
-	t.AddUSB(USBDevice{Bus: 1, Port: "5", IDVendor: 0x1209, IDProduct: 0x0001, BCDDevice: 0x0100,
-		Speed: "12", DevNode: true, ConnectType: "hotplug",
+	t.Plug(USBDevice{Bus: 1, Port: "5", IDVendor: 0x1209, IDProduct: 0x0001, BCDDevice: 0x0100,
+		Speed: "12", ConnectType: "hotplug",
 		Manufacturer: new("Überträger™ GmbH"), Product: new("Funk-Empfänger ✓"), Serial: new(""),
 		Interfaces: []USBInterface{{Class: 0xff, NumEndpoints: 2}}})
-	t.AddUSB(USBDevice{Bus: 1, Port: "6", IDVendor: 0x04d9, IDProduct: 0x1603, BCDDevice: 0x0100,
-		Speed: "1.5", DevNode: true, ConnectType: "hotplug",
+	t.Plug(USBDevice{Bus: 1, Port: "6", IDVendor: 0x04d9, IDProduct: 0x1603, BCDDevice: 0x0100,
+		Speed: "1.5", ConnectType: "hotplug",
 		Interfaces: []USBInterface{{Class: 0x03, SubClass: 0x01, Protocol: 0x02, NumEndpoints: 1, Driver: "usbhid"}}})
 
-	t.AddUSB(USBDevice{Bus: 2, Port: "1", IDVendor: 0x0781, IDProduct: 0x5581, BCDDevice: 0x0100,
-		Speed: "5000", BCDUSB: 0x0320, MaxPower: "896mA", DevNode: true, ConnectType: "hotplug",
+	t.Plug(USBDevice{Bus: 2, Port: "1", IDVendor: 0x0781, IDProduct: 0x5581, BCDDevice: 0x0100,
+		Speed: "5000", BCDUSB: 0x0320, MaxPower: "896mA", ConnectType: "hotplug",
 		Manufacturer: new("SanDisk"), Product: new("Ultra"), Serial: new("4C530001230921103052"),
 		Interfaces: []USBInterface{{Class: 0x08, SubClass: 0x06, Protocol: 0x50, NumEndpoints: 2, Driver: "usb-storage"}}})
 }
 
 const usbDefectsComment = `
 usb-defects: one USB bus with broken entries among good ones.
-Built by buildUSBDefects in internal/sysfstest/fixtures_test.go.
+Built by buildUSBDefects in sysfstest/fixtures_test.go.
 
 Controller 0000:00:14.0 (xHCI), root hub usb1 (1d6b:0002, devnum 1, 4 ports).
 
@@ -250,7 +248,7 @@ Traps for careless walkers outside sys/bus/usb:
 As on a real kernel, every USB device's subsystem link is a cycle too.
 `
 
-func buildUSBDefects(t *Tree) {
+func buildUSBDefects(t *Host) {
 	rh := RootHub(1, "480")
 	t.AddUSB(rh)
 	t.AddUSB(USBDevice{Bus: 1, Port: "1", IDVendor: 0x0951, IDProduct: 0x1666, BCDDevice: 0x0110,
@@ -280,7 +278,7 @@ const usbOldKernelComment = `
 usb-oldkernel: a 2.6.27-era tree. No device has a devpath file (and none
 has the port link or removable file of later kernels); the PCI functions
 have no driver_override. A scan must take the port path from the name.
-Built by buildUSBOldKernel in internal/sysfstest/fixtures_test.go.
+Built by buildUSBOldKernel in sysfstest/fixtures_test.go.
 
   name    devnum  id         class  speed  port path  parent  strings
   usb1      1     1d6b:0002  09     480    0          -       Linux 2.6.27-7-generic ehci_hcd / EHCI Host Controller / 0000:00:1d.7
@@ -296,7 +294,7 @@ Interfaces: hubs :1.0 09/00/00 hub; 1-1.2:1.0 08/06/50 usb-storage;
 1-3:1.0 08/06/50 usb-storage; 2-1:1.0 03/01/02 usbhid.
 `
 
-func buildUSBOldKernel(t *Tree) {
+func buildUSBOldKernel(t *Host) {
 	old := []string{"devpath", "port", "removable"}
 	pciOld := []string{"driver_override"}
 	t.AddPCI(PCIFunction{Address: "0000:00:1d.0", Vendor: 0x8086, Device: 0x2934, SubsystemVendor: 0x17aa,
@@ -334,7 +332,7 @@ func buildUSBOldKernel(t *Tree) {
 
 const pciBasicComment = `
 pci-basic: a workstation's PCI functions, some deliberately odd.
-Built by buildPCIBasic in internal/sysfstest/fixtures_test.go.
+Built by buildPCIBasic in sysfstest/fixtures_test.go.
 Every function but 0000:00:1f.4 has a 64-byte config file, so
   lspci -A linux-sysfs -O sysfs.path=ROOT/sys/bus/pci -n
 lists all 16 (0000:00:1f.4 from its vendor, device and class files).
@@ -365,7 +363,7 @@ noted; driver_override is (null) except on 02:10.4. The two malformed
 modalias files must cost a warning each, not the function and not the scan.
 `
 
-func buildPCIBasic(t *Tree) {
+func buildPCIBasic(t *Host) {
 	lenovo := func(f PCIFunction) PCIFunction {
 		f.SubsystemVendor, f.SubsystemDevice, f.Config = 0x17aa, 0x312a, true
 		return f

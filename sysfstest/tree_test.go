@@ -13,14 +13,14 @@ import (
 )
 
 // buildSmall is a tree with one of everything the builder makes.
-func buildSmall(t *testing.T) (root string, tr *Tree) {
+func buildSmall(t *testing.T) (root string, tr *Host) {
 	t.Helper()
 	root = t.TempDir()
-	tr = New(root)
+	tr = NewHostAt(root)
 	tr.AddUSB(RootHub(1, "480"))
 	tr.AddUSB(Hub(1, "3"))
-	tr.AddUSB(USBDevice{Bus: 1, Port: "3.1", IDVendor: 0x1050, IDProduct: 0x0407, BCDDevice: 0x0543,
-		Speed: "12", MaxPower: "30mA", ConnectType: "hotplug", DevNode: true,
+	tr.Plug(USBDevice{Bus: 1, Port: "3.1", IDVendor: 0x1050, IDProduct: 0x0407, BCDDevice: 0x0543,
+		Speed: "12", MaxPower: "30mA", ConnectType: "hotplug",
 		Manufacturer: new("Yubico"), Product: new("YubiKey OTP+FIDO+CCID"), Serial: new("12345678"),
 		Interfaces: []USBInterface{
 			{Number: 0, Class: 0x03, SubClass: 0x01, Protocol: 0x01, NumEndpoints: 1, Driver: "usbhid"},
@@ -234,7 +234,7 @@ func TestBuilderConfig(t *testing.T) {
 // what is added below them.
 func TestBuilderBridgeBuses(t *testing.T) {
 	root := t.TempDir()
-	tr := New(root)
+	tr := NewHostAt(root)
 	bridge := func(addr, parent string) PCIFunction {
 		return PCIFunction{Address: addr, Parent: parent, Vendor: 0x10b5, Device: 0x8747, Class: 0x060400, Config: true}
 	}
@@ -269,47 +269,47 @@ func TestBuilderBridgeBuses(t *testing.T) {
 func TestBuilderErrors(t *testing.T) {
 	tests := []struct {
 		name  string
-		build func(tr *Tree)
+		build func(tr *Host)
 		want  string
 	}{
-		{"no root hub", func(tr *Tree) { tr.AddUSB(USBDevice{Bus: 1, Port: "1"}) }, "parent usb1 not added"},
-		{"no parent hub", func(tr *Tree) {
+		{"no root hub", func(tr *Host) { tr.AddUSB(USBDevice{Bus: 1, Port: "1"}) }, "parent usb1 not added"},
+		{"no parent hub", func(tr *Host) {
 			tr.AddUSB(RootHub(1, "480"))
 			tr.AddUSB(USBDevice{Bus: 1, Port: "1.2"})
 		}, "parent 1-1 not added"},
-		{"port beyond maxchild", func(tr *Tree) {
+		{"port beyond maxchild", func(tr *Host) {
 			tr.AddUSB(RootHub(1, "480"))
 			tr.AddUSB(USBDevice{Bus: 1, Port: "5"})
 		}, "has no port 5"},
-		{"parent not a hub", func(tr *Tree) {
+		{"parent not a hub", func(tr *Host) {
 			tr.AddUSB(RootHub(1, "480"))
 			tr.AddUSB(USBDevice{Bus: 1, Port: "1"})
 			tr.AddUSB(USBDevice{Bus: 1, Port: "1.1"})
 		}, "has no port 1"},
-		{"bad port", func(tr *Tree) { tr.AddUSB(USBDevice{Bus: 1, Port: "1.0"}) }, "not like 3.1.2"},
-		{"bus 0", func(tr *Tree) { tr.AddUSB(USBDevice{}) }, "must be positive"},
-		{"USB twice", func(tr *Tree) {
+		{"bad port", func(tr *Host) { tr.AddUSB(USBDevice{Bus: 1, Port: "1.0"}) }, "not like 3.1.2"},
+		{"bus 0", func(tr *Host) { tr.AddUSB(USBDevice{}) }, "must be positive"},
+		{"USB twice", func(tr *Host) {
 			tr.AddUSB(RootHub(1, "480"))
 			tr.AddUSB(RootHub(1, "480"))
 		}, "added twice"},
-		{"bad address", func(tr *Tree) { tr.AddPCI(PCIFunction{Address: "00:1f.3"}) }, "not an address"},
-		{"upper case address", func(tr *Tree) { tr.AddPCI(PCIFunction{Address: "0000:00:1F.3"}) }, "not an address"},
-		{"no bridge", func(tr *Tree) { tr.AddPCI(PCIFunction{Address: "0000:01:00.0", Parent: "0000:00:01.0"}) }, "parent 0000:00:01.0 not added"},
-		{"no PF", func(tr *Tree) { tr.AddPCI(PCIFunction{Address: "0000:01:10.0", PhysFn: "0000:01:00.0"}) }, "PF 0000:01:00.0 not added"},
-		{"PCI twice", func(tr *Tree) {
+		{"bad address", func(tr *Host) { tr.AddPCI(PCIFunction{Address: "00:1f.3"}) }, "not an address"},
+		{"upper case address", func(tr *Host) { tr.AddPCI(PCIFunction{Address: "0000:00:1F.3"}) }, "not an address"},
+		{"no bridge", func(tr *Host) { tr.AddPCI(PCIFunction{Address: "0000:01:00.0", Parent: "0000:00:01.0"}) }, "parent 0000:00:01.0 not added"},
+		{"no PF", func(tr *Host) { tr.AddPCI(PCIFunction{Address: "0000:01:10.0", PhysFn: "0000:01:00.0"}) }, "PF 0000:01:00.0 not added"},
+		{"PCI twice", func(tr *Host) {
 			tr.AddPCI(PCIFunction{Address: "0000:00:01.0"})
 			tr.AddPCI(PCIFunction{Address: "0000:00:01.0"})
 		}, "added twice"},
-		{"negative group", func(tr *Tree) { tr.AddIOMMUGroup(-1) }, "negative"},
-		{"raw escapes", func(tr *Tree) {
+		{"negative group", func(tr *Host) { tr.AddIOMMUGroup(-1) }, "negative"},
+		{"raw escapes", func(tr *Host) {
 			tr.AddPCI(PCIFunction{Address: "0000:00:01.0", Raw: map[string]string{"../../../x": ""}})
 		}, "not a clean relative path"},
-		{"file escapes", func(tr *Tree) { tr.WriteFile("../x", "") }, "not a clean relative path"},
-		{"link escapes", func(tr *Tree) { tr.Symlink("/x", "y") }, "not a clean relative path"},
+		{"file escapes", func(tr *Host) { tr.WriteFile("../x", "") }, "not a clean relative path"},
+		{"link escapes", func(tr *Host) { tr.Symlink("/x", "y") }, "not a clean relative path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr := New(t.TempDir())
+			tr := NewHostAt(t.TempDir())
 			tt.build(tr)
 			if err := tr.Err(); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Err() = %v, want an error containing %q", err, tt.want)

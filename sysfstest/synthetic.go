@@ -15,26 +15,27 @@ const (
 	synthFuncs       = 4   // functions of each endpoint
 )
 
-// SyntheticHostControllers is the number of USB host controllers Synthetic
+// syntheticHostControllers is the number of USB host controllers Synthetic
 // adds for nUSB devices: one xHCI for every two buses of up to 127
 // devices each.
-func SyntheticHostControllers(nUSB int) int {
+func syntheticHostControllers(nUSB int) int {
 	buses := (nUSB + synthUSBPerBus - 1) / synthUSBPerBus
 	return (buses + 1) / 2
 }
 
 // Synthetic writes a large, realistic tree under root, for benchmarks: nUSB
 // USB devices (root hubs and hubs included) and nPCI PCI functions (bridges
-// included), plus the SyntheticHostControllers(nUSB) xHCI functions the USB
-// buses hang off. So sys/bus/usb/devices holds nUSB device entries (and
-// their interfaces) and sys/bus/pci/devices holds
-// nPCI+SyntheticHostControllers(nUSB) entries.
+// included), plus the xHCI functions the USB buses hang off, one for
+// every two buses of up to 127 devices. So sys/bus/usb/devices holds nUSB
+// device entries (and their interfaces) and sys/bus/pci/devices holds nPCI
+// entries and the controllers. Every USB device has its node in
+// /dev/bus/usb.
 //
 // USB buses come in pairs on one xHCI, a USB 2.0 bus and a SuperSpeed bus,
 // each with up to 127 devices (so devnum stays in 1..127); hubs nest up to
 // four deep, and the same vendor:product recurs with different serials (or
-// none). Past 8001 devices the bus numbers exceed Linux's limit of 63. PCI functions sit
-// behind root ports and PCIe switches: 1034 functions per root port, 25
+// none). Past 8001 devices the bus numbers exceed Linux's limit of 63.
+// PCI functions sit behind root ports and PCIe switches: 1034 functions per root port, 25
 // root ports per domain, in domain 0000 and then 10000, 10001, ...; every
 // endpoint slot is its own IOMMU group. The USB controllers live in
 // domains 0001, 0002, ... Output depends only on the arguments.
@@ -43,15 +44,15 @@ func Synthetic(root string, nUSB, nPCI int) error {
 		return fmt.Errorf("sysfstest: negative device count (%d USB, %d PCI)", nUSB, nPCI)
 	}
 	fns, devs := syntheticPlan(nUSB, nPCI)
-	t := New(root)
+	h := NewHostAt(root)
 	for _, f := range fns {
-		if t.AddPCI(f); t.Err() != nil {
-			return t.Err()
+		if h.AddPCI(f); h.Err() != nil {
+			return h.Err()
 		}
 	}
 	for _, d := range devs {
-		if t.AddUSB(d); t.Err() != nil {
-			return t.Err()
+		if h.Plug(d); h.Err() != nil {
+			return h.Err()
 		}
 	}
 	return nil
@@ -154,7 +155,7 @@ var synthPCIKinds = [][synthFuncs]PCIFunction{
 
 func syntheticUSB(n int, nextGroup func() *int) ([]PCIFunction, []USBDevice) {
 	var ctrls []PCIFunction
-	for c := range SyntheticHostControllers(n) {
+	for c := range syntheticHostControllers(n) {
 		f := xHCI(fmt.Sprintf("%04x:00:%02x.%d", 1+c/256, c%256/8, c%8))
 		f.IOMMUGroup = nextGroup()
 		ctrls = append(ctrls, f)
@@ -169,7 +170,7 @@ func syntheticUSB(n int, nextGroup func() *int) ([]PCIFunction, []USBDevice) {
 		}
 		rh := RootHub(bus, speed)
 		rh.Controller = ctrls[(bus-1)/2].Address
-		rh.Serial, rh.MaxChild, rh.Devnum, rh.DevNode = new(rh.Controller), 8, 1, true
+		rh.Serial, rh.MaxChild, rh.Devnum = new(rh.Controller), 8, 1
 		devs = append(devs, rh)
 
 		// Fill ports breadth first; every fourth device is a hub while
@@ -207,7 +208,7 @@ func syntheticUSB(n int, nextGroup func() *int) ([]PCIFunction, []USBDevice) {
 					d.Serial = new(fmt.Sprintf("SYN%08d", serial))
 				}
 			}
-			d.Bus, d.Port, d.Devnum, d.Speed, d.DevNode = bus, port, i+1, speed, true
+			d.Bus, d.Port, d.Devnum, d.Speed = bus, port, i+1, speed
 			devs = append(devs, d)
 		}
 	}

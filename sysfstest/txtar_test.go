@@ -31,15 +31,15 @@ func TestTxtarRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			if err := WriteTxtar(dir, []byte(tt.archive)); err != nil {
+			if err := writeTxtar(dir, []byte(tt.archive)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := Dump(dir)
+			got, err := dump(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.archive, string(got)); diff != "" {
-				t.Errorf("Dump(WriteTxtar(archive)) (-want +got):\n%s", diff)
+				t.Errorf("dump(writeTxtar(archive)) (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -57,7 +57,7 @@ func TestTxtarWrites(t *testing.T) {
  6d a3
 -- sys/kernel/iommu_groups/3/devices/ --
 `
-	if err := WriteTxtar(dir, []byte(archive)); err != nil {
+	if err := writeTxtar(dir, []byte(archive)); err != nil {
 		t.Fatal(err)
 	}
 	target, err := os.Readlink(filepath.Join(dir, "sys/bus/usb/devices/1-1"))
@@ -111,9 +111,9 @@ func TestWriteTxtarErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "root")
-			err := WriteTxtar(dir, []byte(tt.archive))
+			err := writeTxtar(dir, []byte(tt.archive))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("WriteTxtar = %v, want an error containing %q", err, tt.want)
+				t.Errorf("writeTxtar = %v, want an error containing %q", err, tt.want)
 			}
 			if entries, _ := os.ReadDir(parent); len(entries) != 1 {
 				t.Errorf("something was written next to the root: %v", entries)
@@ -139,8 +139,8 @@ func TestDumpErrors(t *testing.T) {
 			if err := tt.make(dir); err != nil {
 				t.Skip(err)
 			}
-			if out, err := Dump(dir); err == nil {
-				t.Errorf("Dump succeeded:\n%s", out)
+			if out, err := dump(dir); err == nil {
+				t.Errorf("dump succeeded:\n%s", out)
 			}
 		})
 	}
@@ -150,15 +150,15 @@ func TestDumpErrors(t *testing.T) {
 // lost, and the symlinks must not have been followed.
 func TestDumpTree(t *testing.T) {
 	dir := t.TempDir()
-	tr := New(dir)
+	tr := NewHostAt(dir)
 	tr.AddUSB(RootHub(1, "480"))
-	tr.AddUSB(USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407, Serial: new(""),
-		Interfaces: []USBInterface{{Class: 0x03, Driver: "usbhid"}}, DevNode: true})
+	tr.Plug(USBDevice{Bus: 1, Port: "2", IDVendor: 0x1050, IDProduct: 0x0407, Serial: new(""),
+		Interfaces: []USBInterface{{Class: 0x03, Driver: "usbhid"}}})
 	tr.AddPCI(PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Config: true})
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	first, err := Dump(dir)
+	first, err := dump(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,15 +178,15 @@ func TestDumpTree(t *testing.T) {
 		t.Errorf("Dump followed a symlink")
 	}
 	again := t.TempDir()
-	if err := WriteTxtar(again, first); err != nil {
+	if err := writeTxtar(again, first); err != nil {
 		t.Fatal(err)
 	}
-	second, err := Dump(again)
+	second, err := dump(again)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(string(first), string(second)); diff != "" {
-		t.Errorf("Dump(WriteTxtar(Dump(tree))) differs (-want +got):\n%s", diff)
+		t.Errorf("dump(writeTxtar(dump(tree))) differs (-want +got):\n%s", diff)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestSyntheticCounts(t *testing.T) {
 			usb, ifs := busEntries(t, root, "usb")
 			pci, _ := busEntries(t, root, "pci")
 			got := [2]int{usb, pci}
-			want := [2]int{tt.nUSB, tt.nPCI + SyntheticHostControllers(tt.nUSB)}
+			want := [2]int{tt.nUSB, tt.nPCI + syntheticHostControllers(tt.nUSB)}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("entries in sys/bus/usb/devices and sys/bus/pci/devices (-want +got):\n%s", diff)
 			}
@@ -132,7 +132,7 @@ func TestSyntheticShape(t *testing.T) {
 func TestSyntheticPlan(t *testing.T) {
 	const nUSB, nPCI = 1000, 30000
 	fns, devs := syntheticPlan(nUSB, nPCI)
-	if got, want := [2]int{len(devs), len(fns)}, [2]int{nUSB, nPCI + SyntheticHostControllers(nUSB)}; got != want {
+	if got, want := [2]int{len(devs), len(fns)}, [2]int{nUSB, nPCI + syntheticHostControllers(nUSB)}; got != want {
 		t.Fatalf("planned %d USB devices and %d PCI functions, want %v", got[0], got[1], want)
 	}
 
@@ -204,7 +204,7 @@ func TestSyntheticDeterministic(t *testing.T) {
 		if err := Synthetic(root, 30, 12); err != nil {
 			t.Fatal(err)
 		}
-		d, err := Dump(root)
+		d, err := dump(root)
 		if err != nil {
 			t.Fatal(err)
 		}
