@@ -14,11 +14,20 @@
 //
 // Watch follows the devices as they come, go and change:
 //
-//	w, err := discover.Watch(ctx, discover.WatchOptions{Options: discover.Options{Root: "/"}})
-//	defer w.Close()
-//	for ev := range w.Events {
-//		fmt.Println(ev.Op, ev.Device.Name) // read w.Errors too
+//	w, err := discover.Watch(ctx, discover.WatchOptions{Options: discover.Options{Root: "/"}, Initial: true})
+//	defer w.Close() // or cancel ctx: either stops it, read or not
+//	for ev := range w.Events { // read w.Errors too
+//		switch ev.Op {
+//		case discover.Ready:
+//			// the Adds above were the whole host
+//		case discover.Change:
+//			fmt.Println(ev.Device.Name, "changed") // ev.Old is as it was
+//		default:
+//			fmt.Println(ev.Op, ev.Device.Name)
+//		}
 //	}
+//
+// What the watcher hands out (events, Devices) is the caller's own copy.
 package discover
 
 import (

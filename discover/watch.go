@@ -28,8 +28,13 @@ const (
 	Remove
 	// Change: the same device (same USB name and devnum, same PCI
 	// address) now reads differently: a driver was bound or unbound, an
-	// interface appeared.
+	// interface appeared. Event.Old holds it as it was.
 	Change
+	// Ready: the first scan is done, and has been told. Sent once, after
+	// the Adds of the devices present when Initial is set, or as the very
+	// first event when it is not. A consumer that builds its view from
+	// events alone has seen the whole host when this comes.
+	Ready
 )
 
 func (o Op) String() string {
@@ -40,55 +45,80 @@ func (o Op) String() string {
 		return "remove"
 	case Change:
 		return "change"
+	case Ready:
+		return "ready"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
 
-// MarshalText writes "add", "remove" or "change".
+// MarshalText writes "add", "remove", "change" or "ready".
 func (o Op) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // UnmarshalText reads what MarshalText writes.
 func (o *Op) UnmarshalText(b []byte) error {
-	for _, v := range []Op{Add, Remove, Change} {
+	for _, v := range []Op{Add, Remove, Change, Ready} {
 		if string(b) == v.String() {
 			*o = v
 			return nil
 		}
 	}
-	return fmt.Errorf("op %q is not add, remove or change", b)
+	return fmt.Errorf("op %q is not add, remove, change or ready", b)
 }
 
 // Event is one change the watcher saw. Device is always as read from sysfs
-// after the change; for a Remove it is the device as last read.
+// after the change; for a Remove it is the device as last read; for Ready
+// it is the zero Device (and JSON leaves it out). Old is the device as it
+// was before a Change, and nil for every other Op. Both are the
+// receiver's own copies (see Device.Clone).
 type Event struct {
 	Op     Op        `json:"op"`
 	Time   time.Time `json:"time"`
-	Device Device    `json:"device"`
+	Device Device    `json:"device,omitzero"`
+	Old    *Device   `json:"old,omitempty"`
 }
 
 // DefaultRescan is how often a watcher rescans everything, as a safety net
 // under its event sources.
 const DefaultRescan = 30 * time.Second
 
-// NoRescan, as WatchOptions.Rescan, turns the periodic rescan off.
+// NoRescan, as WatchOptions.Rescan, turns the periodic rescan off (any
+// negative Rescan does).
 const NoRescan time.Duration = -1
+
+// UeventMode says whether a watcher listens to kernel uevents.
+type UeventMode uint8
+
+// The uevent modes.
+const (
+	// UeventsAuto listens when the root is "/", the host itself: a tree
+	// elsewhere is not what the kernel's events describe.
+	UeventsAuto UeventMode = iota
+	// UeventsOff never listens: PCI changes and driver binding are then
+	// seen only by the rescan.
+	UeventsOff
+	// UeventsOn listens whatever the root, for a root that is the host's
+	// own sysfs mounted elsewhere (a container given /sys at /host/sys).
+	UeventsOn
+)
 
 // pollInterval is how often a watcher that lost its event sources (no
 // inotify instance or watches left) rescans instead.
 const pollInterval = time.Second
 
-// WatchOptions says what to watch. Recorder is ignored.
+// WatchOptions says what to watch. Recorder is ignored. The zero value
+// watches the host's every bus, with uevents, a rescan every
+// DefaultRescan, and no Adds for the devices already there.
 type WatchOptions struct {
 	Options
-	// Rescan is the period of the full rescan: 0 means DefaultRescan, and
-	// a negative value (NoRescan) turns it off.
+	// Rescan is the period of the full rescan, as a safety net under the
+	// event sources: 0 means DefaultRescan, and NoRescan (any negative
+	// value, as with net.Dialer's KeepAlive) turns it off.
 	Rescan time.Duration
-	// Initial sends an Add for every device present when watching starts.
+	// Initial sends an Add for every device present when watching starts,
+	// before Ready.
 	Initial bool
-	// NoUevents does not listen to kernel uevents, which a watcher of the
-	// root "/" does by default. Without them, PCI changes and driver
-	// binding are seen only by the rescan.
-	NoUevents bool
+	// Uevents says whether to listen to kernel uevents; see UeventMode.
+	Uevents UeventMode
 }
 
 // Watcher reports the devices that come, go and change under a root. Read
@@ -114,6 +144,10 @@ type Watcher struct {
 // so Devices is at once up to date; it fails only when the root cannot be
 // read. Cancelling ctx closes the watcher.
 func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
+	return watch(ctx, opts, nil)
+}
+
+func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher, error) {
 	if b, err := opts.usbBackend(); err != nil {
 		return nil, err
 	} else if b != USBSysfs {
@@ -135,6 +169,7 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	w := &watcher{
 		W:        ww,
 		opts:     opts,
+		hooks:    hooks,
 		fs:       fs,
 		devDir:   filepath.Join(root, "dev", "bus", "usb"),
 		root:     root,
@@ -165,39 +200,51 @@ func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	w.startSources()
 	var first batch
 	w.fullRescan(&first)
+	now := time.Now()
 	if opts.Initial {
-		w.queue = first.events(time.Now())
+		w.queue = first.events(now)
 	}
+	w.queue = append(w.queue, Event{Op: Ready, Time: now})
 	w.started = true
 
+	// Cancelling ctx stops the watcher as Close does, wherever the loop
+	// is: waiting for events, or blocked sending one nobody reads.
+	stopAfter := context.AfterFunc(ctx, ww.stop)
 	ww.wg.Add(1)
 	go func() {
 		defer ww.wg.Done()
-		w.loop(ctx)
+		defer stopAfter()
+		w.loop()
 	}()
 	return ww, nil
+}
+
+// stop tells every goroutine of the watcher to end, and unblocks the
+// uevent reader; it does not wait for them.
+func (ww *Watcher) stop() {
+	ww.once.Do(func() { close(ww.done) })
+	ww.w.stopSources()
 }
 
 // Close stops the watcher and closes Events and Errors. It does not wait
 // for anyone to read them, and it is safe to call more than once.
 func (ww *Watcher) Close() error {
-	ww.once.Do(func() { close(ww.done) })
-	ww.w.stopSources() // unblocks the uevent reader
+	ww.stop()
 	ww.wg.Wait()
 	return nil
 }
 
 // Devices returns the devices as the watcher sees them now, in Scan's
-// order. Once the events are read and the host is quiet, they equal a
+// order: the caller's own copies, to change at will. Once the events are read and the host is quiet, they equal a
 // fresh Scan's.
 func (ww *Watcher) Devices() []Device {
 	ww.mu.Lock()
 	out := make([]Device, 0, len(ww.usb)+len(ww.pci))
 	for _, d := range ww.usb {
-		out = append(out, d)
+		out = append(out, d.Clone())
 	}
 	for _, d := range ww.pci {
-		out = append(out, d)
+		out = append(out, d.Clone())
 	}
 	ww.mu.Unlock()
 	slices.SortFunc(out, compareDevices)
@@ -208,6 +255,7 @@ func (ww *Watcher) Devices() []Device {
 type watcher struct {
 	W      *Watcher
 	opts   WatchOptions
+	hooks  *watchHooks // a test's; nil otherwise
 	fs     *sysfs.FS
 	root   string
 	devDir string // <root>/dev/bus/usb
@@ -236,7 +284,15 @@ type watcher struct {
 	started  bool
 	stopOnce sync.Once
 
+	// The loop's timers; a channel is nil while its timer is not armed.
+	rescanC, pollC, recheckC <-chan time.Time
+	pollT                    *time.Ticker
+	recheckT                 *time.Timer
+
 	passes, fulls atomic.Int64 // for tests: passes made, full rescans among them
+	// For tests: how many times the loop waited, and how many timers were
+	// armed the last time.
+	waits, armed atomic.Int64
 
 	queue   []Event // events not yet sent
 	dropped int     // errors dropped because nobody read Errors
@@ -276,23 +332,29 @@ func (w *watcher) stopped() bool {
 	}
 }
 
-func (w *watcher) loop(ctx context.Context) {
+func (w *watcher) loop() {
 	defer func() {
 		w.stopSources()
 		w.fs.Close()
 		close(w.W.events)
 		close(w.W.errors)
 	}()
-	var rescan <-chan time.Time
+	// A timer is armed only while something waits for it: the rescan
+	// period, polling (when the file events are lost), a recheck. An idle
+	// watcher without them sleeps until an event comes.
 	if d := w.rescanEvery(); d > 0 {
 		t := time.NewTicker(d)
 		defer t.Stop()
-		rescan = t.C
+		w.rescanC = t.C
 	}
-	poll := time.NewTicker(pollInterval)
-	defer poll.Stop()
-	recheck := time.NewTimer(time.Hour)
-	defer recheck.Stop()
+	defer func() {
+		if w.pollT != nil {
+			w.pollT.Stop()
+		}
+		if w.recheckT != nil {
+			w.recheckT.Stop()
+		}
+	}()
 
 	if w.fsw != nil {
 		w.fsEvents, w.fsErrors = w.fsw.Events, w.fsw.Errors
@@ -301,13 +363,11 @@ func (w *watcher) loop(ctx context.Context) {
 		if !w.flush() {
 			return
 		}
-		w.armRecheck(recheck)
+		w.armRecheck()
+		w.blocked(w.rescanC, w.pollC, w.recheckC)
 		var b batch
 		select {
 		case <-w.W.done:
-			return
-		case <-ctx.Done():
-			w.W.once.Do(func() { close(w.W.done) })
 			return
 		case ev, ok := <-w.fsEvents:
 			w.gotFileEvent(&b, ev, ok)
@@ -317,14 +377,11 @@ func (w *watcher) loop(ctx context.Context) {
 			w.kernelEvent(&b, u)
 		case err := <-w.inject:
 			w.sourceError(&b, err)
-		case <-rescan:
+		case <-w.rescanC:
 			b.full = true
-		case <-poll.C:
-			if !w.polling {
-				continue
-			}
+		case <-w.pollC:
 			b.full = true
-		case <-recheck.C:
+		case <-w.recheckC:
 		}
 		// Take whatever else is waiting, so that a burst is one pass.
 	drain:
@@ -344,6 +401,18 @@ func (w *watcher) loop(ctx context.Context) {
 		w.apply(&b)
 		w.followUp(&b)
 	}
+}
+
+// blocked counts the loop's waits and the timers armed for each.
+func (w *watcher) blocked(timers ...<-chan time.Time) {
+	var n int64
+	for _, c := range timers {
+		if c != nil {
+			n++
+		}
+	}
+	w.armed.Store(n)
+	w.waits.Add(1)
 }
 
 func (w *watcher) gotFileEvent(b *batch, ev fsnotify.Event, ok bool) {

@@ -36,7 +36,7 @@ func benchHost(b *testing.B, n int, charLinks bool) (*sysfstest.Host, *Watcher) 
 	if err := tr.Err(); err != nil {
 		b.Fatal(err)
 	}
-	w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Rescan: NoRescan, NoUevents: true})
+	w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Rescan: NoRescan, Uevents: UeventsOff})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,6 +46,9 @@ func benchHost(b *testing.B, n int, charLinks bool) (*sysfstest.Host, *Watcher) 
 			b.Errorf("watch: %v", err)
 		}
 	}()
+	if ev := <-w.Events; ev.Op != Ready {
+		b.Fatalf("first event %v, want ready", ev.Op)
+	}
 	return tr, w
 }
 

@@ -56,6 +56,9 @@ func TestWatchHostUevent(t *testing.T) {
 	if w.w.uconn == nil {
 		t.Fatal("no uevent socket on the host root")
 	}
+	if ev := <-w.Events; ev.Op != Ready {
+		t.Fatalf("first event %s, want ready", brief([]Event{ev}))
+	}
 	set := func(v string) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(dir, "driver_override"), []byte(v), 0); err != nil {

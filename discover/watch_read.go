@@ -29,9 +29,13 @@ type batch struct {
 	// pciGone: PCI functions the kernel said it removed.
 	pciGone map[string]bool
 
-	removed, added, changed []Device
-	out                     []Event
+	removed, added []Device
+	changed        []change
+	out            []Event
 }
+
+// change is a device read differently: as it was, and as it is now.
+type change struct{ old, new Device }
 
 type nodeEvent struct {
 	bus, dev int
@@ -57,14 +61,20 @@ func (b *batch) readPCI(name string) {
 // changes, each in Scan's order. A pass may compare the same device twice,
 // so each comparison's events follow the last one's.
 func (b *batch) seal() {
+	// The receiver's own copies: the watcher keeps comparing what it has.
 	for _, g := range []struct {
 		op   Op
 		devs []Device
-	}{{Remove, b.removed}, {Add, b.added}, {Change, b.changed}} {
+	}{{Remove, b.removed}, {Add, b.added}} {
 		slices.SortFunc(g.devs, compareDevices)
 		for _, d := range g.devs {
-			b.out = append(b.out, Event{Op: g.op, Device: d})
+			b.out = append(b.out, Event{Op: g.op, Device: d.Clone()})
 		}
+	}
+	slices.SortFunc(b.changed, func(x, y change) int { return compareDevices(x.new, y.new) })
+	for _, c := range b.changed {
+		old := c.old.Clone()
+		b.out = append(b.out, Event{Op: Change, Device: c.new.Clone(), Old: &old})
 	}
 	b.removed, b.added, b.changed = nil, nil, nil
 }
@@ -291,7 +301,7 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
 		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
-			b.changed = append(b.changed, d)
+			b.changed = append(b.changed, change{old, d})
 		default:
 			continue
 		}
@@ -391,7 +401,7 @@ func (w *watcher) diffPCI(b *batch, want map[string]bool, got map[string]Device)
 			b.added = append(b.added, d)
 			w.W.pci[name] = d
 		case !reflect.DeepEqual(old, d):
-			b.changed = append(b.changed, d)
+			b.changed = append(b.changed, change{old, d})
 			w.W.pci[name] = d
 		}
 	}
@@ -551,17 +561,26 @@ func (w *watcher) followUp(b *batch) {
 	}
 }
 
-// armRecheck sets t to the earliest pending recheck.
-func (w *watcher) armRecheck(t *time.Timer) {
+// armRecheck arms the recheck timer for the earliest pending recheck, and
+// disarms it when there is none.
+func (w *watcher) armRecheck() {
 	var next time.Time
 	for _, r := range w.rechecks {
 		if !r.due.IsZero() && (next.IsZero() || r.due.Before(next)) {
 			next = r.due
 		}
 	}
-	if next.IsZero() {
-		t.Stop()
+	switch {
+	case next.IsZero():
+		if w.recheckT != nil {
+			w.recheckT.Stop()
+		}
+		w.recheckC = nil
 		return
+	case w.recheckT == nil:
+		w.recheckT = time.NewTimer(max(time.Until(next), 0))
+	default:
+		w.recheckT.Reset(max(time.Until(next), 0))
 	}
-	t.Reset(max(time.Until(next), 0))
+	w.recheckC = w.recheckT.C
 }

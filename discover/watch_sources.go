@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
@@ -24,13 +25,26 @@ func nodePath(devDir string, bus, dev int) string {
 	return filepath.Join(devDir, fmt.Sprintf("%03d", bus), fmt.Sprintf("%03d", dev))
 }
 
-// fileEventBuffer is the length of fsnotify's event channel; a test sets
-// it to 0 so that a stalled watcher overflows the kernel's queue.
-var fileEventBuffer uint = 1024
+// fileEventBuffer is the length of fsnotify's event channel.
+const fileEventBuffer = 1024
+
+// watchHooks is what a test changes in a watcher: nil in Watch.
+type watchHooks struct {
+	// noEventBuffer leaves fsnotify's event channel unbuffered, so that
+	// a stalled watcher overflows the kernel's queue.
+	noEventBuffer bool
+	// addWatch replaces fsnotify's Add, to fail as a host out of inotify
+	// watches does.
+	addWatch func(fsw *fsnotify.Watcher, dir string) error
+}
 
 func (w *watcher) startSources() {
 	if w.opts.wants(BusUSB) {
-		fsw, err := fsnotify.NewBufferedWatcher(fileEventBuffer)
+		var buf uint = fileEventBuffer
+		if w.hooks != nil && w.hooks.noEventBuffer {
+			buf = 0
+		}
+		fsw, err := fsnotify.NewBufferedWatcher(buf)
 		if err != nil {
 			w.startPolling(fmt.Errorf("inotify: %w", err))
 		} else {
@@ -38,7 +52,7 @@ func (w *watcher) startSources() {
 			w.ensureWatches(&batch{})
 		}
 	}
-	if !w.opts.NoUevents && w.root == "/" {
+	if w.opts.Uevents == UeventsOn || w.opts.Uevents == UeventsAuto && w.root == "/" {
 		c, err := uevent.Listen()
 		if err != nil {
 			w.send(fmt.Errorf("watch: kernel uevents are unavailable, so PCI changes and driver binding show only at the rescan (every %s): %w",
@@ -77,13 +91,30 @@ func (w *watcher) readUevents(c *uevent.Conn) {
 	}
 }
 
+// PollingError comes on Errors, once, when the watcher loses its file
+// events for good: the host is out of inotify instances
+// (fs.inotify.max_user_instances) or watches (fs.inotify.max_user_watches).
+// The watcher goes on, rescanning everything every Interval instead.
+type PollingError struct {
+	Interval time.Duration
+	Err      error // why; it wraps the system's error (unix.ENOSPC, unix.EMFILE)
+}
+
+func (e *PollingError) Error() string {
+	return fmt.Sprintf("watch: %v; rescanning every %s instead", e.Err, e.Interval)
+}
+
+func (e *PollingError) Unwrap() error { return e.Err }
+
 // startPolling is the fallback when file events are lost for good.
 func (w *watcher) startPolling(why error) {
 	if w.polling {
 		return
 	}
 	w.polling = true
-	w.send(fmt.Errorf("watch: %w; rescanning every %s instead", why, pollInterval))
+	w.pollT = time.NewTicker(pollInterval)
+	w.pollC = w.pollT.C
+	w.send(&PollingError{Interval: pollInterval, Err: why})
 }
 
 // ensureWatches watches <root>/dev/bus/usb and every bus folder in it, or,
@@ -94,19 +125,20 @@ func (w *watcher) ensureWatches(b *batch) {
 	if w.fsw == nil {
 		return
 	}
-	dir := w.devDir
 	for {
-		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			break
-		}
-		if dir == w.root || dir == filepath.Dir(dir) {
+		dir, ok := w.deepestDir()
+		if !ok {
 			return
 		}
-		dir = filepath.Dir(dir)
-	}
-	w.addWatchOnce(dir)
-	if dir != w.devDir {
-		return
+		w.addWatchOnce(dir)
+		if dir == w.devDir {
+			break
+		}
+		// A folder made below dir between the look and the watch sends
+		// no event: look again, and go down if one came.
+		if again, _ := w.deepestDir(); again == dir {
+			return
+		}
 	}
 	ents, err := os.ReadDir(w.devDir)
 	if err != nil {
@@ -119,6 +151,21 @@ func (w *watcher) ensureWatches(b *batch) {
 				b.listUSB = true
 			}
 		}
+	}
+}
+
+// deepestDir is <root>/dev/bus/usb or the deepest of its parents that
+// exists, up to the root.
+func (w *watcher) deepestDir() (string, bool) {
+	dir := w.devDir
+	for {
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			return dir, true
+		}
+		if dir == w.root || dir == filepath.Dir(dir) {
+			return "", false
+		}
+		dir = filepath.Dir(dir)
 	}
 }
 
@@ -138,21 +185,25 @@ func (w *watcher) rewatch(b *batch) {
 	w.ensureWatches(b)
 }
 
-// addWatch is fsnotify's Add; a test makes it fail as a host out of
-// inotify watches does.
-var addWatch = (*fsnotify.Watcher).Add
+// addWatch is fsnotify's Add, or the test's.
+func (w *watcher) addWatch(dir string) error {
+	if w.hooks != nil && w.hooks.addWatch != nil {
+		return w.hooks.addWatch(w.fsw, dir)
+	}
+	return w.fsw.Add(dir)
+}
 
 // addWatchOnce reports whether it added a watch that was not there.
 func (w *watcher) addWatchOnce(dir string) bool {
 	if w.watched[dir] || w.stopped() {
 		return false
 	}
-	if err := addWatch(w.fsw, dir); err != nil {
+	if err := w.addWatch(dir); err != nil {
 		if w.stopped() {
 			return false // closed meanwhile: fsnotify says so, and it does not matter
 		}
 		if errors.Is(err, unix.ENOSPC) {
-			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s", dir))
+			w.startPolling(fmt.Errorf("out of inotify watches (fs.inotify.max_user_watches) at %s: %w", dir, err))
 		} else if !errors.Is(err, os.ErrNotExist) {
 			w.send(fmt.Errorf("watch: %w", err))
 		}

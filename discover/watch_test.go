@@ -25,9 +25,10 @@ import (
 
 // A fake host for watcher tests: a tree to plug into, and a watcher on it.
 type fakeHost struct {
-	t    *testing.T
-	tree *sysfstest.Host
-	w    *Watcher
+	t     *testing.T
+	tree  *sysfstest.Host
+	w     *Watcher
+	hooks *watchHooks // for the next start
 
 	mu   sync.Mutex
 	errs []error
@@ -37,6 +38,14 @@ type fakeHost struct {
 // whatever setup adds, and a watcher on it that relies on file events
 // alone: no rescan, no uevents.
 func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fakeHost {
+	t.Helper()
+	h := newTree(t, charLinks, buses)
+	h.start(opts)
+	return h
+}
+
+// newTree is newHost without the watcher.
+func newTree(t *testing.T, charLinks bool, buses []int) *fakeHost {
 	t.Helper()
 	tr := sysfstest.NewHostAt(t.TempDir())
 	tr.CharLinks = charLinks
@@ -49,20 +58,18 @@ func newHost(t *testing.T, charLinks bool, buses []int, opts WatchOptions) *fake
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHost{t: t, tree: tr}
-	h.start(opts)
-	return h
+	return &fakeHost{t: t, tree: tr}
 }
 
 func (h *fakeHost) start(opts WatchOptions) {
 	h.t.Helper()
 	opts.Root = h.tree.Root()
 	opts.Numeric = true
-	opts.NoUevents = true
+	opts.Uevents = UeventsOff
 	if opts.Rescan == 0 {
 		opts.Rescan = NoRescan
 	}
-	w, err := Watch(context.Background(), opts)
+	w, err := watch(context.Background(), opts, h.hooks)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -75,6 +82,10 @@ func (h *fakeHost) start(opts WatchOptions) {
 			h.mu.Unlock()
 		}
 	}()
+	if !opts.Initial {
+		// Ready comes first; a test with Initial sees it after the adds.
+		want(h.t, h.next(1), "ready")
+	}
 }
 
 func (h *fakeHost) errors() []error {
@@ -145,10 +156,18 @@ func names(ds []Device) string {
 	return strings.Join(s, " ")
 }
 
+// op says what an event is: "add 1-1@2", "ready".
+func op(e Event) string {
+	if e.Op == Ready {
+		return "ready"
+	}
+	return e.Op.String() + " " + names([]Device{e.Device})
+}
+
 func brief(evs []Event) string {
 	var s []string
 	for _, e := range evs {
-		s = append(s, e.Op.String()+" "+names([]Device{e.Device}))
+		s = append(s, op(e))
 	}
 	return "[" + strings.Join(s, ", ") + "]"
 }
@@ -157,7 +176,7 @@ func want(t *testing.T, evs []Event, ops ...string) {
 	t.Helper()
 	var got []string
 	for _, e := range evs {
-		got = append(got, e.Op.String()+" "+names([]Device{e.Device}))
+		got = append(got, op(e))
 	}
 	if !slices.Equal(got, ops) {
 		t.Fatalf("events %q, want %q", got, ops)
@@ -427,9 +446,9 @@ func TestWatchOverflowReal(t *testing.T) {
 	var h *fakeHost
 	func() {
 		defer os.WriteFile(knob, old, 0)
-		fileEventBuffer = 0
-		defer func() { fileEventBuffer = 1024 }()
-		h = newHost(t, false, []int{1}, WatchOptions{})
+		h = newTree(t, false, []int{1})
+		h.hooks = &watchHooks{noEventBuffer: true}
+		h.start(WatchOptions{})
 	}()
 	var want []string
 	h.w.mu.Lock() // hold the watcher in its first pass's update
@@ -532,7 +551,7 @@ func TestWatchPeriodicRescan(t *testing.T) {
 	h := &fakeHost{t: t, tree: tr}
 	h.check()
 	h.start(WatchOptions{Rescan: 20 * time.Millisecond, Initial: true})
-	want(t, h.next(1), "add 0000:00:02.0")
+	want(t, h.next(2), "add 0000:00:02.0", "ready")
 	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0xa348, Class: 0x040300, Driver: "snd_hda_intel"})
 	h.check()
 	want(t, h.next(1), "add 0000:00:1f.3")
@@ -545,13 +564,19 @@ func TestWatchPeriodicRescan(t *testing.T) {
 	if evs[0].Device.PCI.Driver != "" {
 		t.Errorf("driver %q after unbind", evs[0].Device.PCI.Driver)
 	}
+	// The change carries the device as it was.
+	if o := evs[0].Old; o == nil || o.Name != "0000:00:1f.3" || o.PCI.Driver != "snd_hda_intel" {
+		t.Errorf("Old %+v, want 0000:00:1f.3 with snd_hda_intel", o)
+	}
 	h.same()
 }
 
-// Initial sends the devices present first, in Scan's order.
+// Initial sends the devices present first, in Scan's order, and Ready
+// after them.
 func TestWatchInitial(t *testing.T) {
 	h := newHost(t, false, []int{1, 2}, WatchOptions{Initial: true})
-	want(t, h.next(4), "add usb1@1", "add usb2@1", "add 0000:00:11.0", "add 0000:00:12.0")
+	want(t, h.next(5), "add usb1@1", "add usb2@1", "add 0000:00:11.0", "add 0000:00:12.0", "ready")
+	h.quiet(50 * time.Millisecond) // once only
 }
 
 // Close with events nobody reads: it returns at once, Events is closed,
@@ -561,7 +586,7 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 	for range 3 {
 		tr := sysfstest.NewHostAt(t.TempDir())
 		tr.Plug(sysfstest.RootHub(1, "480"))
-		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, NoUevents: true, Initial: true})
+		w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Uevents: UeventsOff, Initial: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -583,7 +608,7 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 	// A cancelled context closes too.
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := sysfstest.NewHostAt(t.TempDir())
-	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root()}, NoUevents: true})
+	w, err := Watch(ctx, WatchOptions{Options: Options{Root: tr.Root()}, Uevents: UeventsOff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,20 +630,26 @@ func TestWatchCloseLeavesNothing(t *testing.T) {
 // Out of inotify watches: the watcher says so and polls instead, and
 // still sees a plug on the bus it could not watch.
 func TestWatchOutOfWatches(t *testing.T) {
-	addWatch = func(w *fsnotify.Watcher, dir string) error {
+	h := newTree(t, false, []int{1, 2})
+	h.hooks = &watchHooks{addWatch: func(w *fsnotify.Watcher, dir string) error {
 		if filepath.Base(dir) == "002" {
 			return fmt.Errorf("inotify_add_watch %s: %w", dir, unix.ENOSPC)
 		}
 		return w.Add(dir)
-	}
-	defer func() { addWatch = (*fsnotify.Watcher).Add }()
-	h := newHost(t, false, []int{1, 2}, WatchOptions{})
+	}}
+	h.start(WatchOptions{})
 	h.tree.Plug(key(2, "1", "P"))
 	h.check()
 	want(t, h.next(1), "add 2-1@2")
-	if errs := h.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "out of inotify watches (fs.inotify.max_user_watches)") ||
+	errs := h.errors()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "out of inotify watches (fs.inotify.max_user_watches)") ||
 		!strings.Contains(errs[0].Error(), "rescanning every 1s instead") {
 		t.Errorf("errors %v", errs)
+	}
+	// A caller can tell it from the rest, and why it happened.
+	var pe *PollingError
+	if len(errs) == 0 || !errors.As(errs[0], &pe) || pe.Interval != time.Second || !errors.Is(errs[0], unix.ENOSPC) {
+		t.Errorf("not a *PollingError wrapping ENOSPC: %#v", errs)
 	}
 	h.same()
 }

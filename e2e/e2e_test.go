@@ -422,6 +422,7 @@ func checkHotplug(t *testing.T, v *vm, ready, devices int) {
 	lines := v.snapshotLines()
 	var initial, events []watchEvent
 	var follow, wait []string
+	var watchReady bool
 	for i, l := range lines {
 		switch {
 		case strings.HasPrefix(l, "W "):
@@ -430,14 +431,23 @@ func checkHotplug(t *testing.T, v *vm, ready, devices int) {
 				t.Errorf("watch --json line %q: %v", l, err)
 				continue
 			}
-			if i < ready {
+			switch {
+			case e.Op == "ready": // after the initial adds, once
+				if i >= ready || watchReady || len(initial) != devices {
+					t.Errorf("watch --json: ready at line %d after %d adds, want it once, after the %d initial adds and before READY", i, len(initial), devices)
+				}
+				watchReady = true
+			case i < ready:
 				initial = append(initial, e)
-			} else {
+			default:
 				events = append(events, e)
 			}
 		case strings.HasPrefix(l, "F "):
-			// TIME attach|detach usb BBB.DDD NAME ...
+			// TIME attach|detach usb BBB.DDD NAME ..., or TIME ready
 			_, rest, _ := strings.Cut(l[2:], " ")
+			if rest == "ready" {
+				continue
+			}
 			follow = append(follow, rest)
 		case strings.HasPrefix(l, "A "):
 			wait = append(wait, l[2:])
@@ -452,6 +462,9 @@ func checkHotplug(t *testing.T, v *vm, ready, devices int) {
 		}
 	}
 
+	if !watchReady {
+		t.Errorf("watch --json printed no ready line")
+	}
 	// --initial: an add for each device present, before the guest said READY.
 	if len(initial) != devices {
 		t.Errorf("watch --initial gave %d events before READY, want an add for each of the %d devices", len(initial), devices)

@@ -98,7 +98,9 @@ func Example_watch() {
 	next := func() {
 		select {
 		case ev := <-w.Events:
-			if u := ev.Device.USB; u != nil {
+			if ev.Op == discover.Ready {
+				fmt.Println(ev.Op)
+			} else if u := ev.Device.USB; u != nil {
 				fmt.Printf("%s %s devnum %d serial %q\n", ev.Op, ev.Device.Name, u.Devnum, u.Serial)
 			} else {
 				fmt.Println(ev.Op, ev.Device.Name)
@@ -109,7 +111,8 @@ func Example_watch() {
 	}
 
 	next() // the initial listing: the root hub,
-	next() // and its host controller
+	next() // and its host controller,
+	next() // then ready: that was the whole host
 	plugged := h.Plug(sysfstest.USBDevice{Bus: 1, Port: "3", IDVendor: 0x0483, IDProduct: 0x2016, Serial: new("K1")})
 	next()
 	h.Unplug(plugged.Name())
@@ -120,6 +123,7 @@ func Example_watch() {
 	// Output:
 	// add usb1 devnum 1 serial "0000:00:14.0"
 	// add 0000:00:14.0
+	// ready
 	// add 1-3 devnum 2 serial "K1"
 	// remove 1-3 devnum 2 serial "K1"
 }

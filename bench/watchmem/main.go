@@ -498,6 +498,7 @@ func startWatch(bin, dir string) (*watch, error) {
 var (
 	opPrefix   = []byte(`{"op":"`)
 	namePrefix = []byte(`"name":"`)
+	readyLine  = []byte(`{"op":"ready",`)
 )
 
 // read counts the watcher's JSON lines. It takes the op and the device
@@ -508,6 +509,9 @@ func (w *watch) read(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
+		if bytes.HasPrefix(sc.Bytes(), readyLine) {
+			continue // the end of the first scan: no device
+		}
 		op, name, ok := cheapParse(sc.Bytes())
 		if !ok {
 			var ev struct {

@@ -54,15 +54,18 @@ func (e usageError) Unwrap() error { return e.error }
 type env struct {
 	stdout, stderr io.Writer
 	logger         *slog.Logger
+	ready          func() // tests: called when a watcher's first scan is done
 }
 
 // run is the whole program, so tests can call it without a process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	e := &env{
-		stdout: stdout,
-		stderr: stderr,
-		logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}
+	return runEnv(ctx, args, &env{stdout: stdout, stderr: stderr})
+}
+
+// runEnv is run with the env a test may have added to.
+func runEnv(ctx context.Context, args []string, e *env) int {
+	stdout, stderr := e.stdout, e.stderr
+	e.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	root := &cobra.Command{
 		Use:           "hostdev-discover",
 		Short:         "List the USB and PCI devices a VM can be given",

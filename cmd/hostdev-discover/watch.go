@@ -50,6 +50,9 @@ func (f *watchFlags) start(c *cobra.Command, e *env, initial bool) (w *discover.
 		cleanup()
 		return nil, func() {}, err
 	}
+	if e.ready != nil {
+		e.ready() // the first scan is done: Watch made it
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for err := range w.Errors {
@@ -90,8 +93,18 @@ same PCI address) reading differently: a driver bound or unbound, an
 interface added. A replugged USB device is a remove and an add.
 
 Lines are "TIME OP DEVICE", DEVICE as list prints it; with --json they are
-JSON lines: {"op":"add","time":"...","device":{...as list --json...}}.
-With selectors, only the devices matching one of them are printed.
+JSON lines: {"op":"add","time":"...","device":{...as list --json...}}, and
+a change also has "old", the device as it was before.
+
+Once the first scan is done (after the adds of --initial), a line
+"TIME ready" ({"op":"ready","time":"..."} with --json) says so: from then
+on, nothing that happens is missed.
+
+With selectors, only the devices matching one of them are printed. A
+device that stays but changes so that it starts or stops matching (a driver
+bound or unbound, say) is a "match" or "unmatch" line, its DEVICE as it is
+now ("old" has it as it was, with --json): to keep the set of matching
+devices, take match as add and unmatch as remove.
 
 Device nodes in /dev/bus/usb and, on the host itself, kernel uevents say
 when to look; every device is read again from sysfs when they do.`,
@@ -106,16 +119,33 @@ when to look; every device is read again from sysfs when they do.`,
 				return err
 			}
 			enc := json.NewEncoder(e.stdout)
+			matches := func(d *discover.Device) bool {
+				return d != nil && (len(refs) == 0 || slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(*d) }))
+			}
 			for ev := range w.Events {
-				if len(refs) > 0 && !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(ev.Device) }) {
-					continue
+				var op string
+				switch {
+				case ev.Op == discover.Ready:
+					op = "ready"
+				case ev.Op != discover.Change:
+					if !matches(&ev.Device) {
+						continue
+					}
+					op = ev.Op.String()
+				default:
+					was, is := matches(ev.Old), matches(&ev.Device)
+					switch {
+					case was && is:
+						op = "change"
+					case is:
+						op = "match"
+					case was:
+						op = "unmatch"
+					default:
+						continue
+					}
 				}
-				if asJSON {
-					err = enc.Encode(ev)
-				} else {
-					_, err = fmt.Fprintf(e.stdout, "%s %-6s %s\n", ev.Time.Format(time.RFC3339Nano), ev.Op, textLine(ev.Device))
-				}
-				if err != nil {
+				if err := writeWatchEvent(e, enc, asJSON, op, ev); err != nil {
 					return err // stdout closed: nobody is listening
 				}
 			}
@@ -128,13 +158,44 @@ when to look; every device is read again from sysfs when they do.`,
 	return c
 }
 
-// errTimeout is wait's no-match, told as a timeout.
+// watchEvent is a line of watch --json, and follow's ready line.
+type watchEvent struct {
+	Op     string           `json:"op"`
+	Time   time.Time        `json:"time"`
+	Device discover.Device  `json:"device,omitzero"`
+	Old    *discover.Device `json:"old,omitempty"`
+}
+
+// writeWatchEvent prints one line of watch: "TIME OP DEVICE", "TIME ready",
+// or JSON.
+func writeWatchEvent(e *env, enc *json.Encoder, asJSON bool, op string, ev discover.Event) error {
+	if asJSON {
+		return enc.Encode(watchEvent{op, ev.Time, ev.Device, ev.Old})
+	}
+	if ev.Op == discover.Ready {
+		_, err := fmt.Fprintf(e.stdout, "%s ready\n", ev.Time.Format(time.RFC3339Nano))
+		return err
+	}
+	_, err := fmt.Fprintf(e.stdout, "%s %-6s %s\n", ev.Time.Format(time.RFC3339Nano), op, textLine(ev.Device))
+	return err
+}
+
+// waitTimeout is wait's no-match (or, with --gone, its match), told as a
+// timeout.
 type waitTimeout struct {
 	after time.Duration
 	err   error
+	gone  []discover.Device // --gone: the devices still there
 }
 
 func (t *waitTimeout) Error() string {
+	if t.gone != nil {
+		var names []string
+		for _, d := range t.gone {
+			names = append(names, d.Name)
+		}
+		return fmt.Sprintf("still there after %s: %s", t.after, strings.Join(names, ", "))
+	}
 	return fmt.Sprintf("no device came in %s: %v", t.after, t.err)
 }
 
@@ -146,6 +207,7 @@ func waitCommand(e *env) *cobra.Command {
 		format  string
 		asJSON  bool
 		timeout time.Duration
+		gone    bool
 	)
 	c := &cobra.Command{
 		Use:   "wait SELECTOR",
@@ -157,7 +219,10 @@ takes.
 Exit status: 0 the device is there, 3 none came before --timeout (the error
 lists the nearest devices), 4 more than one device matches (the error says
 which term picks each), 2 bad selector or usage, 1 any other error.
---timeout 0 waits for ever.`,
+--timeout 0 waits for ever.
+
+With --gone, wait instead until no device matches SELECTOR (at once if none
+does), print nothing and exit 0; exit 3 if one still matches at --timeout.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if asJSON {
@@ -184,6 +249,9 @@ which term picks each), 2 bad selector or usage, 1 any other error.
 			defer stop()
 			if err != nil {
 				return err
+			}
+			if gone {
+				return waitGone(c.Context(), ctx, w, ref, timeout)
 			}
 			for {
 				devs := w.Devices()
@@ -215,7 +283,7 @@ which term picks each), 2 bad selector or usage, 1 any other error.
 					if format == "json" {
 						writeResolveError(e.stdout, err)
 					}
-					return &waitTimeout{timeout, err}
+					return &waitTimeout{after: timeout, err: err}
 				}
 			}
 		},
@@ -224,7 +292,42 @@ which term picks each), 2 bad selector or usage, 1 any other error.
 	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after `DURATION` (exit 3); 0 waits for ever")
 	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy or seed")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
+	c.Flags().BoolVar(&gone, "gone", false, "wait until no device matches, instead")
 	return c
+}
+
+// waitGone is wait --gone: it returns once no device matches ref. ctx
+// carries the timeout; parent is the command's own context.
+func waitGone(parent, ctx context.Context, w *discover.Watcher, ref named, timeout time.Duration) error {
+	for {
+		found, _, err := ref.Resolve(w.Devices())
+		var (
+			no  *match.NoMatchError
+			amb *match.AmbiguousError
+		)
+		switch {
+		case errors.As(err, &no):
+			return nil
+		case errors.As(err, &amb):
+			found = found[:0]
+			for _, c := range amb.Candidates {
+				found = append(found, c.Device)
+			}
+		case err != nil:
+			return withAdvice(ref.Ref, err)
+		}
+		select {
+		case _, ok := <-w.Events:
+			if !ok {
+				return errors.New("the watcher stopped")
+			}
+		case <-ctx.Done():
+			if parent.Err() != nil {
+				return errors.New("interrupted before the device went")
+			}
+			return &waitTimeout{after: timeout, gone: found}
+		}
+	}
 }
 
 // followState is what follow last said: the device the selector means,
@@ -260,8 +363,10 @@ func followCommand(e *env) *cobra.Command {
 		Long: `Keep SELECTOR resolved for as long as this runs. Each time the device it
 means appears, disappears or moves (a replug gives a USB device a new
 devnum), print "TIME attach DEVICE" or "TIME detach DEVICE" (JSON lines
-with --json). A device present at the start is an attach. A move is a
-detach of the old instance and an attach of the new one.
+with --json). A device present at the start is an attach; then a line
+"TIME ready" ({"op":"ready","time":"..."} with --json) says that the first
+scan is told. A move is a detach of the old instance and an attach of the
+new one.
 
 When several devices match, nothing is attached and stderr says which term
 picks each; a device already attached stays attached while it is one of
@@ -303,7 +408,12 @@ HOSTDEV_ID is the id its attach used.`,
 			run := newRunner(e, command, execTimeout)
 			defer func() { run.close(c.Context().Err() != nil) }()
 			f := &follower{e: e, ref: ref, asJSON: asJSON, run: run}
-			if err := f.update(w.Devices(), time.Now(), nil); err != nil {
+			now := time.Now()
+			if err := f.update(w.Devices(), now, nil); err != nil {
+				return err
+			}
+			// The first scan is told: from here on, nothing is missed.
+			if err := writeWatchEvent(e, json.NewEncoder(e.stdout), asJSON, "ready", discover.Event{Op: discover.Ready, Time: now}); err != nil {
 				return err
 			}
 			for ev := range w.Events {

@@ -40,13 +40,15 @@ type running struct {
 	out, err syncBuffer
 	code     chan int
 	cancel   context.CancelFunc
+	ready    chan struct{} // closed when its watcher's first scan is done
 }
 
 func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{code: make(chan int, 1), cancel: cancel}
-	go func() { r.code <- run(ctx, args, &r.out, &r.err) }()
+	r := &running{code: make(chan int, 1), cancel: cancel, ready: make(chan struct{})}
+	e := &env{stdout: &r.out, stderr: &r.err, ready: sync.OnceFunc(func() { close(r.ready) })}
+	go func() { r.code <- runEnv(ctx, args, e) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -74,6 +76,32 @@ func (r *running) waitFor(t *testing.T, n int) []string {
 			t.Fatalf("%d of %d lines in 10s:\n%s\nstderr:\n%s", len(lines), n, r.out.String(), r.err.String())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitReady waits for the ready line that watch and follow print after
+// their first scan, and returns the lines so far.
+func (r *running) waitReady(t *testing.T) []string {
+	t.Helper()
+	for n := 1; ; n++ {
+		lines := r.waitFor(t, n)
+		if f := strings.Fields(lines[n-1]); len(f) == 2 && f[1] == "ready" || strings.HasPrefix(lines[n-1], `{"op":"ready",`) {
+			return lines
+		}
+	}
+}
+
+// waitWatching waits until the command's watcher has made its first scan:
+// wait prints no ready line, so the test hears it from the command.
+func (r *running) waitWatching(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.ready:
+	case c := <-r.code:
+		r.code <- c
+		t.Fatalf("ended with %d before watching: %s", c, r.err.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not watching after 10s; stderr:\n%s", r.err.String())
 	}
 }
 
@@ -112,15 +140,20 @@ func TestWatchCommand(t *testing.T) {
 	tr := pluggable(t)
 	all := start(t, "watch", "--json", "-n", "--initial", "--root", tr.Root())
 	some := start(t, "watch", "-n", "--root", tr.Root(), "host:0483:2016")
-	all.waitFor(t, 2) // the root hub and its controller
+	// Both have made their first scan: what is plugged now is an add.
+	all.waitReady(t)
+	if lines := some.waitReady(t); len(lines) != 1 {
+		t.Errorf("before ready, without --initial: %q", lines)
+	}
 	tr.Plug(sysfstest.USBDevice{Bus: 1, Port: "1", IDVendor: 0x046d, IDProduct: 0xc52b})
 	tr.Plug(stick("2", "K1"))
-	all.waitFor(t, 4)
+	all.waitFor(t, 5)
+	some.waitFor(t, 2) // each watcher sees the stick come before it goes
 	tr.Unplug("1-2")
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	lines := all.waitFor(t, 5)
+	lines := all.waitFor(t, 6)
 	var ops []string
 	for _, l := range lines {
 		var ev discover.Event
@@ -130,18 +163,91 @@ func TestWatchCommand(t *testing.T) {
 		if ev.Time.IsZero() {
 			t.Errorf("no time in %q", l)
 		}
+		if ev.Op == discover.Ready {
+			if strings.Contains(l, `"device"`) {
+				t.Errorf("ready with a device: %q", l)
+			}
+			ops = append(ops, "ready")
+			continue
+		}
 		ops = append(ops, ev.Op.String()+" "+ev.Device.Name)
 	}
-	if got := strings.Join(ops, ", "); got != "add usb1, add 0000:00:14.0, add 1-1, add 1-2, remove 1-2" {
+	if got := strings.Join(ops, ", "); got != "add usb1, add 0000:00:14.0, ready, add 1-1, add 1-2, remove 1-2" {
 		t.Errorf("watch --json --initial: %s", got)
 	}
-	lines = some.waitFor(t, 2)
-	if len(lines) != 2 || !strings.Contains(lines[0], " add    usb 001.003 1-2 0483:2016 ") ||
-		!strings.Contains(lines[1], " remove usb 001.003 1-2 0483:2016 ") {
+	lines = some.waitFor(t, 3)
+	if len(lines) != 3 || !strings.Contains(lines[1], " add    usb 001.003 1-2 0483:2016 ") ||
+		!strings.Contains(lines[2], " remove usb 001.003 1-2 0483:2016 ") {
 		t.Errorf("watch with a selector:\n%s", strings.Join(lines, "\n"))
 	}
-	if _, err := time.Parse(time.RFC3339Nano, strings.Fields(lines[0])[0]); err != nil {
-		t.Errorf("line starts with no time: %v", err)
+	for _, l := range lines {
+		if _, err := time.Parse(time.RFC3339Nano, strings.Fields(l)[0]); err != nil {
+			t.Errorf("line %q starts with no time: %v", l, err)
+		}
+	}
+}
+
+// A device that stays but stops matching a selector (its driver unbound)
+// is an unmatch, and one that starts matching (bound again) a match; a
+// change that keeps it matching is a change, with what it was in "old".
+func TestWatchCommandMatchUnmatch(t *testing.T) {
+	tr := pluggable(t)
+	tr.Plug(stick("1", "K1"))
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := start(t, "watch", "--json", "-n", "--rescan", "20ms", "--root", tr.Root(), "driver=usb-storage")
+	all := start(t, "watch", "-n", "--rescan", "20ms", "--root", tr.Root())
+	w.waitReady(t)
+	all.waitReady(t)
+	res, err := discover.Scan(context.Background(), discover.Options{Root: tr.Root(), Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var link string
+	for _, d := range res.Devices {
+		if d.Name == "1-1" {
+			link = filepath.Join(tr.Root(), d.SysfsPath, "1-1:1.0", "driver")
+		}
+	}
+	target, err := os.Readlink(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor(t, 2)
+	all.waitFor(t, 2) // each watcher sees the unbind before the bind
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	lines := w.waitFor(t, 3)
+	var got []string
+	for _, l := range lines[1:] {
+		var ev struct {
+			Op     string          `json:"op"`
+			Device discover.Device `json:"device"`
+			Old    *discover.Device
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if ev.Old == nil {
+			t.Errorf("no old in %q", l)
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s %s %q->%q", ev.Op, ev.Device.Name, ev.Old.USB.Interfaces[0].Driver, ev.Device.USB.Interfaces[0].Driver))
+	}
+	if want := []string{`unmatch 1-1 "usb-storage"->""`, `match 1-1 ""->"usb-storage"`}; strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("watch driver=usb-storage:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Without a selector, both are changes.
+	lines = all.waitFor(t, 3)
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) < 4 || f[1] != "change" || f[4] != "1-1" {
+			t.Errorf("watch: %q, want a change of 1-1", l)
+		}
 	}
 }
 
@@ -156,7 +262,7 @@ func TestWaitCommand(t *testing.T) {
 
 	// The device comes while waiting.
 	w := start(t, "wait", "-n", "--root", tr.Root(), "--timeout", "20s", "--format", "qemu", "host:0483:2016")
-	time.Sleep(30 * time.Millisecond)
+	w.waitWatching(t)
 	if c := len(w.code); c != 0 {
 		t.Fatalf("wait ended before the device came: %s", w.err.String())
 	}
@@ -183,6 +289,44 @@ func TestWaitCommand(t *testing.T) {
 	}
 }
 
+// wait --gone: at once when nothing matches, exit 3 while something
+// does, and 0 when it goes.
+func TestWaitGone(t *testing.T) {
+	tr := pluggable(t)
+	code, out, errs := hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "serial=K1")
+	if code != 0 || out != "" || errs != "" {
+		t.Errorf("nothing there: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	tr.Plug(stick("1", "K1"))
+	tr.Plug(stick("2", "K2"))
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "50ms", "serial=K1")
+	if code != exitNoMatch || !strings.Contains(errs, "still there after 50ms: 1-1") {
+		t.Errorf("still there: exit %d, stderr %q", code, errs)
+	}
+	// Two match: both must go.
+	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "50ms", "host:0483:2016")
+	if code != exitNoMatch || !strings.Contains(errs, "still there after 50ms: 1-1, 1-2") {
+		t.Errorf("two there: exit %d, stderr %q", code, errs)
+	}
+
+	w := start(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "20s", "host:0483:2016")
+	w.waitWatching(t)
+	tr.Unplug("1-1")
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	tr.Unplug("1-2")
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if code := w.exit(t); code != 0 || w.out.String() != "" {
+		t.Errorf("wait --gone: exit %d, stdout %q, stderr %q", code, w.out.String(), w.err.String())
+	}
+}
+
 // follow, with --exec, through a plug, an unplug, a replug and a move to
 // another port, and a command that fails every other time.
 func TestFollowCommand(t *testing.T) {
@@ -195,11 +339,13 @@ printf '%%s\n' "$HOSTDEV_LIBVIRT" | grep -q "<address bus='1' device='$HOSTDEV_D
 echo "a line of the command's own"
 test "$HOSTDEV_OP" = attach`, log, log, log)
 	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec", script)
-	f.waitFor(t, 1)
+	if lines := f.waitReady(t); len(lines) != 2 {
+		t.Errorf("before ready: %q, want the attach", lines)
+	}
 	tr.Unplug("1-1")
-	f.waitFor(t, 2)
-	tr.Plug(stick("1", "K1"))
 	f.waitFor(t, 3)
+	tr.Plug(stick("1", "K1"))
+	f.waitFor(t, 4)
 	tr.Unplug("1-1")
 	tr.Plug(stick("2", "K1")) // moved to another port
 	// An unrelated device changes nothing.
@@ -207,7 +353,7 @@ test "$HOSTDEV_OP" = attach`, log, log, log)
 	if err := tr.Err(); err != nil {
 		t.Fatal(err)
 	}
-	lines := f.waitFor(t, 5)
+	lines := f.waitFor(t, 6)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if b, _ := os.ReadFile(log); strings.Count(string(b), "\n") >= 5 || time.Now().After(deadline) {
 			break
@@ -223,9 +369,13 @@ test "$HOSTDEV_OP" = attach`, log, log, log)
 	var got []string
 	for _, l := range lines {
 		fs := strings.Fields(l)
+		if fs[1] == "ready" {
+			got = append(got, "ready")
+			continue
+		}
 		got = append(got, fs[1]+" "+fs[3]+" "+fs[4])
 	}
-	want := []string{"attach 001.002 1-1", "detach 001.002 1-1", "attach 001.003 1-1", "detach 001.003 1-1", "attach 001.004 1-2"}
+	want := []string{"attach 001.002 1-1", "ready", "detach 001.002 1-1", "attach 001.003 1-1", "detach 001.003 1-1", "attach 001.004 1-2"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("follow printed\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
@@ -300,23 +450,22 @@ func TestFollowExecTimeout(t *testing.T) {
 	tr := pluggable(t)
 	tr.Plug(stick("1", "K1"))
 	log := filepath.Join(t.TempDir(), "log")
-	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec-timeout", "200ms", "--exec",
-		fmt.Sprintf(`echo "$HOSTDEV_OP" >> %s; [ "$HOSTDEV_OP" = detach ] || sleep 60`, log))
-	f.waitFor(t, 1)
-	t0 := time.Now()
+	// The timeout leaves a loaded machine time to start the detach's
+	// shell; the attach's sleep is far longer than the wait below, so the
+	// detach runs only if the attach was killed.
+	f := start(t, "follow", "-n", "--root", tr.Root(), "serial=K1", "--exec-timeout", "2s", "--exec",
+		fmt.Sprintf(`echo "$HOSTDEV_OP" >> %s; [ "$HOSTDEV_OP" = detach ] || sleep 120`, log))
+	f.waitReady(t)
 	tr.Unplug("1-1")
-	f.waitFor(t, 2)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	f.waitFor(t, 3)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if b, _ := os.ReadFile(log); string(b) == "attach\ndetach\n" {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("log %q; stderr %s", b, f.err.String())
 		}
 	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Errorf("the detach ran after %s", d)
-	}
-	if !strings.Contains(f.err.String(), "--exec on attach: killed after --exec-timeout 200ms") {
+	if !strings.Contains(f.err.String(), "--exec on attach: killed after --exec-timeout 2s") {
 		t.Errorf("stderr %q", f.err.String())
 	}
 }

@@ -1,0 +1,133 @@
+package discover
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hostdev/hostdev/sysfstest"
+)
+
+// openFDs counts the process's open file descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count file descriptors: %v", err)
+	}
+	return len(ents)
+}
+
+// settles waits until the goroutines and file descriptors are back to
+// at most what they were, and fails with what is left if they are not.
+func settles(t *testing.T, goroutines, fds int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, f := runtime.NumGoroutine(), openFDs(t)
+		if g <= goroutines && f <= fds {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("goroutines %d before, %d after; file descriptors %d before, %d after:\n%s",
+				goroutines, g, fds, f, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A watcher blocked sending an event that nobody reads stops when its
+// context is cancelled, or when it is closed, all the same: its
+// goroutines end and its descriptors (inotify, the root) are closed,
+// with Events never read.
+func TestWatchStopsWhileBlockedSending(t *testing.T) {
+	tr := sysfstest.NewHostAt(t.TempDir())
+	tr.Plug(sysfstest.RootHub(1, "480"))
+	for i := range 200 { // many more than Events holds
+		tr.AddPCI(sysfstest.PCIFunction{Address: fmt.Sprintf("0000:%02x:00.0", i+1), Vendor: 0x8086, Device: 0x1234, Class: 0x020000})
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	opts := WatchOptions{Options: Options{Root: tr.Root(), Numeric: true}, Initial: true, Uevents: UeventsOff}
+
+	// Once first, so that what the runtime opens lazily for the first
+	// watcher (its poller) is in the count before.
+	w, err := Watch(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	for _, how := range []string{"cancel", "close"} {
+		t.Run(how, func(t *testing.T) {
+			goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w, err := Watch(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Blocked mid-send: Events is full and more are queued.
+			for deadline := time.Now().Add(10 * time.Second); len(w.Events) < cap(w.Events); time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("Events holds %d of %d", len(w.Events), cap(w.Events))
+				}
+			}
+			if how == "cancel" {
+				cancel()
+			} else {
+				w.Close()
+			}
+			settles(t, goroutines, fds)
+		})
+	}
+}
+
+// idleTimers waits until the loop waits for events, and returns how many
+// timers it armed for that wait.
+func idleTimers(t *testing.T, w *Watcher) int64 {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); w.w.waits.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop never waited")
+		}
+	}
+	return w.w.armed.Load()
+}
+
+// An idle watcher arms no timer unless something waits for one: the
+// rescan period, polling, a recheck.
+func TestWatchIdleArmsNoTimer(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{}) // no rescan, file events
+	if n := idleTimers(t, h.w); n != 0 {
+		t.Errorf("an idle watcher without rescan armed %d timers", n)
+	}
+	h = newHost(t, false, []int{1}, WatchOptions{Rescan: time.Hour})
+	if n := idleTimers(t, h.w); n != 1 {
+		t.Errorf("an idle watcher with a rescan armed %d timers, want 1", n)
+	}
+	// A plugged device is read again while it settles (no uevents say
+	// when its drivers come): a recheck is armed, and once the rechecks
+	// are done, none is.
+	h = newHost(t, false, []int{1}, WatchOptions{})
+	h.tree.Plug(key(1, "1", "K"))
+	h.check()
+	h.next(1)
+	// Three rechecks (settleSteps), each a wait with its timer armed,
+	// then a wait with none.
+	w0 := h.w.w.waits.Load()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		waits, armed := h.w.w.waits.Load()-w0, h.w.w.armed.Load()
+		if waits >= int64(len(settleSteps)) && armed == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waits since the add, %d timers armed at the last", waits, armed)
+		}
+	}
+}
