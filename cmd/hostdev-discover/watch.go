@@ -314,7 +314,7 @@ func waitGone(parent, ctx context.Context, w *discover.Watcher, ref named, timeo
 				found = append(found, c.Device)
 			}
 		case err != nil:
-			return withAdvice(ref.Ref, err)
+			return err
 		}
 		select {
 		case _, ok := <-w.Events:
