@@ -108,10 +108,21 @@ done
 if [ -n "$(arg hotplug)" ]; then
 	sel=$(arg hotplug)
 	# stdout as it comes, stderr in sections at the end.
-	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() }' >$out &
-	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() }' >$out &
+	# watch and follow say "ready" once their first scan is done; the
+	# test plugs nothing before READY, so nothing can come before they look.
+	# (wait needs no marker: it looks at what is there before it waits.)
+	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() }' | tee /tmp/watch.out >$out &
+	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() }' | tee /tmp/follow.out >$out &
 	(hostdev-discover wait $sel --timeout 300s; echo "rc=$?") 2>/tmp/wait.err | awk '{ print "A " $0; fflush() }' >$out &
-	sleep 2
+	i=0
+	until grep -q '"op":"ready"' /tmp/watch.out 2>/dev/null && grep -q '^F [^ ]* ready$' /tmp/follow.out 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 600 ]; then
+			say "==NOT READY: watch or follow printed no ready line in 60 s=="
+			break
+		fi
+		sleep 0.1
+	done
 	say "==READY=="
 	read -r line <$out
 	sleep 0.5
