@@ -15,7 +15,6 @@ import (
 
 	"github.com/hostdev/hostdev/internal/sysfstest"
 	"github.com/hostdev/hostdev/internal/testenv"
-	"github.com/hostdev/hostdev/sysfs"
 )
 
 // A database under the scan root wins over the host's.
@@ -226,9 +225,8 @@ func TestPCIIDsUnderRootAndMissing(t *testing.T) {
 	if names != nil || w != nil {
 		t.Errorf("pciNamesFor without pci.ids = %v, %v; want nil, nil", names, w)
 	}
-	var d Device
-	d.PCI = &PCI{}
-	names.name(&d, sysfsFunction(0x8086, 0x27cc))
+	d := Device{Name: "0000:00:00.0", VendorID: 0x8086, ProductID: 0x27cc, PCI: &PCI{}}
+	names.name(&d)
 	if d.VendorName != "" {
 		t.Errorf("named %q without a database", d.VendorName)
 	}
@@ -252,8 +250,4 @@ func TestDBLinkOutOfRoot(t *testing.T) {
 	if got := findDB([]string{root}, usbIDsPaths); got != "" {
 		t.Errorf("findDB followed a link out of the root to %q", got)
 	}
-}
-
-func sysfsFunction(vendor, device uint16) sysfs.PCIFunction {
-	return sysfs.PCIFunction{Name: "0000:00:00.0", Vendor: vendor, Device: device}
 }

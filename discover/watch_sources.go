@@ -12,7 +12,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
-	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/uevent"
 )
 
@@ -239,7 +238,7 @@ func (w *watcher) kernelEvent(b *batch, u ueventItem) {
 		if iface { // an interface: read its device
 			name = path.Base(path.Dir(ev.Devpath))
 		}
-		if !sysfs.IsUSBDeviceName(name) {
+		if !isUSBDeviceName(name) {
 			return
 		}
 		if iface && (ev.Action == "remove" || ev.Action == "unbind") {
