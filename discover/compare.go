@@ -29,7 +29,7 @@ func (d USBDifference) String() string {
 
 // CompareUSB matches the USB devices of two views, a and b, by bus and
 // port path, and returns every difference, in bus and port order. It
-// compares only what both backends can read (see LibusbUnfilled): not
+// compares only what both backends can read (see USBLibusb): not
 // strings, drivers, paths or names. PCI functions in either list are
 // ignored.
 func CompareUSB(a, b []Device) []USBDifference {

@@ -73,7 +73,7 @@ var libusbSpeeds = map[gousb.Speed]Speed{
 }
 
 // fromLibusb is the Device a libusb device descriptor describes, with the
-// fields LibusbUnfilled lists left empty. It reads only d.
+// fields USBLibusb says it leaves empty. It reads only d.
 func fromLibusb(d *gousb.DeviceDesc) Device {
 	port := "0" // libusb gives a root hub an empty path
 	name := "usb" + strconv.Itoa(d.Bus)
