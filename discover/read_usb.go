@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/sysfs"
 )
 
@@ -60,7 +61,7 @@ func sortedSet(names []string) []string {
 // (bus-1)*128 + devnum-1). It reports false when the link is missing, as it
 // is in most captured trees, or does not name a USB device.
 func usbDeviceNameAt(f *sysfs.FS, bus, devnum int) (string, bool) {
-	if bus < 1 || devnum < 1 || devnum > 128 {
+	if bus < 1 || !usbnum.ValidDevnum(devnum) {
 		return "", false
 	}
 	dir, err := f.OpenDir("sys/dev/char")
@@ -90,14 +91,14 @@ func readUSB(d *sysfs.Dir) (dev Device, ok bool) {
 	if u.Busnum, have = d.Dec("busnum", sysfs.Required); !have && d.Gone() {
 		return dev, false
 	}
-	u.Devnum, _ = d.Dec("devnum", sysfs.Required)
+	u.Devnum, have = d.Dec("devnum", sysfs.Required)
 	// Out-of-range numbers would make a device node that does not exist.
 	if u.Busnum < 0 || u.Busnum > 999 {
 		d.Warn("busnum", fmt.Errorf("%w: bus %d is out of range", sysfs.ErrInvalid, u.Busnum))
 		u.Busnum = 0
 	}
-	if u.Devnum < 0 || u.Devnum > 127 {
-		d.Warn("devnum", fmt.Errorf("%w: device number %d is not 1 to 127", sysfs.ErrInvalid, u.Devnum))
+	if have && !usbnum.ValidDevnum(u.Devnum) {
+		d.Warn("devnum", fmt.Errorf("%w: device number %d is not %d to %d", sysfs.ErrInvalid, u.Devnum, usbnum.MinDevnum, usbnum.MaxDevnum))
 		u.Devnum = 0
 	}
 	setHex(d, "idVendor", 16, sysfs.Required, &dev.VendorID)

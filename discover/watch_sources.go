@@ -12,6 +12,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/uevent"
 )
 
@@ -170,6 +171,13 @@ func busNumber(s string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
+// nodeNumber parses a device node's name, "005": a device number the
+// kernel can give. Anything else in a bus folder is not a device's node.
+func nodeNumber(s string) (int, bool) {
+	n, ok := busNumber(s)
+	return n, ok && usbnum.ValidDevnum(n)
+}
+
 // fileEvent turns a file event into work for the batch.
 func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
 	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
@@ -203,8 +211,8 @@ func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
 		}
 		return
 	}
-	dn, ok := busNumber(node)
-	if !ok || strings.Contains(node, "/") {
+	dn, ok := nodeNumber(node)
+	if !ok {
 		return
 	}
 	b.nodes = append(b.nodes, nodeEvent{bus: bn, dev: dn, created: !gone})
