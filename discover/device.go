@@ -2,6 +2,7 @@ package discover
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/hostdev/hostdev/pciaddr"
@@ -165,3 +166,33 @@ type PCI struct {
 // Warning is a problem with one device that did not stop the scan. Its
 // Path is relative to the scan root ("/sys/devices/.../idVendor").
 type Warning = sysfs.Warning
+
+// Clone returns a copy of d that shares nothing with it: its USB or PCI
+// part, the optional values they point to, and their slices are copied
+// too. A long-lived holder of devices (a watcher) hands out clones, so
+// that a consumer may keep or change what it got.
+func (d Device) Clone() Device {
+	if u := d.USB; u != nil {
+		c := *u
+		c.Manufacturer, c.Product, c.Serial = clonePtr(u.Manufacturer), clonePtr(u.Product), clonePtr(u.Serial)
+		c.Interfaces = slices.Clone(u.Interfaces)
+		d.USB = &c
+	}
+	if p := d.PCI; p != nil {
+		c := *p
+		c.Address, c.Revision = clonePtr(p.Address), clonePtr(p.Revision)
+		c.IOMMUGroup, c.NUMANode = clonePtr(p.IOMMUGroup), clonePtr(p.NUMANode)
+		c.ResetMethod, c.HeaderType = clonePtr(p.ResetMethod), clonePtr(p.HeaderType)
+		c.VirtFns = slices.Clone(p.VirtFns)
+		d.PCI = &c
+	}
+	return d
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

@@ -361,3 +361,35 @@ func TestBrokenBusDirectory(t *testing.T) {
 		t.Errorf("warnings %v, want one for /sys/bus/usb/devices", warns)
 	}
 }
+
+// A devpath that is not a port path is a warning naming the file, and the
+// device keeps the port path its name gives, when that is one.
+func TestBadDevpath(t *testing.T) {
+	for _, tc := range []struct {
+		name, devpath string
+		wantPort      PortPath
+	}{
+		{"1-2", "2\n", "2"},
+		{"1-2", "0.2\n", "2"},
+		{"1-2", "2.x\n", "2"},
+		{"1-2", "1.2.3.4.5.6.7\n", "2"},
+		{"1-2", "300\n", "2"},
+	} {
+		t.Run(strings.TrimSpace(tc.devpath), func(t *testing.T) {
+			root, tree := threeDevices(t)
+			dev := "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/devpath"
+			tree.WriteFile(dev, tc.devpath)
+			devs, warns, err := readUSBAll(openFS(t, root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := devs[1].USB.Port; devs[1].Name != "1-2" || got != tc.wantPort {
+				t.Errorf("%s: port %q, want %q", devs[1].Name, got, tc.wantPort)
+			}
+			valid := tc.devpath == "2\n"
+			if valid != (len(warns) == 0) || !valid && (len(warns) != 1 || warns[0].Path != "/"+dev || !errors.Is(warns[0], sysfs.ErrInvalid)) {
+				t.Errorf("warnings %v, want one for %s: %v", warns, dev, !valid)
+			}
+		})
+	}
+}

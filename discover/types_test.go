@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hostdev/hostdev/pciaddr"
 	"github.com/hostdev/hostdev/sysfs"
 )
 
@@ -164,5 +165,44 @@ func TestTypedValues(t *testing.T) {
 	}
 	if want := `{"C":"09","P":"0c0330","B":"0200","S":"480","PP":"3.1"}`; string(b) != want {
 		t.Errorf("JSON %s, want %s", b, want)
+	}
+}
+
+// A clone shares nothing with its original: changing every pointer and
+// slice of one leaves the other as it was.
+func TestClone(t *testing.T) {
+	usb := Device{Bus: BusUSB, Name: "1-1", USB: &USB{Port: "1", Serial: new("A"), Product: new("P"), Manufacturer: new("M"),
+		Interfaces: []Interface{{Name: "1-1:1.0", Class: 3}}}}
+	pci := Device{Bus: BusPCI, Name: "0000:00:00.0", PCI: &PCI{Address: new(pciaddr.MustParse("0000:00:00.0")),
+		Revision: new(uint8(1)), IOMMUGroup: new(0), NUMANode: new(0), ResetMethod: new("flr"), HeaderType: new(uint8(0)),
+		VirtFns: []string{"0000:00:00.1"}}}
+	for _, d := range []Device{usb, pci, {Bus: BusUSB, Name: "bare", USB: &USB{}}, {Name: "neither"}} {
+		before, err := json.Marshal(d) // every field, pointees included
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := d.Clone()
+		if diff := cmp.Diff(d, c); diff != "" {
+			t.Fatalf("clone differs (-want +got):\n%s", diff)
+		}
+		if u := c.USB; u != nil {
+			u.Port = "9"
+			for _, p := range []*string{u.Serial, u.Product, u.Manufacturer} {
+				if p != nil {
+					*p = "changed"
+				}
+			}
+			for i := range u.Interfaces {
+				u.Interfaces[i].Driver = "changed"
+			}
+		}
+		if p := c.PCI; p != nil {
+			p.Address.Bus, *p.Revision, *p.IOMMUGroup, *p.NUMANode = 9, 9, 9, 9
+			*p.ResetMethod, *p.HeaderType, p.VirtFns[0] = "changed", 9, "changed"
+		}
+		after, _ := json.Marshal(d)
+		if diff := cmp.Diff(string(before), string(after)); diff != "" {
+			t.Errorf("changing a clone changed the original (-want +got):\n%s", diff)
+		}
 	}
 }
