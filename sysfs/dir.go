@@ -3,6 +3,7 @@ package sysfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,7 +30,9 @@ type Dir struct {
 	dir  *os.File
 	fd   int
 	top  *Dir // where a subdirectory's warnings go; nil for its own
-	warn []Warning
+	// listed: List was called, and the directory's offset has moved.
+	listed bool
+	warn   []Warning
 	// sawENOENT: some read found no file. Optional files are often
 	// absent, but so are all files of an unplugged device.
 	sawENOENT bool
@@ -226,6 +229,13 @@ func (d *Dir) List() ([]string, error) {
 	if d.dir == nil {
 		d.dir = os.NewFile(uintptr(d.fd), d.rel)
 	}
+	if d.listed {
+		// A second listing starts again from the top.
+		if _, err := d.dir.Seek(0, io.SeekStart); err != nil {
+			return nil, unwrapPath(err)
+		}
+	}
+	d.listed = true
 	names, err := d.dir.Readdirnames(-1)
 	if err != nil {
 		return nil, unwrapPath(err)

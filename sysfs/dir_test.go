@@ -436,6 +436,13 @@ func TestGetters(t *testing.T) {
 	if d.Vanished() {
 		t.Error("a device still there vanished")
 	}
+	first, err1 := d.List()
+	again, err2 := d.List()
+	slices.Sort(first)
+	slices.Sort(again)
+	if err1 != nil || err2 != nil || len(first) == 0 || !slices.Equal(first, again) {
+		t.Errorf("List twice: %v, %v; then %v, %v", first, err1, again, err2)
+	}
 	if _, err := openFS(t, root).OpenDir("sys/devices/nonexistent"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenDir of a missing directory: %v", err)
 	}
