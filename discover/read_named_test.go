@@ -33,7 +33,7 @@ func TestNamedReads(t *testing.T) {
 	}
 	some, _ := usbDevicesNamed(f, []string{"1-2", "2-1", "9-9", "1-2:1.0"})
 	if len(some) != 2 || some[0].Name != "1-2" || some[1].Name != "2-1" {
-		t.Fatalf("USBDevicesNamed = %v", some)
+		t.Fatalf("usbDevicesNamed = %v", some)
 	}
 	for _, d := range some {
 		i := slices.IndexFunc(all, func(a Device) bool { return a.Name == d.Name })
@@ -80,6 +80,6 @@ func TestUSBDeviceNameAt(t *testing.T) {
 	}
 	devs, warns := usbDevicesNamed(f, []string{"3-2", "3-2:1.0", "../3-2", "", "3-2"})
 	if len(devs) != 1 || devs[0].Name != "3-2" || len(warns) != 0 {
-		t.Errorf("USBDevicesNamed = %v, %v", devs, warns)
+		t.Errorf("usbDevicesNamed = %v, %v", devs, warns)
 	}
 }

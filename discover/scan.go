@@ -71,7 +71,9 @@ type Result struct {
 }
 
 // Scan reads the devices under opts.Root. It fails only when the root
-// cannot be read at all; problems with single devices are warnings.
+// cannot be read at all, or with ctx.Err() when ctx ends, which it checks
+// before every device it reads from sysfs; problems with single devices
+// are warnings.
 func Scan(ctx context.Context, opts Options) (*Result, error) {
 	backend, err := opts.usbBackend()
 	if err != nil {
