@@ -41,8 +41,8 @@ func (f *FS) ListBus(bus string) ([]string, []Warning) {
 // with it; one that cannot be followed is a warning. Names that cannot be
 // a directory entry ("", "..", "a/b") are skipped.
 //
-// ctx is checked before every entry: a cancelled scan stops after the
-// entry being read, with ctx.Err().
+// ctx is checked before every entry: once it is done, ReadEntries
+// returns ctx.Err() and nothing else, after at most the entry being read.
 func ReadEntries[T any](ctx context.Context, f *FS, bus string, names []string, read func(*Dir) (T, bool)) ([]T, []Warning, error) {
 	rel := clean(bus)
 	if len(names) == 0 {
