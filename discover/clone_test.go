@@ -129,7 +129,9 @@ func TestWatchHandsOutCopies(t *testing.T) {
 	mutate := func(d *Device) {
 		d.Name += "!"
 		if d.USB != nil {
-			d.USB.Serial += "!"
+			if d.USB.Serial != nil {
+				*d.USB.Serial += "!"
+			}
 			d.USB.Devnum++
 			for i := range d.USB.Interfaces {
 				d.USB.Interfaces[i].Driver += "!"

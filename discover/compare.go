@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-
-	"github.com/hostdev/hostdev/sysfs"
 )
 
 // USBDifference is one way two views of the USB devices disagree: a
@@ -31,13 +29,13 @@ func (d USBDifference) String() string {
 
 // CompareUSB matches the USB devices of two views, a and b, by bus and
 // port path, and returns every difference, in bus and port order. It
-// compares only what both backends can read (see LibusbUnfilled): not
+// compares only what both backends can read (see USBLibusb): not
 // strings, drivers, paths or names. PCI functions in either list are
 // ignored.
 func CompareUSB(a, b []Device) []USBDifference {
 	type key struct {
 		bus  int
-		port string
+		port PortPath
 	}
 	index := func(ds []Device) map[key]Device {
 		m := map[key]Device{}
@@ -59,7 +57,7 @@ func CompareUSB(a, b []Device) []USBDifference {
 		}
 	}
 	slices.SortFunc(keys, func(x, y key) int {
-		return cmp.Or(cmp.Compare(x.bus, y.bus), sysfs.ComparePorts(x.port, y.port))
+		return cmp.Or(cmp.Compare(x.bus, y.bus), x.port.Compare(y.port))
 	})
 	var out []USBDifference
 	for _, k := range keys {
@@ -83,11 +81,11 @@ func CompareUSB(a, b []Device) []USBDifference {
 		add("devnum", strconv.Itoa(ua.Devnum), strconv.Itoa(ub.Devnum))
 		add("vendor_id", da.VendorID.String(), db.VendorID.String())
 		add("product_id", da.ProductID.String(), db.ProductID.String())
-		add("class", hex2(ua.Class), hex2(ub.Class))
+		add("class", ua.Class.String(), ub.Class.String())
 		add("subclass", hex2(ua.Subclass), hex2(ub.Subclass))
 		add("protocol", hex2(ua.Protocol), hex2(ub.Protocol))
-		add("bcd_device", fmt.Sprintf("%04x", ua.BCD), fmt.Sprintf("%04x", ub.BCD))
-		add("speed", ua.Speed, ub.Speed)
+		add("bcd_device", fmt.Sprintf("%04x", uint16(ua.BCD)), fmt.Sprintf("%04x", uint16(ub.BCD)))
+		add("speed", string(ua.Speed), string(ub.Speed))
 		add("interfaces", interfaceNumbers(ua.Interfaces), interfaceNumbers(ub.Interfaces))
 		for _, ia := range ua.Interfaces {
 			i := slices.IndexFunc(ub.Interfaces, func(ib Interface) bool { return ib.Number == ia.Number })
@@ -122,5 +120,5 @@ func interfaceNumbers(ins []Interface) string {
 
 // interfaceClass is "03/01/02": class, subclass, protocol.
 func interfaceClass(in Interface) string {
-	return fmt.Sprintf("%02x/%02x/%02x", in.Class, in.Subclass, in.Protocol)
+	return fmt.Sprintf("%s/%02x/%02x", in.Class, in.Subclass, in.Protocol)
 }

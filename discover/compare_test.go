@@ -6,7 +6,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func usbDev(name string, bus, devnum int, port string, mod func(*Device)) Device {
+func usbDev(name string, bus, devnum int, port PortPath, mod func(*Device)) Device {
 	d := Device{
 		Bus: BusUSB, Name: name, VendorID: 0x0627, ProductID: 0x0001,
 		USB: &USB{
@@ -31,7 +31,7 @@ func TestCompareUSBAgree(t *testing.T) {
 	b := []Device{
 		usbDev("1-1", 1, 2, "1", func(d *Device) { d.USB.Interfaces[0].Driver = "usbhid" }),
 		usbDev("usb1", 1, 1, "0", func(d *Device) {
-			d.USB.Product, d.USB.HasProduct, d.SysfsPath, d.VendorName = "QEMU", true, "/sys/devices/x", "QEMU"
+			d.USB.Product, d.SysfsPath, d.VendorName = new("QEMU"), "/sys/devices/x", "QEMU"
 		}),
 	}
 	if got := CompareUSB(a, b); len(got) != 0 {

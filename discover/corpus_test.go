@@ -28,26 +28,26 @@ func summary(d Device) string {
 	switch {
 	case d.USB != nil:
 		u := d.USB
-		fmt.Fprintf(&b, "usb %s %d.%d port=%s %s:%s class=%02x parent=%s",
+		fmt.Fprintf(&b, "usb %s %d.%d port=%s %s:%s class=%s parent=%s",
 			d.Name, u.Busnum, u.Devnum, u.Port, d.VendorID, d.ProductID, u.Class, dash(d.Parent))
-		if u.HasSerial {
-			fmt.Fprintf(&b, " serial=%q", u.Serial)
+		if u.Serial != nil {
+			fmt.Fprintf(&b, " serial=%q", *u.Serial)
 		}
 		var ifs []string
 		for _, in := range u.Interfaces {
-			ifs = append(ifs, fmt.Sprintf("%s/%02x/%s", in.Name, in.Class, dash(in.Driver)))
+			ifs = append(ifs, fmt.Sprintf("%s/%s/%s", in.Name, in.Class, dash(in.Driver)))
 		}
 		b.WriteString(" if=" + dash(strings.Join(ifs, ",")))
 	case d.PCI != nil:
 		p := d.PCI
 		rev, group := "-", "-"
-		if p.HasRevision {
-			rev = fmt.Sprintf("%02x", p.Revision)
+		if p.Revision != nil {
+			rev = fmt.Sprintf("%02x", *p.Revision)
 		}
-		if p.HasIOMMUGroup {
-			group = fmt.Sprint(p.IOMMUGroup)
+		if p.IOMMUGroup != nil {
+			group = fmt.Sprint(*p.IOMMUGroup)
 		}
-		fmt.Fprintf(&b, "pci %s %s:%s class=%06x rev=%s driver=%s iommu=%s parent=%s",
+		fmt.Fprintf(&b, "pci %s %s:%s class=%s rev=%s driver=%s iommu=%s parent=%s",
 			d.Name, d.VendorID, d.ProductID, p.Class, rev, dash(p.Driver), group, dash(d.Parent))
 		if p.PhysFn != "" {
 			b.WriteString(" pf=" + p.PhysFn)

@@ -2,9 +2,11 @@ package discover
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
+
 	"github.com/hostdev/hostdev/pciaddr"
 	"github.com/hostdev/hostdev/sysfs"
-	"strconv"
 )
 
 // Bus names the bus a device sits on.
@@ -27,16 +29,20 @@ func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
 
 // UnmarshalText reads four hex digits, with or without 0x.
 func (id *ID) UnmarshalText(b []byte) error {
-	s := string(b)
-	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
-		s = s[2:]
-	}
-	v, err := strconv.ParseUint(s, 16, 16)
+	v, err := parseHexText(b, 16)
 	if err != nil {
 		return fmt.Errorf("id %q is not 4 hex digits", b)
 	}
 	*id = ID(v)
 	return nil
+}
+
+func parseHexText(b []byte, bits int) (uint64, error) {
+	s := string(b)
+	if len(s) > 2 && (s[:2] == "0x" || s[:2] == "0X") {
+		s = s[2:]
+	}
+	return strconv.ParseUint(s, 16, bits)
 }
 
 // Device is one USB device or PCI function. Exactly one of USB and PCI is
@@ -45,8 +51,8 @@ type Device struct {
 	Bus  Bus
 	Name string // the sysfs name: "1-3.1", "usb1", "0000:00:1f.3"
 
-	VendorID  ID
-	ProductID ID // for PCI, the device ID
+	VendorID  ID // idVendor; vendor
+	ProductID ID // idProduct; device
 
 	// Names from the vendor/product databases; empty when unknown or when
 	// the scan was numeric.
@@ -62,26 +68,25 @@ type Device struct {
 	PCI *PCI
 }
 
-// USB holds what only USB devices have.
+// USB holds what only USB devices have. Field comments name the sysfs
+// file each comes from.
 type USB struct {
-	Busnum int
-	Devnum int
-	Port   string // the devpath: "3.1"; "0" for a root hub
+	Busnum int      // busnum; 0 when it could not be read
+	Devnum int      // devnum, 1 to 127; 0 when it could not be read
+	Port   PortPath // devpath, or derived from the name on kernels without it
 
-	Class    uint8
-	Subclass uint8
-	Protocol uint8
-	BCD      uint16 // bcdDevice
-	Speed    string // as sysfs prints it: "1.5", "12", "480", "5000", ...
-	MaxChild int
+	Class    Class // bDeviceClass
+	Subclass uint8 // bDeviceSubClass
+	Protocol uint8 // bDeviceProtocol
+	BCD      BCD   // bcdDevice
+	Speed    Speed // speed
+	MaxChild int   // maxchild: a hub's downstream ports
 
-	// Device strings; empty when the device supplies none. A device may
-	// also supply an empty string: the Has fields say which it gave.
-	Manufacturer string
-	Product      string
-	Serial       string
-
-	HasManufacturer, HasProduct, HasSerial bool
+	// Device strings (manufacturer, product, serial); nil when the device
+	// supplies none. A device may also supply an empty string.
+	Manufacturer *string
+	Product      *string
+	Serial       *string
 
 	// Devnode is "/dev/bus/usb/001/005"; empty when busnum or devnum
 	// could not be read.
@@ -93,73 +98,101 @@ type USB struct {
 
 	Interfaces []Interface
 
-	// Unauthorized is true when the kernel holds the device unconfigured
-	// (authorized is 0), as USBGuard does with a blocked device.
+	// Unauthorized is true when authorized is 0: the kernel holds the
+	// device unconfigured, as USBGuard does with a blocked device.
 	Unauthorized bool
 }
 
 // IsHub reports whether the device is a hub (class 09), root hubs included.
-func (u *USB) IsHub() bool { return u.Class == 0x09 }
+func (u *USB) IsHub() bool { return u.Class == ClassHub }
 
 // IsRootHub reports whether the device is a bus's root hub.
-func (u *USB) IsRootHub() bool { return u.Port == "0" }
+func (u *USB) IsRootHub() bool { return u.Port.IsRoot() }
 
-// Interface is one interface of a USB device's active configuration.
+// Interface is one interface, "B-P:C.I", of a USB device's active
+// configuration.
 type Interface struct {
-	Name     string // "1-3.1:1.0"
-	Number   uint8
-	Class    uint8
-	Subclass uint8
-	Protocol uint8
-	Driver   string // empty when no driver is bound
+	Name     string // directory name: "1-3.1:1.0"
+	Number   uint8  // bInterfaceNumber
+	Class    Class  // bInterfaceClass
+	Subclass uint8  // bInterfaceSubClass
+	Protocol uint8  // bInterfaceProtocol
+	Driver   string // target of the driver link; empty when unbound
 }
 
-// PCI holds what only PCI functions have.
+// PCI holds what only PCI functions have. IDs and class come from
+// modalias when it is well formed, and from the vendor, device and class
+// files otherwise.
 type PCI struct {
-	Address pciaddr.Address // valid when HasAddress
-	// HasAddress is false for a sysfs entry whose name is not an address.
-	HasAddress bool
+	// Address is parsed from the name; nil for a sysfs entry whose name
+	// is not an address.
+	Address *pciaddr.Address
 
-	Class    uint32 // 24 bits: base class, subclass, programming interface
-	Revision uint8
-	// HasRevision is false when the revision could not be read.
-	HasRevision bool
+	Class    PCIClass // modalias bc, sc, i, or class
+	Revision *uint8   // revision; nil when it could not be read
 
-	SubsystemVendorID  ID
-	SubsystemProductID ID
+	SubsystemVendorID  ID // modalias sv, or subsystem_vendor
+	SubsystemProductID ID // modalias sd, or subsystem_device
 
 	ClassName    string // "Audio device", from the database
 	SubclassName string
 
-	Driver         string
-	DriverOverride string
+	Driver         string // target of the driver link
+	DriverOverride string // driver_override; "" for "(null)"
 
-	IOMMUGroup int // valid when HasIOMMUGroup
-	// HasIOMMUGroup is false when the function has no group (IOMMU off).
-	HasIOMMUGroup bool
+	// IOMMUGroup is the target of the iommu_group link; nil when the
+	// function has none (the IOMMU is off). Group 0 is a real group.
+	IOMMUGroup *int
+	// NUMANode is numa_node; nil when absent or -1 (no node).
+	NUMANode *int
 
-	NUMANode    int // valid when HasNUMANode
-	HasNUMANode bool
+	PhysFn  string   // the PF's address (physfn), for an SR-IOV VF
+	VirtFns []string // the VFs' addresses (virtfnN), for an SR-IOV PF, in VF order
 
-	PhysFn  string   // the PF's address, for an SR-IOV VF
-	VirtFns []string // the VFs' addresses, for an SR-IOV PF, in VF order
+	// ResetMethod is what reset_method lists, "flr bus"; empty means the
+	// function cannot be reset, and nil that the kernel has no such file
+	// (before 5.15) or it could not be read.
+	ResetMethod *string
 
-	// ResetMethod is what reset_method lists, "flr bus"; empty with
-	// HasResetMethod means the function cannot be reset. Kernels before
-	// 5.15 have no such file.
-	ResetMethod    string
-	HasResetMethod bool
-
-	// BootVGA is true when the firmware's console is on this function.
+	// BootVGA is true when boot_vga is 1: the firmware's console is on it.
 	BootVGA bool
 
-	// HeaderType is the config header type (0 endpoint, 1 PCI bridge, 2
-	// CardBus bridge), read for bridge classes only; valid when
-	// HasHeaderType.
-	HeaderType    uint8
-	HasHeaderType bool
+	// HeaderType is byte 0x0e of config with the multi-function bit
+	// cleared (0 endpoint, 1 PCI-to-PCI bridge, 2 CardBus bridge). It is
+	// read for bridge classes (base class 06) only, and nil otherwise.
+	HeaderType *uint8
 }
 
 // Warning is a problem with one device that did not stop the scan. Its
 // Path is relative to the scan root ("/sys/devices/.../idVendor").
 type Warning = sysfs.Warning
+
+// Clone returns a copy of d that shares nothing with it: its USB or PCI
+// part, the optional values they point to, and their slices are copied
+// too. A long-lived holder of devices (a watcher) hands out clones, so
+// that a consumer may keep or change what it got.
+func (d Device) Clone() Device {
+	if u := d.USB; u != nil {
+		c := *u
+		c.Manufacturer, c.Product, c.Serial = clonePtr(u.Manufacturer), clonePtr(u.Product), clonePtr(u.Serial)
+		c.Interfaces = slices.Clone(u.Interfaces)
+		d.USB = &c
+	}
+	if p := d.PCI; p != nil {
+		c := *p
+		c.Address, c.Revision = clonePtr(p.Address), clonePtr(p.Revision)
+		c.IOMMUGroup, c.NUMANode = clonePtr(p.IOMMUGroup), clonePtr(p.NUMANode)
+		c.ResetMethod, c.HeaderType = clonePtr(p.ResetMethod), clonePtr(p.HeaderType)
+		c.VirtFns = slices.Clone(p.VirtFns)
+		d.PCI = &c
+	}
+	return d
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

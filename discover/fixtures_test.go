@@ -223,7 +223,7 @@ func TestJSONRoundTripReadiness(t *testing.T) {
 	for _, d := range res.Devices {
 		switch {
 		case d.USB != nil && d.USB.Unauthorized,
-			d.PCI != nil && (d.PCI.HasHeaderType || d.PCI.HasResetMethod):
+			d.PCI != nil && (d.PCI.HeaderType != nil || d.PCI.ResetMethod != nil):
 			seen++
 		}
 		b, err := json.Marshal(d)

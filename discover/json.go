@@ -26,12 +26,12 @@ type usbJSON struct {
 	commonJSON
 	Busnum       int             `json:"busnum"`
 	Devnum       int             `json:"devnum"`
-	Port         string          `json:"port"`
-	Class        hexByte         `json:"class"`
+	Port         PortPath        `json:"port"`
+	Class        Class           `json:"class"`
 	Subclass     hexByte         `json:"subclass"`
 	Protocol     hexByte         `json:"protocol"`
-	BCDDevice    ID              `json:"bcd_device"`
-	Speed        string          `json:"speed"`
+	BCDDevice    BCD             `json:"bcd_device"`
+	Speed        Speed           `json:"speed"`
 	Manufacturer *string         `json:"manufacturer,omitempty"`
 	Product      *string         `json:"product,omitempty"`
 	Serial       *string         `json:"serial,omitempty"`
@@ -48,7 +48,7 @@ type usbJSON struct {
 type interfaceJSON struct {
 	Name     string  `json:"name"`
 	Number   int     `json:"number"`
-	Class    hexByte `json:"class"`
+	Class    Class   `json:"class"`
 	Subclass hexByte `json:"subclass"`
 	Protocol hexByte `json:"protocol"`
 	Driver   string  `json:"driver,omitempty"`
@@ -57,7 +57,7 @@ type interfaceJSON struct {
 type pciJSON struct {
 	commonJSON
 	Address            string   `json:"address,omitempty"`
-	Class              hexClass `json:"class"`
+	Class              PCIClass `json:"class"`
 	ClassName          string   `json:"class_name,omitempty"`
 	SubclassName       string   `json:"subclass_name,omitempty"`
 	Revision           *hexByte `json:"revision,omitempty"`
@@ -71,7 +71,7 @@ type pciJSON struct {
 	VirtFns            []string `json:"virtfns,omitempty"`
 	ResetMethod        *string  `json:"reset_method,omitempty"`
 	BootVGA            bool     `json:"boot_vga,omitempty"`
-	HeaderType         *int     `json:"header_type,omitempty"`
+	HeaderType         *uint8   `json:"header_type,omitempty"`
 }
 
 // MarshalJSON writes the device in the form `list --json` prints.
@@ -83,12 +83,10 @@ func (d Device) MarshalJSON() ([]byte, error) {
 		j := usbJSON{
 			commonJSON: c,
 			Busnum:     u.Busnum, Devnum: u.Devnum, Port: u.Port,
-			Class: hexByte(u.Class), Subclass: hexByte(u.Subclass), Protocol: hexByte(u.Protocol),
-			BCDDevice: ID(u.BCD), Speed: u.Speed,
-			Manufacturer: present(u.Manufacturer, u.HasManufacturer),
-			Product:      present(u.Product, u.HasProduct),
-			Serial:       present(u.Serial, u.HasSerial),
-			Devnode:      u.Devnode, Controller: u.Controller,
+			Class: u.Class, Subclass: hexByte(u.Subclass), Protocol: hexByte(u.Protocol),
+			BCDDevice: u.BCD, Speed: u.Speed,
+			Manufacturer: u.Manufacturer, Product: u.Product, Serial: u.Serial,
+			Devnode: u.Devnode, Controller: u.Controller,
 			Hub: u.IsHub(), MaxChild: u.MaxChild,
 			Interfaces: []interfaceJSON{},
 			Authorized: new(!u.Unauthorized),
@@ -96,7 +94,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 		for _, in := range u.Interfaces {
 			j.Interfaces = append(j.Interfaces, interfaceJSON{
 				Name: in.Name, Number: int(in.Number),
-				Class: hexByte(in.Class), Subclass: hexByte(in.Subclass), Protocol: hexByte(in.Protocol),
+				Class: in.Class, Subclass: hexByte(in.Subclass), Protocol: hexByte(in.Protocol),
 				Driver: in.Driver,
 			})
 		}
@@ -105,28 +103,18 @@ func (d Device) MarshalJSON() ([]byte, error) {
 		p := d.PCI
 		j := pciJSON{
 			commonJSON: c,
-			Class:      hexClass(p.Class), ClassName: p.ClassName, SubclassName: p.SubclassName,
+			Class:      p.Class, ClassName: p.ClassName, SubclassName: p.SubclassName,
 			SubsystemVendorID: p.SubsystemVendorID, SubsystemProductID: p.SubsystemProductID,
 			Driver: p.Driver, DriverOverride: p.DriverOverride,
+			IOMMUGroup: p.IOMMUGroup, NUMANode: p.NUMANode,
 			PhysFn: p.PhysFn, VirtFns: p.VirtFns,
-			ResetMethod: present(p.ResetMethod, p.HasResetMethod),
+			ResetMethod: p.ResetMethod,
 			BootVGA:     p.BootVGA,
+			HeaderType:  p.HeaderType,
+			Revision:    (*hexByte)(p.Revision),
 		}
-		if p.HasHeaderType {
-			j.HeaderType = new(int(p.HeaderType))
-		}
-		if p.HasAddress {
+		if p.Address != nil {
 			j.Address = p.Address.String()
-		}
-		if p.HasRevision {
-			r := hexByte(p.Revision)
-			j.Revision = &r
-		}
-		if p.HasIOMMUGroup {
-			j.IOMMUGroup = &p.IOMMUGroup
-		}
-		if p.HasNUMANode {
-			j.NUMANode = &p.NUMANode
 		}
 		return json.Marshal(j)
 	}
@@ -151,19 +139,16 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 		*d = j.commonJSON.device()
 		d.USB = &USB{
 			Busnum: j.Busnum, Devnum: j.Devnum, Port: j.Port,
-			Class: uint8(j.Class), Subclass: uint8(j.Subclass), Protocol: uint8(j.Protocol),
-			BCD: uint16(j.BCDDevice), Speed: j.Speed, MaxChild: j.MaxChild,
+			Class: j.Class, Subclass: uint8(j.Subclass), Protocol: uint8(j.Protocol),
+			BCD: j.BCDDevice, Speed: j.Speed, MaxChild: j.MaxChild,
+			Manufacturer: j.Manufacturer, Product: j.Product, Serial: j.Serial,
 			Devnode: j.Devnode, Controller: j.Controller,
 			Unauthorized: j.Authorized != nil && !*j.Authorized,
 		}
-		u := d.USB
-		u.Manufacturer, u.HasManufacturer = deref(j.Manufacturer)
-		u.Product, u.HasProduct = deref(j.Product)
-		u.Serial, u.HasSerial = deref(j.Serial)
 		for _, in := range j.Interfaces {
 			d.USB.Interfaces = append(d.USB.Interfaces, Interface{
 				Name: in.Name, Number: uint8(in.Number),
-				Class: uint8(in.Class), Subclass: uint8(in.Subclass), Protocol: uint8(in.Protocol),
+				Class: in.Class, Subclass: uint8(in.Subclass), Protocol: uint8(in.Protocol),
 				Driver: in.Driver,
 			})
 		}
@@ -174,48 +159,23 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 		}
 		*d = j.commonJSON.device()
 		d.PCI = &PCI{
-			Class: uint32(j.Class), ClassName: j.ClassName, SubclassName: j.SubclassName,
+			Class: j.Class, ClassName: j.ClassName, SubclassName: j.SubclassName,
+			Revision:          (*uint8)(j.Revision),
 			SubsystemVendorID: j.SubsystemVendorID, SubsystemProductID: j.SubsystemProductID,
 			Driver: j.Driver, DriverOverride: j.DriverOverride,
+			IOMMUGroup: j.IOMMUGroup, NUMANode: j.NUMANode,
 			PhysFn: j.PhysFn, VirtFns: j.VirtFns,
-			BootVGA: j.BootVGA,
-		}
-		d.PCI.ResetMethod, d.PCI.HasResetMethod = deref(j.ResetMethod)
-		if j.HeaderType != nil {
-			d.PCI.HeaderType, d.PCI.HasHeaderType = uint8(*j.HeaderType), true
+			ResetMethod: j.ResetMethod,
+			BootVGA:     j.BootVGA,
+			HeaderType:  j.HeaderType,
 		}
 		if a, err := pciaddr.Parse(j.Address); err == nil {
-			d.PCI.Address, d.PCI.HasAddress = a, true
-		}
-		if j.Revision != nil {
-			d.PCI.Revision, d.PCI.HasRevision = uint8(*j.Revision), true
-		}
-		if j.IOMMUGroup != nil {
-			d.PCI.IOMMUGroup, d.PCI.HasIOMMUGroup = *j.IOMMUGroup, true
-		}
-		if j.NUMANode != nil {
-			d.PCI.NUMANode, d.PCI.HasNUMANode = *j.NUMANode, true
+			d.PCI.Address = &a
 		}
 	default:
 		return fmt.Errorf("device %s: unknown bus %q", b, probe.Bus)
 	}
 	return nil
-}
-
-// present gives a string that the device supplied, empty or not, and nil
-// for one it did not.
-func present(s string, has bool) *string {
-	if !has {
-		return nil
-	}
-	return &s
-}
-
-func deref(s *string) (string, bool) {
-	if s == nil {
-		return "", false
-	}
-	return *s, true
 }
 
 func (c commonJSON) device() Device {
@@ -234,19 +194,5 @@ func (h *hexByte) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%q is not 2 hex digits", b)
 	}
 	*h = hexByte(v)
-	return nil
-}
-
-// hexClass marshals a PCI class as six hex digits: "0c0330".
-type hexClass uint32
-
-func (h hexClass) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%06x", uint32(h)), nil }
-
-func (h *hexClass) UnmarshalText(b []byte) error {
-	v, err := strconv.ParseUint(string(b), 16, 24)
-	if err != nil {
-		return fmt.Errorf("%q is not 6 hex digits", b)
-	}
-	*h = hexClass(v)
 	return nil
 }

@@ -63,17 +63,17 @@ func libusbDescs() (descs []*gousb.DeviceDesc, err error) {
 
 // libusbSpeeds maps libusb's speeds to what sysfs's speed file says.
 // libusb's SUPER_PLUS (5) and SUPER_PLUS_X2 (6) have no gousb names.
-var libusbSpeeds = map[gousb.Speed]string{
-	gousb.SpeedLow:   "1.5",
-	gousb.SpeedFull:  "12",
-	gousb.SpeedHigh:  "480",
-	gousb.SpeedSuper: "5000",
-	5:                "10000",
-	6:                "20000",
+var libusbSpeeds = map[gousb.Speed]Speed{
+	gousb.SpeedLow:   SpeedLow,
+	gousb.SpeedFull:  SpeedFull,
+	gousb.SpeedHigh:  SpeedHigh,
+	gousb.SpeedSuper: SpeedSuper,
+	5:                SpeedSuperPlus,
+	6:                SpeedSuperPlusX2,
 }
 
 // fromLibusb is the Device a libusb device descriptor describes, with the
-// fields LibusbUnfilled lists left empty. It reads only d.
+// fields USBLibusb says it leaves empty. It reads only d.
 func fromLibusb(d *gousb.DeviceDesc) Device {
 	port := "0" // libusb gives a root hub an empty path
 	name := "usb" + strconv.Itoa(d.Bus)
@@ -90,11 +90,11 @@ func fromLibusb(d *gousb.DeviceDesc) Device {
 	u := &USB{
 		Busnum:   d.Bus,
 		Devnum:   d.Address,
-		Port:     port,
-		Class:    uint8(d.Class),
+		Port:     PortPath(port),
+		Class:    Class(d.Class),
 		Subclass: uint8(d.SubClass),
 		Protocol: uint8(d.Protocol),
-		BCD:      uint16(d.Device),
+		BCD:      BCD(d.Device),
 		Speed:    libusbSpeeds[d.Speed],
 	}
 	if d.Bus > 0 && d.Address > 0 {
@@ -115,7 +115,7 @@ func fromLibusb(d *gousb.DeviceDesc) Device {
 			u.Interfaces = append(u.Interfaces, Interface{
 				Name:     fmt.Sprintf("%d-%s:%d.%d", d.Bus, port, cfg.Number, in.Number),
 				Number:   uint8(in.Number),
-				Class:    uint8(alt.Class),
+				Class:    Class(alt.Class),
 				Subclass: uint8(alt.SubClass),
 				Protocol: uint8(alt.Protocol),
 			})

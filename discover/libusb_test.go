@@ -88,7 +88,7 @@ func TestFromLibusb(t *testing.T) {
 }
 
 func TestFromLibusbSpeeds(t *testing.T) {
-	want := map[gousb.Speed]string{gousb.SpeedLow: "1.5", gousb.SpeedFull: "12", gousb.SpeedHigh: "480", gousb.SpeedSuper: "5000", 5: "10000", 6: "20000", 99: ""}
+	want := map[gousb.Speed]Speed{gousb.SpeedLow: "1.5", gousb.SpeedFull: "12", gousb.SpeedHigh: "480", gousb.SpeedSuper: "5000", 5: "10000", 6: "20000", 99: ""}
 	for s, w := range want {
 		if got := fromLibusb(&gousb.DeviceDesc{Bus: 1, Address: 2, Speed: s}).USB.Speed; got != w {
 			t.Errorf("speed %d: got %q, want %q", s, got, w)

@@ -58,8 +58,12 @@ func TestAgreesWithLspci(t *testing.T) {
 	var got []string
 	for _, d := range res.Devices {
 		p := d.PCI
-		got = append(got, fmt.Sprintf("%s %06x %s:%s rev=%02x sub=%s:%s", d.Name, p.Class, d.VendorID, d.ProductID,
-			p.Revision, p.SubsystemVendorID, p.SubsystemProductID))
+		var rev uint8
+		if p.Revision != nil {
+			rev = *p.Revision
+		}
+		got = append(got, fmt.Sprintf("%s %s %s:%s rev=%02x sub=%s:%s", d.Name, p.Class, d.VendorID, d.ProductID,
+			rev, p.SubsystemVendorID, p.SubsystemProductID))
 	}
 	if len(got) < 300 {
 		t.Errorf("scanned %d functions, want at least 300", len(got))

@@ -15,7 +15,6 @@ import (
 	"github.com/jaypipes/ghw/pkg/pci"
 	"github.com/jaypipes/pcidb"
 
-	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/usbids"
 )
 
@@ -278,6 +277,11 @@ func (n usbNamer) names(vendor, product uint16) (string, string) {
 	return v, p
 }
 
+// name fills in a USB device's names.
+func (n usbNamer) name(d *Device) {
+	d.VendorName, d.ProductName = n.names(uint16(d.VendorID), uint16(d.ProductID))
+}
+
 // ghwUnknown is what ghw names an ID that is not in the database.
 const ghwUnknown = "unknown"
 
@@ -288,20 +292,15 @@ func known(s string) string {
 	return s
 }
 
-// name fills in d's names through ghw. A function whose modalias was
-// unusable was read from its vendor, device and class files instead; ghw
-// gets a modalias rebuilt from those, so that names come one way only.
-func (n *pciNames) name(d *Device, r sysfs.PCIFunction) {
+// name fills in d's names through ghw, which is given the modalias the
+// kernel would print: one rebuilt from the IDs read, so that a function
+// whose modalias was unusable (and read from its vendor, device and class
+// files instead) is named the same way.
+func (n *pciNames) name(d *Device) {
 	if n == nil {
 		return
 	}
-	alias := r.Modalias
-	if alias == "" {
-		alias = fmt.Sprintf("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X",
-			r.Vendor, r.Device, r.SubsystemVendor, r.SubsystemDevice,
-			r.Class>>16, r.Class>>8&0xff, r.Class&0xff)
-	}
-	g := n.info.ParseDevice(r.Name, alias)
+	g := n.info.ParseDevice(d.Name, modaliasOf(d))
 	if g == nil {
 		return
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/jaypipes/pcidb"
 
 	"github.com/hostdev/hostdev/internal/testenv"
-	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
@@ -254,9 +253,8 @@ func TestPCIIDsUnderRootAndMissing(t *testing.T) {
 	if names != nil || w != nil {
 		t.Errorf("pciNamesFor without pci.ids = %v, %v; want nil, nil", names, w)
 	}
-	var d Device
-	d.PCI = &PCI{}
-	names.name(&d, sysfsFunction(0x8086, 0x27cc))
+	d := Device{Name: "0000:00:00.0", VendorID: 0x8086, ProductID: 0x27cc, PCI: &PCI{}}
+	names.name(&d)
 	if d.VendorName != "" {
 		t.Errorf("named %q without a database", d.VendorName)
 	}
@@ -280,10 +278,6 @@ func TestDBLinkOutOfRoot(t *testing.T) {
 	if got, _ := findDB([]string{root}, usbIDsPaths); got != "" {
 		t.Errorf("findDB followed a link out of the root to %q", got)
 	}
-}
-
-func sysfsFunction(vendor, device uint16) sysfs.PCIFunction {
-	return sysfs.PCIFunction{Name: "0000:00:00.0", Vendor: vendor, Device: device}
 }
 
 // writeDBs puts a usb.ids and a pci.ids naming 0483:2016 and 8086:27cc

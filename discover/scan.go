@@ -12,6 +12,17 @@
 // A scan never stops at one broken device: the device is listed with what
 // could be read, and a Warning says which file was wrong.
 //
+// Device, with USB or PCI, is the one model of a device: field comments
+// name the sysfs file each value comes from. Values carry their meaning in
+// their types (ID, Class, PCIClass, BCD, Speed, PortPath), each with a
+// String method; in JSON they keep the forms sysfs prints. A value that may be absent although zero is a real value
+// is a pointer, nil when absent: the device strings (a device may supply
+// an empty serial), a PCI Address (0000:00:00.0 exists), Revision,
+// IOMMUGroup (group 0 exists), NUMANode, ResetMethod and HeaderType.
+// Numbers the kernel never makes zero (Busnum, Devnum) are 0 when they
+// could not be read, and strings with no such distinction (Driver,
+// Parent) are "" when absent.
+//
 // Watch follows the devices as they come, go and change:
 //
 //	w, err := discover.Watch(ctx, discover.WatchOptions{Options: discover.Options{Root: "/"}, Initial: true})
@@ -33,7 +44,6 @@ package discover
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 
@@ -70,7 +80,9 @@ type Result struct {
 }
 
 // Scan reads the devices under opts.Root. It fails only when the root
-// cannot be read at all; problems with single devices are warnings.
+// cannot be read at all, or with ctx.Err() when ctx ends, which it checks
+// before every device it reads from sysfs; problems with single devices
+// are warnings.
 func Scan(ctx context.Context, opts Options) (*Result, error) {
 	backend, err := opts.usbBackend()
 	if err != nil {
@@ -90,7 +102,7 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 		if backend == USBLibusb {
 			err = scanLibusb(opts, res)
 		} else {
-			err = scanUSB(fs, opts, res)
+			err = scanUSB(ctx, fs, opts, res)
 		}
 		if err != nil {
 			return nil, err
@@ -100,7 +112,7 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if opts.wants(BusPCI) {
-		if err := scanPCI(fs, opts, res); err != nil {
+		if err := scanPCI(ctx, fs, opts, res); err != nil {
 			return nil, err
 		}
 	}
@@ -120,74 +132,28 @@ func (o Options) usbNamer(root string, n int, res *Result) usbNamer {
 	return usbNamer{db}
 }
 
-func scanUSB(fs *sysfs.FS, opts Options, res *Result) error {
-	raw, warns, err := fs.USBDevices()
+func scanUSB(ctx context.Context, fs *sysfs.FS, opts Options, res *Result) error {
+	devs, warns, err := usbDevices(ctx, fs)
 	if err != nil {
 		return err
 	}
 	res.Warnings = append(res.Warnings, warns...)
-	names := opts.usbNamer(fs.Root(), len(raw), res)
-	start := len(res.Devices)
-	for _, r := range raw {
-		res.Devices = append(res.Devices, usbDevice(r, names))
+	names := opts.usbNamer(fs.Root(), len(devs), res)
+	for i := range devs {
+		names.name(&devs[i])
 	}
-	slices.SortFunc(res.Devices[start:], compareDevices)
+	slices.SortFunc(devs, compareDevices)
+	res.Devices = append(res.Devices, devs...)
 	return nil
 }
 
-func usbDevice(r sysfs.USBDevice, names usbNamer) Device {
-	d := Device{
-		Bus:       BusUSB,
-		Name:      r.Name,
-		VendorID:  ID(r.IDVendor),
-		ProductID: ID(r.IDProduct),
-		SysfsPath: r.Path,
-		Parent:    r.Parent,
-		USB: &USB{
-			Busnum:       r.Busnum,
-			Devnum:       r.Devnum,
-			Port:         r.Devpath,
-			Class:        r.Class,
-			Subclass:     r.SubClass,
-			Protocol:     r.Protocol,
-			BCD:          r.BCDDevice,
-			Speed:        r.Speed,
-			MaxChild:     r.MaxChild,
-			Manufacturer: r.Manufacturer,
-			Product:      r.Product,
-			Serial:       r.Serial,
-			Controller:   r.Controller,
-
-			HasManufacturer: r.HasManufacturer,
-			HasProduct:      r.HasProduct,
-			HasSerial:       r.HasSerial,
-			Unauthorized:    r.Unauthorized,
-		},
-	}
-	if r.Busnum > 0 && r.Devnum > 0 {
-		d.USB.Devnode = fmt.Sprintf("/dev/bus/usb/%03d/%03d", r.Busnum, r.Devnum)
-	}
-	d.VendorName, d.ProductName = names.names(r.IDVendor, r.IDProduct)
-	for _, in := range r.Interfaces {
-		d.USB.Interfaces = append(d.USB.Interfaces, Interface{
-			Name:     in.Name,
-			Number:   in.Number,
-			Class:    in.Class,
-			Subclass: in.SubClass,
-			Protocol: in.Protocol,
-			Driver:   in.Driver,
-		})
-	}
-	return d
-}
-
-func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
-	raw, warns, err := fs.PCIFunctions()
+func scanPCI(ctx context.Context, fs *sysfs.FS, opts Options, res *Result) error {
+	devs, warns, err := pciFunctions(ctx, fs)
 	if err != nil {
 		return err
 	}
 	res.Warnings = append(res.Warnings, warns...)
-	if len(raw) == 0 {
+	if len(devs) == 0 {
 		return nil
 	}
 	var names *pciNames
@@ -198,47 +164,12 @@ func scanPCI(fs *sysfs.FS, opts Options, res *Result) error {
 	if w != nil {
 		res.Warnings = append(res.Warnings, *w)
 	}
-	start := len(res.Devices)
-	for _, r := range raw {
-		res.Devices = append(res.Devices, pciDevice(r, names))
+	for i := range devs {
+		names.name(&devs[i])
 	}
-	slices.SortFunc(res.Devices[start:], compareDevices)
+	slices.SortFunc(devs, compareDevices)
+	res.Devices = append(res.Devices, devs...)
 	return nil
-}
-
-func pciDevice(r sysfs.PCIFunction, names *pciNames) Device {
-	d := Device{
-		Bus:       BusPCI,
-		Name:      r.Name,
-		VendorID:  ID(r.Vendor),
-		ProductID: ID(r.Device),
-		SysfsPath: r.Path,
-		Parent:    r.Parent,
-		PCI: &PCI{
-			Address:            r.Address,
-			HasAddress:         r.HasAddress,
-			Class:              r.Class,
-			Revision:           r.Revision,
-			HasRevision:        r.HasRevision,
-			SubsystemVendorID:  ID(r.SubsystemVendor),
-			SubsystemProductID: ID(r.SubsystemDevice),
-			Driver:             r.Driver,
-			DriverOverride:     r.DriverOverride,
-			IOMMUGroup:         r.IOMMUGroup,
-			HasIOMMUGroup:      r.HasIOMMUGroup,
-			NUMANode:           r.NUMANode,
-			HasNUMANode:        r.HasNUMANode,
-			PhysFn:             r.PhysFn,
-			VirtFns:            r.VirtFns,
-			ResetMethod:        r.ResetMethod,
-			HasResetMethod:     r.HasResetMethod,
-			BootVGA:            r.BootVGA,
-			HeaderType:         r.HeaderType,
-			HasHeaderType:      r.HasHeaderType,
-		},
-	}
-	names.name(&d, r)
-	return d
 }
 
 // compareDevices is the order of a scan's devices (and a watcher's): USB
@@ -253,18 +184,19 @@ func compareDevices(a, b Device) int {
 	if a.USB != nil && b.USB != nil {
 		return cmp.Or(
 			cmp.Compare(a.USB.Busnum, b.USB.Busnum),
-			sysfs.ComparePorts(a.USB.Port, b.USB.Port),
+			a.USB.Port.Compare(b.USB.Port),
 			cmp.Compare(a.Name, b.Name),
 		)
 	}
 	if a.PCI != nil && b.PCI != nil {
-		if a.PCI.HasAddress != b.PCI.HasAddress {
-			if a.PCI.HasAddress {
-				return -1
-			}
+		switch aa, ba := a.PCI.Address, b.PCI.Address; {
+		case aa != nil && ba != nil:
+			return cmp.Or(aa.Compare(*ba), cmp.Compare(a.Name, b.Name))
+		case aa != nil:
+			return -1
+		case ba != nil:
 			return 1
 		}
-		return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
 	}
 	return cmp.Compare(a.Name, b.Name)
 }

@@ -16,36 +16,29 @@ const (
 	USBSysfs USBBackend = "sysfs"
 	// USBLibusb asks libusb-1.0, through github.com/google/gousb, which is
 	// how QEMU's usb-host sees the host. It needs a build with -tags
-	// libusb (cgo and libusb-1.0), reads only the live host, never a tree
-	// under a root, and cannot fill every field: see LibusbUnfilled.
+	// libusb (cgo and libusb-1.0), and reads only the live host, never a
+	// tree under a root. It leaves empty what libusb gives only after
+	// opening the device (strings, the hub descriptor) or not at all
+	// (drivers, sysfs paths):
+	//
+	//   - USB.Manufacturer, USB.Product, USB.Serial (nil): string
+	//     descriptors are read from an opened device.
+	//   - USB.Interfaces[].Driver: libusb does not know the kernel's drivers.
+	//   - USB.MaxChild: the hub descriptor is read from an opened hub.
+	//   - USB.Controller, SysfsPath: libusb gives no sysfs path.
+	//   - USB.Unauthorized: libusb does not say.
+	//
+	// Interfaces are those of the device's first configuration (lowest
+	// bConfigurationValue) at alternate setting 0; without opening the
+	// device libusb does not say which configuration is active, so for a
+	// device with several configurations they may differ from what sysfs
+	// shows.
 	USBLibusb USBBackend = "libusb"
 )
 
 // ErrNoLibusb is what a scan with USBLibusb returns from a build without
 // the libusb tag.
 var ErrNoLibusb = errors.New("this build has no libusb backend; build with -tags libusb (needs cgo and libusb-1.0)")
-
-// LibusbUnfilled lists the Device fields the libusb backend leaves empty,
-// because libusb gives them only after opening the device (strings, the
-// hub descriptor) or not at all (drivers, sysfs paths):
-//
-//   - USB.Manufacturer, USB.Product, USB.Serial, and the Has fields
-//     (false): string descriptors are read from an opened device.
-//   - USB.Interfaces[].Driver: libusb does not know the kernel's drivers.
-//   - USB.MaxChild: the hub descriptor is read from an opened hub.
-//   - USB.Controller, SysfsPath: libusb gives no sysfs path.
-//   - USB.Unauthorized: libusb does not say.
-//
-// Interfaces are those of the device's first configuration (lowest
-// bConfigurationValue) at alternate setting 0; without opening the device
-// libusb does not say which configuration is active, so for a device with
-// several configurations they may differ from what sysfs shows.
-var LibusbUnfilled = []string{
-	"USB.Manufacturer", "USB.Product", "USB.Serial",
-	"USB.HasManufacturer", "USB.HasProduct", "USB.HasSerial",
-	"USB.Interfaces[].Driver", "USB.MaxChild", "USB.Controller",
-	"USB.Unauthorized", "SysfsPath",
-}
 
 func (o Options) usbBackend() (USBBackend, error) {
 	switch o.USBBackend {

@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -102,7 +103,7 @@ func (w *watcher) fullRescan(b *batch) {
 		w.rewatch(b)
 	}
 	if w.opts.wants(BusUSB) {
-		names, warns := w.fs.USBDeviceNames()
+		names, warns := usbDeviceNames(w.fs)
 		w.busWarnings(warns)
 		got := make(map[string]Device, len(names))
 		for i := 0; i < len(names); i += readChunk {
@@ -143,7 +144,7 @@ func (w *watcher) usbRescan(b *batch) {
 				delete(w.dying, name)
 			}
 		}
-		if name, ok := w.fs.USBDeviceNameAt(n.bus, n.dev); ok {
+		if name, ok := usbDeviceNameAt(w.fs, n.bus, n.dev); ok {
 			want[name] = true
 		} else if name, ok := w.byNode[[2]int{n.bus, n.dev}]; ok {
 			want[name] = true
@@ -152,7 +153,7 @@ func (w *watcher) usbRescan(b *batch) {
 		}
 	}
 	if b.listUSB || len(unresolved) > 0 {
-		names, warns := w.fs.USBDeviceNames()
+		names, warns := usbDeviceNames(w.fs)
 		w.busWarnings(warns)
 		listed := make(map[string]bool, len(names))
 		for _, n := range names {
@@ -221,9 +222,10 @@ func (w *watcher) nodeExists(bus, dev int) bool {
 // readUSBNames reads the named USB devices into got. A device on its way
 // out, its node gone, loses files as it is read: that is no warning.
 func (w *watcher) readUSBNames(names []string, got map[string]Device) {
-	raw, warns := w.fs.USBDevicesNamed(names)
-	for _, r := range raw {
-		got[r.Name] = usbDevice(r, w.names)
+	devs, warns := usbDevicesNamed(w.fs, names)
+	for _, d := range devs {
+		w.names.name(&d)
+		got[d.Name] = d
 	}
 	// An interface folder whose files are still being made (the kernel
 	// fills it after it appears) is read again shortly; a file still
@@ -340,11 +342,12 @@ func (w *watcher) pciRescan(b *batch) {
 		return
 	}
 	names := slices.Sorted(maps.Keys(b.pci))
-	raw, warns := w.fs.PCIFunctionsNamed(names)
+	devs, warns := pciFunctionsNamed(w.fs, names)
 	w.deviceWarnings(names, warns)
-	got := make(map[string]Device, len(raw))
-	for _, r := range raw {
-		got[r.Name] = pciDevice(r, w.pciNames)
+	got := make(map[string]Device, len(devs))
+	for _, d := range devs {
+		w.pciNames.name(&d)
+		got[d.Name] = d
 	}
 	for _, n := range names {
 		if _, ok := got[n]; !ok {
@@ -359,18 +362,19 @@ func (w *watcher) pciRescan(b *batch) {
 }
 
 func (w *watcher) pciAll(b *batch) {
-	raw, warns, err := w.fs.PCIFunctions()
+	devs, warns, err := pciFunctions(context.Background(), w.fs)
 	if err != nil {
 		w.send(err)
 		return
 	}
-	got := make(map[string]Device, len(raw))
-	want := make(map[string]bool, len(raw)+len(w.W.pci))
+	got := make(map[string]Device, len(devs))
+	want := make(map[string]bool, len(devs)+len(w.W.pci))
 	var names []string
-	for _, r := range raw {
-		got[r.Name] = pciDevice(r, w.pciNames)
-		want[r.Name] = true
-		names = append(names, r.Name)
+	for _, d := range devs {
+		w.pciNames.name(&d)
+		got[d.Name] = d
+		want[d.Name] = true
+		names = append(names, d.Name)
 	}
 	for n := range w.W.pci {
 		want[n] = true

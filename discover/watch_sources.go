@@ -13,7 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"golang.org/x/sys/unix"
 
-	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/uevent"
 )
 
@@ -222,6 +222,13 @@ func busNumber(s string) (int, bool) {
 	return n, err == nil && n > 0
 }
 
+// nodeNumber parses a device node's name, "005": a device number the
+// kernel can give. Anything else in a bus folder is not a device's node.
+func nodeNumber(s string) (int, bool) {
+	n, ok := busNumber(s)
+	return n, ok && usbnum.ValidDevnum(n)
+}
+
 // fileEvent turns a file event into work for the batch.
 func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
 	if !ev.Has(fsnotify.Create) && !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
@@ -255,8 +262,8 @@ func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
 		}
 		return
 	}
-	dn, ok := busNumber(node)
-	if !ok || strings.Contains(node, "/") {
+	dn, ok := nodeNumber(node)
+	if !ok {
 		return
 	}
 	b.nodes = append(b.nodes, nodeEvent{bus: bn, dev: dn, created: !gone})
@@ -290,7 +297,7 @@ func (w *watcher) kernelEvent(b *batch, u ueventItem) {
 		if iface { // an interface: read its device
 			name = path.Base(path.Dir(ev.Devpath))
 		}
-		if !sysfs.IsUSBDeviceName(name) {
+		if !isUSBDeviceName(name) {
 			return
 		}
 		if iface && (ev.Action == "remove" || ev.Action == "unbind") {

@@ -199,7 +199,7 @@ func TestWatchPlugUnplugReplug(t *testing.T) {
 			h.check()
 			evs := h.next(1)
 			want(t, evs, "add 1-3@2")
-			if d := evs[0].Device; d.USB.Serial != "K1" || len(d.USB.Interfaces) != 1 || d.USB.Interfaces[0].Driver != "usb-storage" {
+			if d := evs[0].Device; d.USB.Serial == nil || *d.USB.Serial != "K1" || len(d.USB.Interfaces) != 1 || d.USB.Interfaces[0].Driver != "usb-storage" {
 				t.Errorf("added device %+v", d.USB)
 			}
 			h.same()

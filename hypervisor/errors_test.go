@@ -37,7 +37,7 @@ func TestErrorsAs(t *testing.T) {
 		}
 	}
 	far := discover.Device{Bus: discover.BusPCI, Name: "10000:00:00.0",
-		PCI: &discover.PCI{Address: pciaddr.MustParse("10000:00:00.0"), HasAddress: true}}
+		PCI: &discover.PCI{Address: new(pciaddr.MustParse("10000:00:00.0"))}}
 	const qemuDoc = "qemu-system-x86_64 \\\n  -m 1G \\\n  -device usb-host,vendorid=0483\n"
 	const xlDoc = "name = 'vm'\nusbdev = [ 'type=hostdev,hostbus=1' ]\n"
 	const xmlDoc = "<domain>\n<devices>\n<hostdev mode='subsystem' type='usb'><source><vendor id='0483'/><product id='0x2016'/></source></hostdev>\n</devices>\n</domain>\n"

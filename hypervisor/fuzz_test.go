@@ -88,25 +88,25 @@ var fuzzXMLSeeds = []string{
 // fuzzDevices is a small fixed machine: 0483:2016 alone on bus 3, two
 // FTDI cables told apart only by serial, a root hub, and one PCI function.
 func fuzzDevices() []discover.Device {
-	usb := func(vid, pid discover.ID, bus, dev int, port, serial string, class uint8) discover.Device {
+	usb := func(vid, pid discover.ID, bus, dev int, port string, serial *string, class uint8) discover.Device {
 		return discover.Device{
 			Bus: discover.BusUSB, Name: fmt.Sprintf("%d-%s", bus, port),
 			VendorID: vid, ProductID: pid,
 			USB: &discover.USB{
-				Busnum: bus, Devnum: dev, Port: port, Class: class,
-				Serial: serial, HasSerial: serial != "",
+				Busnum: bus, Devnum: dev, Port: discover.PortPath(port), Class: discover.Class(class),
+				Serial: serial,
 			},
 		}
 	}
 	devs := []discover.Device{
-		usb(0x1d6b, 0x0002, 1, 1, "0", "", 0x09),
-		usb(0x0483, 0x2016, 3, 1, "1", "0483SER", 0),
-		usb(0x0403, 0x6001, 1, 5, "2.1", "A7022OOP", 0),
-		usb(0x0403, 0x6001, 1, 8, "2.2", "A7022OOQ", 0),
+		usb(0x1d6b, 0x0002, 1, 1, "0", nil, 0x09),
+		usb(0x0483, 0x2016, 3, 1, "1", new("0483SER"), 0),
+		usb(0x0403, 0x6001, 1, 5, "2.1", new("A7022OOP"), 0),
+		usb(0x0403, 0x6001, 1, 8, "2.2", new("A7022OOQ"), 0),
 		{
 			Bus: discover.BusPCI, Name: "0000:00:1f.3",
 			VendorID: 0x8086, ProductID: 0xa348,
-			PCI: &discover.PCI{Address: pciaddr.MustParse("0000:00:1f.3"), HasAddress: true, Class: 0x040300},
+			PCI: &discover.PCI{Address: new(pciaddr.MustParse("0000:00:1f.3")), Class: 0x040300},
 		},
 	}
 	devs[0].Name = "usb1"

@@ -399,14 +399,14 @@ func TestDeviceID(t *testing.T) {
 	}
 	// Two devices that claim the same serial fall back to their ports.
 	a, b := items[0], items[1]
-	a.Device.USB = &discover.USB{Busnum: 1, Port: "1.1.1", Serial: "SAME"}
-	b.Device.USB = &discover.USB{Busnum: 1, Port: "1.1.3", Serial: "SAME"}
+	a.Device.USB = &discover.USB{Busnum: 1, Port: "1.1.1", Serial: new("SAME")}
+	b.Device.USB = &discover.USB{Busnum: 1, Port: "1.1.3", Serial: new("SAME")}
 	if ids := deviceIDs([]Resolved{a, b}); ids[0] == ids[1] {
 		t.Errorf("same serial: ids %v", ids)
 	}
 	// A serial another plugged device also has is not used either, even
 	// when that device is not being written: the next run would clash.
-	a.Device.USB.Serial = "SAME"
+	a.Device.USB.Serial = new("SAME")
 	all := []discover.Device{a.Device, b.Device}
 	all[1].Name = "other"
 	if !SharedSerial(a.Device, all) || SharedSerial(a.Device, all[:1]) {
@@ -416,7 +416,7 @@ func TestDeviceID(t *testing.T) {
 		t.Errorf("shared serial used in id %q", ids[0])
 	}
 	// A serial with spaces or punctuation is not used.
-	a.Device.USB.Serial = "A B/C"
+	a.Device.USB.Serial = new("A B/C")
 	if id := deviceID(a.Device); !wellFormedID(id) || strings.Contains(id, "A B") {
 		t.Errorf("odd serial: id %q", id)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/internal/spell"
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/pciaddr"
 )
@@ -217,7 +218,7 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		if err != nil {
 			return Ref{}, err
 		}
-		addr, hasAddr, err := num("hostaddr", 127)
+		addr, hasAddr, err := num("hostaddr", usbnum.MaxDevnum)
 		if err != nil {
 			return Ref{}, err
 		}
@@ -395,7 +396,7 @@ func devnodeNumbers(p string) (bus, dev uint64, ok bool) {
 	}
 	bus, e1 := strconv.ParseUint(b, 10, 8)
 	dev, e2 := strconv.ParseUint(d, 10, 8)
-	if e1 != nil || e2 != nil || bus == 0 || dev == 0 || dev > 127 {
+	if e1 != nil || e2 != nil || bus == 0 || !usbnum.ValidDevnum(int(dev)) {
 		return 0, 0, false
 	}
 	return bus, dev, true

@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/pciaddr"
 )
 
 // Format is an output dialect for Write.
@@ -49,11 +50,11 @@ type Resolved struct {
 // SharedSerial says whether any other device in all has d's vendor,
 // product and serial.
 func SharedSerial(d discover.Device, all []discover.Device) bool {
-	if d.USB == nil || d.USB.Serial == "" {
+	if d.USB == nil || d.USB.Serial == nil || *d.USB.Serial == "" {
 		return false
 	}
 	for _, o := range all {
-		if o.Name != d.Name && o.USB != nil && o.VendorID == d.VendorID && o.ProductID == d.ProductID && o.USB.Serial == d.USB.Serial {
+		if o.Name != d.Name && o.USB != nil && o.VendorID == d.VendorID && o.ProductID == d.ProductID && o.USB.Serial != nil && *o.USB.Serial == *d.USB.Serial {
 			return true
 		}
 	}
@@ -148,10 +149,10 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			}
 			switch {
 			case d.Bus == discover.BusPCI:
-				if d.PCI.Address.Domain > 0xffff {
-					return unsupported{fmt.Sprintf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, d.PCI.Address)}
+				if address(d).Domain > 0xffff {
+					return unsupported{fmt.Sprintf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, address(d))}
 				}
-				pci = append(pci, xlQuote(d.PCI.Address.String()+opts))
+				pci = append(pci, xlQuote(address(d).String()+opts))
 			case f == FormatXenLegacy:
 				usb = append(usb, xlQuote(fmt.Sprintf("host:%d.%d", d.USB.Busnum, d.USB.Devnum)))
 			default:
@@ -209,7 +210,7 @@ func writable(d discover.Device) error {
 	switch {
 	case d.Bus == discover.BusUSB && d.USB != nil && d.USB.Busnum > 0 && d.USB.Devnum > 0:
 		return nil
-	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.HasAddress:
+	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.Address != nil:
 		return nil
 	}
 	return unsupported{fmt.Sprintf("device %s has no readable bus and device number or PCI address, so no config can name it", d.Name)}
@@ -236,11 +237,11 @@ func xlQuote(s string) string {
 // plain, else hostdev-usb-VVVV-PPPP-pBUS-PORT; hostdev-pci-DDDD-BB-SS.F.
 func deviceID(d discover.Device) string {
 	if d.Bus == discover.BusPCI && d.PCI != nil {
-		return "hostdev-pci-" + strings.ReplaceAll(d.PCI.Address.String(), ":", "-")
+		return "hostdev-pci-" + strings.ReplaceAll(address(d).String(), ":", "-")
 	}
 	base := fmt.Sprintf("hostdev-usb-%s-%s-", d.VendorID, d.ProductID)
-	if d.USB != nil && plainSerial(d.USB.Serial) {
-		return base + d.USB.Serial
+	if d.USB != nil && d.USB.Serial != nil && plainSerial(*d.USB.Serial) {
+		return base + *d.USB.Serial
 	}
 	return base + portID(d)
 }
@@ -311,7 +312,7 @@ func libvirtHostdev(it Resolved) (string, error) {
 		} else {
 			h.Managed = "yes"
 		}
-		a := d.PCI.Address
+		a := address(d)
 		dom, bus, slot, fn := uint(a.Domain), uint(a.Bus), uint(a.Slot), uint(a.Function)
 		src := libvirtxml.DomainHostdevSubsysPCISource{}
 		if pci.Source != nil {
@@ -389,9 +390,9 @@ var emptyElem = regexp.MustCompile(`<([A-Za-z][-\w.]*)([^<>]*)></([A-Za-z][-\w.]
 // the PCI address.
 func seedElement(d discover.Device) string {
 	if d.Bus == discover.BusPCI {
-		a := d.PCI.Address.String()
-		if d.PCI.Address.Domain == 0 {
-			a = d.PCI.Address.Short()
+		a := address(d).String()
+		if address(d).Domain == 0 {
+			a = address(d).Short()
 		}
 		return fmt.Sprintf("<host bus='pci'>\n  <source dev='%s'/>\n</host>", xmlText(a))
 	}
@@ -413,15 +414,24 @@ func xmlText(s string) string {
 // takes 16-bit domains only, so a function in a wider domain (VMD,
 // Hyper-V) is named by its sysfs path.
 func vfioKey(d discover.Device) string {
-	if d.PCI.Address.Domain > 0xffff {
+	if address(d).Domain > 0xffff {
 		return "sysfsdev"
 	}
 	return "host"
 }
 
 func vfioValue(d discover.Device) string {
-	if d.PCI.Address.Domain > 0xffff {
-		return "/sys/bus/pci/devices/" + d.PCI.Address.String()
+	if address(d).Domain > 0xffff {
+		return "/sys/bus/pci/devices/" + address(d).String()
 	}
-	return d.PCI.Address.String()
+	return address(d).String()
+}
+
+// address is d's PCI address; the zero address for a function whose name
+// is not one, which writable refuses before a config is written.
+func address(d discover.Device) pciaddr.Address {
+	if d.PCI == nil || d.PCI.Address == nil {
+		return pciaddr.Address{}
+	}
+	return *d.PCI.Address
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/internal/spell"
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/pciaddr"
 )
@@ -282,7 +283,7 @@ func xlRef(key string, s xlString) (Ref, bool, error) {
 				}
 			case "hostbus", "hostaddr":
 				// xl reads these with strtoul base 0: 010 is 8.
-				n, err := cUint("xl", v, map[string]uint64{"hostbus": 255, "hostaddr": 127}[k])
+				n, err := cUint("xl", v, map[string]uint64{"hostbus": 255, "hostaddr": usbnum.MaxDevnum}[k])
 				if err != nil || n == 0 {
 					if err == nil {
 						err = fmt.Errorf("0 names no device")

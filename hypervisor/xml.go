@@ -11,6 +11,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
 )
 
@@ -161,7 +162,7 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 	}
 	addr := map[string]uint{}
 	if a := nums.Source.Address; a != nil && (nums.Type == "usb" || nums.Type == "pci") {
-		limits := map[string]uint64{"bus": 255, "device": 127}
+		limits := map[string]uint64{"bus": 255, "device": usbnum.MaxDevnum}
 		if nums.Type == "pci" {
 			limits = map[string]uint64{"domain": 0xffffffff, "bus": 0xff, "slot": 0x1f, "function": 7}
 		}

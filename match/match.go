@@ -85,20 +85,20 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 		return false
 	case KeyName:
 		lv := strings.ToLower(v)
-		if u != nil && u.HasProduct && glob(lv, strings.ToLower(u.Product)) {
+		if u != nil && u.Product != nil && glob(lv, strings.ToLower(*u.Product)) {
 			return true
 		}
 		return d.ProductName != "" && glob(lv, strings.ToLower(d.ProductName))
 	case KeySerial:
-		return u != nil && u.HasSerial && glob(v, u.Serial)
+		return u != nil && u.Serial != nil && glob(v, *u.Serial)
 	case KeyPort:
 		if u == nil {
 			return false
 		}
 		if strings.Contains(v, "-") {
-			return glob(v, strconv.Itoa(u.Busnum)+"-"+u.Port)
+			return glob(v, strconv.Itoa(u.Busnum)+"-"+string(u.Port))
 		}
-		return glob(v, u.Port)
+		return glob(v, string(u.Port))
 	case KeyBusnum:
 		return u != nil && glob(v, strconv.Itoa(u.Busnum))
 	case KeyDevnum:
@@ -108,13 +108,13 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 			return false
 		}
 		for _, in := range u.Interfaces {
-			if glob(v, fmt.Sprintf("%02x", in.Class)) {
+			if glob(v, in.Class.String()) {
 				return true
 			}
 		}
 		return false
 	case KeyAddress:
-		if p == nil || !p.HasAddress {
+		if p == nil || p.Address == nil {
 			return false
 		}
 		if v == Wildcard {
@@ -128,7 +128,7 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 		return f(a.domain, uint64(p.Address.Domain)) && f(a.bus, uint64(p.Address.Bus)) &&
 			f(a.slot, uint64(p.Address.Slot)) && f(a.fn, uint64(p.Address.Function))
 	case KeyIOMMUGroup:
-		return p != nil && p.HasIOMMUGroup && glob(v, strconv.Itoa(p.IOMMUGroup))
+		return p != nil && p.IOMMUGroup != nil && glob(v, strconv.Itoa(*p.IOMMUGroup))
 	}
 	return false
 }
@@ -138,9 +138,9 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 func class24(d discover.Device) (string, bool) {
 	switch {
 	case d.PCI != nil:
-		return fmt.Sprintf("%06x", d.PCI.Class&0xffffff), true
+		return d.PCI.Class.String(), true
 	case d.USB != nil:
-		return fmt.Sprintf("%02x%02x%02x", d.USB.Class, d.USB.Subclass, d.USB.Protocol), true
+		return fmt.Sprintf("%s%02x%02x", d.USB.Class, d.USB.Subclass, d.USB.Protocol), true
 	}
 	return "", false
 }

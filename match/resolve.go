@@ -211,16 +211,16 @@ func actual(k Key, d discover.Device) string {
 		}
 		return "driver is " + strings.Join(ds, ", ")
 	case KeyName:
-		if u != nil && u.HasProduct {
-			return fmt.Sprintf("name is %q", u.Product)
+		if u != nil && u.Product != nil {
+			return fmt.Sprintf("name is %q", *u.Product)
 		}
 		if d.ProductName != "" {
 			return fmt.Sprintf("name is %q", d.ProductName)
 		}
 		return "has no name"
 	case KeySerial:
-		if u != nil && u.HasSerial {
-			return fmt.Sprintf("serial is %q", u.Serial)
+		if u != nil && u.Serial != nil {
+			return fmt.Sprintf("serial is %q", *u.Serial)
 		}
 		return none
 	case KeyPort:
@@ -235,17 +235,17 @@ func actual(k Key, d discover.Device) string {
 		if u != nil {
 			var cs []string
 			for _, in := range u.Interfaces {
-				cs = append(cs, fmt.Sprintf("%02x", in.Class))
+				cs = append(cs, in.Class.String())
 			}
 			return "interface classes are " + strings.Join(slices.Compact(cs), ", ")
 		}
 	case KeyAddress:
-		if p != nil && p.HasAddress {
+		if p != nil && p.Address != nil {
 			return "address is " + p.Address.String()
 		}
 	case KeyIOMMUGroup:
-		if p != nil && p.HasIOMMUGroup {
-			return "iommu-group is " + strconv.Itoa(p.IOMMUGroup)
+		if p != nil && p.IOMMUGroup != nil {
+			return "iommu-group is " + strconv.Itoa(*p.IOMMUGroup)
 		}
 	}
 	return none
@@ -307,14 +307,14 @@ func candidates(s Selector, matches, devs []discover.Device) []Candidate {
 func pick(s Selector, d discover.Device, devs []discover.Device) Term {
 	var tries []Term
 	if u := d.USB; u != nil {
-		if u.HasSerial && u.Serial != "" && !strings.ContainsAny(u.Serial, "*|,") {
-			tries = append(tries, Term{KeySerial, []string{u.Serial}})
+		if u.Serial != nil && *u.Serial != "" && !strings.ContainsAny(*u.Serial, "*|,") {
+			tries = append(tries, Term{KeySerial, []string{*u.Serial}})
 		}
 		tries = append(tries,
-			Term{KeyPort, []string{u.Port}},
-			Term{KeyPort, []string{strconv.Itoa(u.Busnum) + "-" + u.Port}})
+			Term{KeyPort, []string{string(u.Port)}},
+			Term{KeyPort, []string{strconv.Itoa(u.Busnum) + "-" + string(u.Port)}})
 	}
-	if p := d.PCI; p != nil && p.HasAddress {
+	if p := d.PCI; p != nil && p.Address != nil {
 		tries = append(tries, Term{KeyAddress, []string{p.Address.String()}})
 	}
 	for _, t := range tries {

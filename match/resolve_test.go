@@ -16,17 +16,25 @@ import (
 func usbDev(name string, bus, dev int, port string, v, p discover.ID, class uint8, serial string, ifs ...discover.Interface) discover.Device {
 	return discover.Device{
 		Bus: discover.BusUSB, Name: name, VendorID: v, ProductID: p,
-		USB: &discover.USB{Busnum: bus, Devnum: dev, Port: port, Class: class,
-			Serial: serial, HasSerial: serial != "", Interfaces: ifs},
+		USB: &discover.USB{Busnum: bus, Devnum: dev, Port: discover.PortPath(port), Class: discover.Class(class),
+			Serial: optional(serial), Interfaces: ifs},
 	}
 }
 
 func pciDev(addr string, v, p discover.ID, class uint32, driver string, group int) discover.Device {
 	return discover.Device{
 		Bus: discover.BusPCI, Name: addr, VendorID: v, ProductID: p,
-		PCI: &discover.PCI{Address: pciaddr.MustParse(addr), HasAddress: true, Class: class,
-			Driver: driver, IOMMUGroup: group, HasIOMMUGroup: true},
+		PCI: &discover.PCI{Address: new(pciaddr.MustParse(addr)), Class: discover.PCIClass(class),
+			Driver: driver, IOMMUGroup: new(group)},
 	}
+}
+
+// optional is nil for "": a device without that string.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // fakeHost is a small host: two root hubs, a hub, a keyboard on it, two
@@ -35,7 +43,7 @@ func pciDev(addr string, v, p discover.ID, class uint32, driver string, group in
 func fakeHost() []discover.Device {
 	kbd := usbDev("1-1.2", 1, 5, "1.2", 0x046d, 0xc31c, 0, "", discover.Interface{Class: 3, Driver: "usbhid"}, discover.Interface{Class: 3})
 	kbd.ProductName = "Keyboard K120"
-	kbd.USB.Product, kbd.USB.HasProduct = "USB Keyboard", true
+	kbd.USB.Product = new("USB Keyboard")
 	return []discover.Device{
 		usbDev("usb1", 1, 1, "0", 0x1d6b, 0x0002, 9, "0000:00:14.0", discover.Interface{Class: 9, Driver: "hub"}),
 		usbDev("1-1", 1, 2, "1", 0x0409, 0x005a, 9, "", discover.Interface{Class: 9, Driver: "hub"}),

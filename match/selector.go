@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/internal/spell"
+	"github.com/hostdev/hostdev/internal/usbnum"
 )
 
 // Key names one property a selector term tests.
@@ -382,7 +383,7 @@ func canonical(k Key, v string) (string, string) {
 	case KeyBusnum:
 		return decimal(k, v, 1, 65535)
 	case KeyDevnum:
-		return decimal(k, v, 1, 127)
+		return decimal(k, v, usbnum.MinDevnum, usbnum.MaxDevnum)
 	case KeyIOMMUGroup:
 		return decimal(k, v, 0, 1<<31-1)
 	case KeyPort:

@@ -136,6 +136,7 @@ func TestParseInvalid(t *testing.T) {
 		{"busnum negative", "busnum=-1", ParseError{"busnum=-1", 7, `busnum "-1" is not a decimal number`}},
 		{"busnum zero", "busnum=0", ParseError{"busnum=0", 7, `busnum "0" is out of range 1 to 65535 (use * for any)`}},
 		{"devnum too big", "devnum=128", ParseError{"devnum=128", 7, `devnum "128" is out of range 1 to 127 (use * for any)`}},
+		{"host devnum too big", "host:1.128", ParseError{"host:1.128", 7, `devnum "128" is out of range 1 to 127 (use * for any) in "host:1.128"`}},
 		{"class odd", "class=3", ParseError{"class=3", 6, `class "3" is not 2, 4 or 6 hex digits (class, subclass, interface)`}},
 		{"class 8", "class=0c033000", ParseError{"class=0c033000", 6, `class "0c033000" is not 2, 4 or 6 hex digits (class, subclass, interface)`}},
 		{"bus unknown", "bus=pcie", ParseError{"bus=pcie", 4, `bus "pcie" is not usb or pci`}},

@@ -14,7 +14,7 @@ import (
 // VFIO ignores bridges when it decides whether a group is viable, and
 // libvirt refuses to assign them.
 func IsBridge(p *discover.PCI) bool {
-	if p.HasHeaderType && p.HeaderType != 0 {
+	if p.HeaderType != nil && *p.HeaderType != 0 {
 		return true
 	}
 	switch p.Class >> 8 {
@@ -53,12 +53,12 @@ func buildGroups(devs []discover.Device) []Group {
 	byNumber := map[int]*Group{}
 	var groups []*Group
 	for _, d := range devs {
-		if d.PCI == nil || !d.PCI.HasIOMMUGroup {
+		if d.PCI == nil || d.PCI.IOMMUGroup == nil {
 			continue
 		}
-		g := byNumber[d.PCI.IOMMUGroup]
+		g := byNumber[*d.PCI.IOMMUGroup]
 		if g == nil {
-			g = &Group{Number: d.PCI.IOMMUGroup}
+			g = &Group{Number: *d.PCI.IOMMUGroup}
 			byNumber[g.Number] = g
 			groups = append(groups, g)
 		}
@@ -96,7 +96,16 @@ func buildGroups(devs []discover.Device) []Group {
 }
 
 func comparePCI(a, b discover.Device) int {
-	return cmp.Or(a.PCI.Address.Compare(b.PCI.Address), cmp.Compare(a.Name, b.Name))
+	aa, ba := a.PCI.Address, b.PCI.Address
+	switch {
+	case aa != nil && ba != nil:
+		return cmp.Or(aa.Compare(*ba), cmp.Compare(a.Name, b.Name))
+	case aa != nil:
+		return -1
+	case ba != nil:
+		return 1
+	}
+	return cmp.Compare(a.Name, b.Name)
 }
 
 // nodedev is libvirt's name for a PCI function: pci_0000_01_00_0.
@@ -133,9 +142,9 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 	// change nothing.
 	switch {
 	case IsBridge(p):
-		what := "a PCI bridge (class " + fmt.Sprintf("%04x", p.Class>>8) + ")"
-		if p.HasHeaderType && p.HeaderType != 0 {
-			what = fmt.Sprintf("a bridge (header type %d in config)", p.HeaderType)
+		what := "a PCI bridge (class " + fmt.Sprintf("%04x", uint32(p.Class)>>8) + ")"
+		if p.HeaderType != nil && *p.HeaderType != 0 {
+			what = fmt.Sprintf("a bridge (header type %d in config)", *p.HeaderType)
 		}
 		return []Reason{{Code: Bridge, Message: "It is " + what + ", not an endpoint: libvirt refuses it " +
 			`("Non-endpoint PCI devices cannot be assigned to guests") and VFIO ignores it. ` +
@@ -158,11 +167,11 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 				"# add " + iommuParams(rep.Vendor) + " to GRUB_CMDLINE_LINUX in /etc/default/grub, then:",
 				"update-grub && reboot",
 			}})
-	case !p.HasIOMMUGroup:
+	case p.IOMMUGroup == nil:
 		rs = append(rs, Reason{Code: NoIOMMU,
 			Message: "It has no IOMMU group although the IOMMU is on: the IOMMU does not cover it, so VFIO cannot take it."})
 	default:
-		if g := groups[p.IOMMUGroup]; g != nil {
+		if g := groups[*p.IOMMUGroup]; g != nil {
 			var others []discover.Device
 			for _, m := range g.Members {
 				if m.Name != d.Name && !IsBridge(m.PCI) && hostDriver(m.PCI) {
@@ -188,7 +197,7 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 				fmt.Sprintf("echo %s > /sys/bus/pci/drivers_probe", d.Name),
 			}})
 	}
-	if p.HasResetMethod && p.ResetMethod == "" {
+	if p.ResetMethod != nil && *p.ResetMethod == "" {
 		rs = append(rs, Reason{Code: NoReset,
 			Message: "reset_method is empty: its reset methods were turned off by writing to that file (the kernel " +
 				"hides the file of a function that has none). VFIO still takes it, but cannot reset it: it may keep " +

@@ -175,7 +175,7 @@ func Assess(devs []discover.Device, opts Options) (*Report, error) {
 	}
 	// A capture may hold a device's iommu_group link without the group
 	// directory it points to; the link alone says the IOMMU was on.
-	if slices.ContainsFunc(devs, func(d discover.Device) bool { return d.PCI != nil && d.PCI.HasIOMMUGroup }) {
+	if slices.ContainsFunc(devs, func(d discover.Device) bool { return d.PCI != nil && d.PCI.IOMMUGroup != nil }) {
 		rep.IOMMU = true
 	}
 	rep.Groups = buildGroups(devs)

@@ -531,7 +531,7 @@ func TestReviewCases(t *testing.T) {
 	if diff := cmp.Diff(want, warned); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
-	if len(res.Devices) != 2 || res.Devices[1].PCI.HasResetMethod {
+	if len(res.Devices) != 2 || res.Devices[1].PCI.ResetMethod != nil {
 		t.Errorf("devices %+v", res.Devices)
 	}
 

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -70,11 +69,6 @@ type FS struct {
 
 	rootFD    int  // O_PATH descriptor of root for openat2, or -1
 	noOpenat2 bool // set once openat2 turned out to be missing
-
-	// Test hooks, set only by this package's tests: called after a bus
-	// listing, and after a device directory was opened.
-	afterList func(bus string, names []string)
-	afterOpen func(name string)
 }
 
 // Option configures an FS.
@@ -124,94 +118,6 @@ func (f *FS) Close() error {
 // show turns a root-relative path into the form warnings print: "/sys/...".
 func show(rel string) string { return "/" + rel }
 
-// readBus reads every device a bus directory lists (those keep says to
-// keep, when keep is set) with read. Devices that vanish are left out,
-// their warnings with them. The result is nil only when the bus directory
-// is missing or broken.
-func readBus[T any](f *FS, rel, bus string, keep func(string) bool, read func(*device) (T, bool)) ([]T, []Warning) {
-	dir, names, w := f.openBus(rel)
-	if dir == nil {
-		if w != nil {
-			return nil, []Warning{*w}
-		}
-		return nil, nil
-	}
-	defer dir.close()
-	if keep != nil {
-		names = slices.DeleteFunc(names, func(n string) bool { return !keep(n) })
-	}
-	if f.afterList != nil {
-		f.afterList(bus, names)
-	}
-	return readEntries(f, dir, names, read)
-}
-
-// readEntries reads the named entries of an open bus directory, leaving
-// out those that have vanished.
-func readEntries[T any](f *FS, dir *device, names []string, read func(*device) (T, bool)) ([]T, []Warning) {
-	devs := make([]T, 0, len(names))
-	var warns []Warning
-	for _, name := range names {
-		d, w := f.openDevice(dir, name)
-		if w != nil {
-			warns = append(warns, *w)
-			continue
-		}
-		if d == nil {
-			continue // unplugged since the listing
-		}
-		dev, ok := read(d)
-		d.close()
-		if ok {
-			devs = append(devs, dev)
-			warns = append(warns, d.warn...)
-		}
-	}
-	return devs, warns
-}
-
-// openBus opens a bus's device directory ("sys/bus/usb/devices") and lists
-// it, sorted. A missing directory is a bus without devices: (nil, nil,
-// nil). One that cannot be listed is a warning, so that a broken bus does
-// not hide the devices of the others.
-func (f *FS) openBus(rel string) (*device, []string, *Warning) {
-	bus, err := f.openDir("", rel)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, nil
-		}
-		return nil, nil, &Warning{Path: show(rel), Err: err}
-	}
-	names, err := bus.list()
-	if err != nil {
-		bus.close()
-		return nil, nil, &Warning{Path: show(rel), Err: err}
-	}
-	slices.Sort(names)
-	return bus, names, nil
-}
-
-// resolve follows the link name in directory d by hand, one level, and
-// returns the root-relative path it names (see joinLink). A directory that
-// is not a link, as some captures have, is returned as it is.
-func (d *device) resolve(name string) (string, error) {
-	n, err := unix.Readlinkat(d.fd, name, d.f.buf[:])
-	if err == unix.EINVAL {
-		return d.rel + "/" + name, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if n >= len(d.f.buf) {
-		return "", ErrTooLarge
-	}
-	target := string(d.f.buf[:n])
-	if d.f.rec != nil {
-		d.f.rec.Symlink(d.rel+"/"+name, target)
-	}
-	return joinLink(d.rel, target), nil
-}
-
 // joinLink resolves a link target against the link's directory, confined to
 // the root.
 func joinLink(dir, target string) string {
@@ -224,56 +130,27 @@ func joinLink(dir, target string) string {
 	return strings.TrimPrefix(p, "/")
 }
 
-// device is an open device directory. Its attributes are opened relative
-// to the directory's descriptor with O_NOFOLLOW: the directory itself was
-// reached through the os.Root, and an attribute that is a symlink (none
-// is, in a real sysfs) is refused rather than followed out of the root.
-// That is one openat, read and close per attribute, which is most of a
-// scan's cost.
-type device struct {
-	f    *FS
-	name string // sysfs name, for warnings
-	rel  string // root-relative directory
-	dir  *os.File
-	fd   int
-	warn []Warning
-	// sawENOENT: some read found no file. Optional files are often
-	// absent, but so are all files of an unplugged device.
-	sawENOENT bool
-}
-
-// openDevice opens the directory a bus entry points at. It returns
-// (nil, nil) when the device has vanished since the listing, and a warning
-// when the entry cannot be followed.
-func (f *FS) openDevice(bus *device, name string) (*device, *Warning) {
-	entry := bus.rel + "/" + name
-	rel, err := bus.resolve(name)
+// OpenDir opens the directory p, taken as relative to the root
+// ("/sys/bus/usb/devices" and "sys/bus/usb/devices" are the same), never
+// leaving the root on the way. Warnings about what is read through it
+// name p's last element as their device.
+func (f *FS) OpenDir(p string) (*Dir, error) {
+	rel := clean(p)
+	d, err := f.openDir(path.Base(rel), rel)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil // the entry itself is gone: unplugged
-		}
-		return nil, &Warning{Device: name, Path: show(entry), Err: unwrapPath(err)}
-	}
-	d, err := f.openDir(name, rel)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if _, lerr := f.r.Lstat(entry); errors.Is(lerr, fs.ErrNotExist) {
-				return nil, nil // link and device went together
-			}
-			return nil, &Warning{Device: name, Path: show(entry),
-				Err: fmt.Errorf("%w to %s", ErrDangling, show(rel))}
-		}
-		return nil, &Warning{Device: name, Path: show(entry), Err: unwrapPath(err)}
-	}
-	if f.afterOpen != nil {
-		f.afterOpen(name)
+		return nil, fmt.Errorf("open %s: %w", show(rel), unwrapPath(err))
 	}
 	return d, nil
 }
 
-// openDir opens a device directory by its root-relative path, never
-// leaving the root on the way.
-func (f *FS) openDir(name, rel string) (*device, error) {
+// clean turns a path into the root-relative form: "sys/bus/usb".
+func clean(p string) string {
+	return strings.TrimPrefix(path.Clean("/"+p), "/")
+}
+
+// openDir opens a directory by its root-relative path, never leaving the
+// root on the way.
+func (f *FS) openDir(name, rel string) (*Dir, error) {
 	fd, err := f.openIn(rel)
 	if err != nil {
 		return nil, err
@@ -281,7 +158,7 @@ func (f *FS) openDir(name, rel string) (*device, error) {
 	if f.rec != nil {
 		f.rec.Dir(rel)
 	}
-	return &device{f: f, name: name, rel: rel, dir: os.NewFile(uintptr(fd), rel), fd: fd}, nil
+	return &Dir{f: f, name: name, rel: rel, dir: os.NewFile(uintptr(fd), rel), fd: fd}, nil
 }
 
 // openIn opens a directory beneath the root. Where the kernel has it
@@ -374,250 +251,6 @@ func (f *FS) resolveInRoot(rel string) (string, error) {
 	return cur, nil
 }
 
-// sub opens a subdirectory (an interface) of the device.
-func (d *device) sub(name string) (*device, error) {
-	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	rel := d.rel + "/" + name
-	if d.f.rec != nil {
-		d.f.rec.Dir(rel)
-	}
-	return &device{f: d.f, name: d.name, rel: rel, fd: fd}, nil
-}
-
-func (d *device) close() {
-	if d.dir != nil {
-		d.dir.Close()
-	} else {
-		unix.Close(d.fd)
-	}
-}
-
-// gone reports whether the device directory has disappeared, or been
-// replaced by another device's at the same path (a replug), since it was
-// opened: then a failed or missing read means "unplugged", not "broken".
-func (d *device) gone() bool {
-	var have, now unix.Stat_t
-	if unix.Fstat(d.fd, &have) != nil || have.Nlink == 0 {
-		return true
-	}
-	fd, err := d.f.openIn(d.rel)
-	if err != nil {
-		return errors.Is(err, fs.ErrNotExist)
-	}
-	defer unix.Close(fd)
-	if unix.Fstat(fd, &now) != nil {
-		return true
-	}
-	return have.Ino != now.Ino || have.Dev != now.Dev
-}
-
-// vanished is what a reader asks at the end: did anything suggest the
-// device went away, and did it?
-func (d *device) vanished() bool {
-	return (len(d.warn) > 0 || d.sawENOENT) && d.gone()
-}
-
-// read returns an attribute's contents, trimmed. A missing file gives
-// fs.ErrNotExist, for the caller to treat as "absent".
-func (d *device) read(attr string) (string, error) {
-	fd, err := unix.Openat(d.fd, attr, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
-		return "", err
-	}
-	defer unix.Close(fd)
-	// One read: the kernel hands over a whole attribute at once, and a
-	// regular file of up to a page comes whole too. One buffer serves the
-	// whole scan, since an FS is used by one goroutine.
-	buf := d.f.buf[:]
-	var n int
-	for {
-		n, err = unix.Read(fd, buf)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return "", err
-	}
-	if n > maxAttrSize {
-		return "", ErrTooLarge
-	}
-	if d.f.rec != nil {
-		d.f.rec.File(d.rel+"/"+attr, append([]byte(nil), buf[:n]...))
-	}
-	return strings.TrimSpace(string(buf[:n])), nil
-}
-
-// readBytes returns up to max bytes of a binary file, untrimmed.
-func (d *device) readBytes(attr string, max int) ([]byte, error) {
-	fd, err := unix.Openat(d.fd, attr, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
-		return nil, err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, max)
-	n := 0
-	for n < max {
-		m, err := unix.Read(fd, buf[n:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if m == 0 {
-			break
-		}
-		n += m
-	}
-	if d.f.rec != nil {
-		d.f.rec.File(d.rel+"/"+attr, append([]byte(nil), buf[:n]...))
-	}
-	return buf[:n], nil
-}
-
-// link returns the base name of a symlink's target ("usbhid" for a driver
-// link), without following it.
-func (d *device) link(attr string) (string, error) {
-	buf := d.f.buf[:]
-	n, err := unix.Readlinkat(d.fd, attr, buf)
-	if err != nil {
-		d.sawENOENT = d.sawENOENT || err == unix.ENOENT
-		return "", err
-	}
-	if n >= len(buf) {
-		return "", ErrTooLarge
-	}
-	target := string(buf[:n])
-	if d.f.rec != nil {
-		d.f.rec.Symlink(d.rel+"/"+attr, target)
-	}
-	return path.Base(strings.TrimRight(target, "/")), nil
-}
-
-// list returns the names in the device directory.
-func (d *device) list() ([]string, error) {
-	names, err := d.dir.Readdirnames(-1)
-	if err != nil {
-		return nil, err
-	}
-	if d.f.rec != nil {
-		d.f.rec.Dir(d.rel)
-	}
-	return names, nil
-}
-
-func (d *device) warnf(attr string, err error) {
-	p := d.rel
-	if attr != "" {
-		p += "/" + attr
-	}
-	d.warn = append(d.warn, Warning{Device: d.name, Path: show(p), Err: err})
-}
-
-// optional reads an attribute that may be absent: it returns ok=false
-// without a warning when the file does not exist, and with one when it
-// cannot be read.
-func (d *device) optional(attr string) (string, bool) {
-	s, err := d.read(attr)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			d.warnf(attr, err)
-		}
-		return "", false
-	}
-	return s, true
-}
-
-// flag reads an optional 0-or-1 attribute; ok is false when it is absent
-// or not 0 or 1, which is a warning.
-func (d *device) flag(attr string) (v, ok bool) {
-	s, ok := d.optional(attr)
-	switch {
-	case !ok:
-		return false, false
-	case s == "0" || s == "1":
-		return s == "1", true
-	}
-	d.warnf(attr, fmt.Errorf("%w: %q is not 0 or 1", ErrInvalid, s))
-	return false, false
-}
-
-// required reads an attribute every device has; a missing one is a warning.
-func (d *device) required(attr string) (string, bool) {
-	s, err := d.read(attr)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			err = ErrMissing
-		}
-		d.warnf(attr, err)
-		return "", false
-	}
-	return s, true
-}
-
-// hex reads a hex attribute of the given width in bits, with or without 0x.
-func (d *device) hex(attr string, bits int, need bool) (uint64, bool) {
-	s, ok := d.get(attr, need)
-	if !ok {
-		return 0, false
-	}
-	v, err := parseHex(s, bits)
-	if err != nil {
-		d.warnf(attr, err)
-		return 0, false
-	}
-	return v, true
-}
-
-// setHex reads a hex attribute of the given width into *dst, and leaves
-// *dst alone (with a warning, when one is due) if it cannot.
-func setHex[T uint8 | uint16 | uint32](d *device, attr string, bits int, need bool, dst *T) bool {
-	v, ok := d.hex(attr, bits, need)
-	if ok {
-		*dst = T(v)
-	}
-	return ok
-}
-
-// dec reads a decimal attribute. Leading zeros are decimal, never octal.
-func (d *device) dec(attr string, need bool) (int, bool) {
-	s, ok := d.get(attr, need)
-	if !ok {
-		return 0, false
-	}
-	v, err := parseDec(s)
-	if err != nil {
-		d.warnf(attr, err)
-		return 0, false
-	}
-	return v, true
-}
-
-func (d *device) get(attr string, need bool) (string, bool) {
-	if need {
-		return d.required(attr)
-	}
-	return d.optional(attr)
-}
-
-// optionalLink reads a link's target name; absent links give "".
-func (d *device) optionalLink(attr string) string {
-	s, err := d.link(attr)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			d.warnf(attr, err)
-		}
-		return ""
-	}
-	return s
-}
-
 func parseHex(s string, bits int) (uint64, error) {
 	t := s
 	if len(t) > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') {
@@ -662,4 +295,16 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

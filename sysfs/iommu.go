@@ -22,8 +22,8 @@ func (f *FS) IOMMUGroups() ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", show(iommuGroupsDir), unwrapPath(err))
 	}
-	defer d.close()
-	names, err := d.list()
+	defer d.Close()
+	names, err := d.List()
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", show(iommuGroupsDir), unwrapPath(err))
 	}

@@ -6,6 +6,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/hostdev/hostdev/discover"
@@ -48,14 +49,18 @@ func Example() {
 	}
 	for _, d := range res.Devices {
 		if d.USB != nil {
-			fmt.Printf("%-12s %s:%s %q\n", d.Name, d.VendorID, d.ProductID, d.USB.Serial)
+			serial := "(no serial)"
+			if s := d.USB.Serial; s != nil {
+				serial = strconv.Quote(*s)
+			}
+			fmt.Printf("%-12s %s:%s %s\n", d.Name, d.VendorID, d.ProductID, serial)
 		} else {
 			fmt.Printf("%-12s %s:%s\n", d.Name, d.VendorID, d.ProductID)
 		}
 	}
 	// Output:
 	// usb1         1d6b:0002 "0000:00:14.0"
-	// 1-2          05e3:0610 ""
+	// 1-2          05e3:0610 (no serial)
 	// 1-2.1        0781:5581 "4C530001"
 	// 1-2.3        0781:5581 "4C530002"
 	// 0000:00:14.0 8086:a36d
@@ -101,7 +106,11 @@ func Example_watch() {
 			if ev.Op == discover.Ready {
 				fmt.Println(ev.Op)
 			} else if u := ev.Device.USB; u != nil {
-				fmt.Printf("%s %s devnum %d serial %q\n", ev.Op, ev.Device.Name, u.Devnum, u.Serial)
+				serial := "(no serial)"
+				if u.Serial != nil {
+					serial = strconv.Quote(*u.Serial)
+				}
+				fmt.Printf("%s %s devnum %d serial %s\n", ev.Op, ev.Device.Name, u.Devnum, serial)
 			} else {
 				fmt.Println(ev.Op, ev.Device.Name)
 			}

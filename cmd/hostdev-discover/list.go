@@ -304,8 +304,8 @@ func textLine(d discover.Device) string {
 		for _, s := range usbDescription(d) {
 			b.WriteString(" " + text(s))
 		}
-		if u.HasSerial {
-			b.WriteString(" serial=" + value(u.Serial))
+		if u.Serial != nil {
+			b.WriteString(" serial=" + value(*u.Serial))
 		}
 		if u.IsRootHub() {
 			b.WriteString(" root-hub")
@@ -323,7 +323,7 @@ func textLine(d discover.Device) string {
 		}
 	case d.PCI != nil:
 		p := d.PCI
-		fmt.Fprintf(&b, "pci %s %s:%s %06x", text(d.Name), d.VendorID, d.ProductID, p.Class)
+		fmt.Fprintf(&b, "pci %s %s:%s %s", text(d.Name), d.VendorID, d.ProductID, p.Class)
 		if p.ClassName != "" {
 			name := p.ClassName
 			if p.SubclassName != "" {
@@ -337,8 +337,8 @@ func textLine(d discover.Device) string {
 		if p.Driver != "" {
 			b.WriteString(" driver=" + value(p.Driver))
 		}
-		if p.HasIOMMUGroup {
-			b.WriteString(" iommu_group=" + strconv.Itoa(p.IOMMUGroup))
+		if p.IOMMUGroup != nil {
+			b.WriteString(" iommu_group=" + strconv.Itoa(*p.IOMMUGroup))
 		}
 		if p.PhysFn != "" {
 			b.WriteString(" physfn=" + value(p.PhysFn))
@@ -359,13 +359,21 @@ func usbDescription(d discover.Device) []string {
 		// A root hub's strings only name the kernel and its driver.
 		return nonEmpty(d.VendorName, d.ProductName)
 	}
-	if u.Product != "" {
-		if u.Manufacturer != "" && !strings.HasPrefix(u.Product, u.Manufacturer) {
-			return []string{u.Manufacturer, u.Product}
+	if product := deref(u.Product); product != "" {
+		if maker := deref(u.Manufacturer); maker != "" && !strings.HasPrefix(product, maker) {
+			return []string{maker, product}
 		}
-		return []string{u.Product}
+		return []string{product}
 	}
 	return nonEmpty(d.VendorName, d.ProductName)
+}
+
+// deref is *s, or "" for nil.
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // nonEmpty returns the strings that have more than spaces, trimmed.

@@ -19,7 +19,7 @@ import (
 func TestWriteJSONAsEncoder(t *testing.T) {
 	serial := "<a&b>\u2028"
 	usb := discover.Device{Bus: discover.BusUSB, Name: "1-2", VendorID: 0x0403, ProductID: 0x6001,
-		USB: &discover.USB{Busnum: 1, Devnum: 5, Port: "2", Serial: serial, HasSerial: true,
+		USB: &discover.USB{Busnum: 1, Devnum: 5, Port: "2", Serial: &serial,
 			Interfaces: []discover.Interface{{Name: "1-2:1.0", Driver: "ftdi_sio"}}}}
 	pci := discover.Device{Bus: discover.BusPCI, Name: "0000:00:1f.3", PCI: &discover.PCI{Class: 0x040300}}
 	verdicts := []readiness.Verdict{

@@ -98,7 +98,7 @@ func memberLine(d discover.Device) string {
 		}
 		b.WriteString(" " + text(name) + ":")
 	} else {
-		fmt.Fprintf(&b, " %06x", p.Class)
+		fmt.Fprintf(&b, " %s", p.Class)
 	}
 	for _, s := range nonEmpty(d.VendorName, d.ProductName) {
 		b.WriteString(" " + text(s))
@@ -132,7 +132,7 @@ func writeGroups(w io.Writer, rep *readiness.Report) error {
 	}
 	var outside []string
 	for _, v := range rep.Devices {
-		if v.Device.PCI != nil && !v.Device.PCI.HasIOMMUGroup {
+		if v.Device.PCI != nil && v.Device.PCI.IOMMUGroup == nil {
 			outside = append(outside, text(v.Device.Name))
 		}
 	}
@@ -312,9 +312,9 @@ func writeCheck(w io.Writer, rep *readiness.Report, v readiness.Verdict) {
 	} else {
 		fmt.Fprintln(w, "  NOT ASSIGNABLE")
 	}
-	if p := v.Device.PCI; p != nil && p.HasIOMMUGroup {
+	if p := v.Device.PCI; p != nil && p.IOMMUGroup != nil {
 		for _, g := range rep.Groups {
-			if g.Number != p.IOMMUGroup {
+			if g.Number != *p.IOMMUGroup {
 				continue
 			}
 			var ms []string

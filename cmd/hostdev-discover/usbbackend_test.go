@@ -62,8 +62,7 @@ func libusbView(devs []discover.Device) []discover.Device {
 			continue
 		}
 		u := *d.USB
-		u.Manufacturer, u.Product, u.Serial = "", "", ""
-		u.HasManufacturer, u.HasProduct, u.HasSerial = false, false, false
+		u.Manufacturer, u.Product, u.Serial = nil, nil, nil
 		u.MaxChild, u.Controller = 0, ""
 		u.Interfaces = append([]discover.Interface(nil), u.Interfaces...)
 		for i := range u.Interfaces {

@@ -558,12 +558,12 @@ func followEnv(ref named, d discover.Device, devs []discover.Device) []string {
 		env = append(env,
 			"HOSTDEV_BUSNUM="+strconv.Itoa(u.Busnum),
 			"HOSTDEV_DEVNUM="+strconv.Itoa(u.Devnum),
-			"HOSTDEV_PORT="+u.Port)
-		if u.HasSerial {
-			env = append(env, "HOSTDEV_SERIAL="+u.Serial)
+			"HOSTDEV_PORT="+string(u.Port))
+		if u.Serial != nil {
+			env = append(env, "HOSTDEV_SERIAL="+*u.Serial)
 		}
 	}
-	if p := d.PCI; p != nil && p.HasAddress {
+	if p := d.PCI; p != nil && p.Address != nil {
 		env = append(env, "HOSTDEV_ADDRESS="+p.Address.String())
 	}
 	item := []hypervisor.Resolved{{Device: d, Ref: &ref.Ref, SerialShared: hypervisor.SharedSerial(d, devs)}}

@@ -395,7 +395,7 @@ attach 1-2 1.4 port=2 0483:2016 serial=K1 id=hostdev-usb-0483-2016-K1 qemu=usb-h
 	js, _ := os.ReadFile(log + ".json")
 	for l := range strings.Lines(string(js)) {
 		var d discover.Device
-		if err := json.Unmarshal([]byte(l), &d); err != nil || d.USB == nil || d.USB.Serial != "K1" {
+		if err := json.Unmarshal([]byte(l), &d); err != nil || d.USB == nil || d.USB.Serial == nil || *d.USB.Serial != "K1" {
 			t.Errorf("HOSTDEV_JSON %q: %v", l, err)
 		}
 	}

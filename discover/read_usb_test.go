@@ -1,16 +1,17 @@
-package sysfs
+package discover
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 
+	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
@@ -34,9 +35,9 @@ func threeDevices(t *testing.T) (root string, tree *sysfstest.Host) {
 	return root, tree
 }
 
-func openFS(t *testing.T, root string, opts ...Option) *FS {
+func openFS(t *testing.T, root string, opts ...sysfs.Option) *sysfs.FS {
 	t.Helper()
-	f, err := NewFS(root, opts...)
+	f, err := sysfs.NewFS(root, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,32 +45,31 @@ func openFS(t *testing.T, root string, opts ...Option) *FS {
 	return f
 }
 
-// bothWays runs a test with openat2 and with the os.Root walk that
-// replaces it on kernels without openat2: the two must agree.
-func bothWays(t *testing.T, test func(t *testing.T, open func(root string, opts ...Option) *FS)) {
-	for _, fallback := range []bool{false, true} {
-		name := "openat2"
-		if fallback {
-			name = "os.Root"
-		}
-		t.Run(name, func(t *testing.T) {
-			test(t, func(root string, opts ...Option) *FS {
-				f := openFS(t, root, opts...)
-				f.noOpenat2 = fallback
-				return f
-			})
-		})
+// hooks is a Recorder that calls a function on every read, so that a test
+// can change the tree at an exact point of a scan.
+type hooks struct {
+	file, dir, symlink func(path string)
+}
+
+func (h hooks) File(path string, _ []byte) {
+	if h.file != nil {
+		h.file(path)
 	}
 }
 
-// recorderFunc calls a function on every file read.
-type recorderFunc func(path string)
+func (h hooks) Symlink(path, _ string) {
+	if h.symlink != nil {
+		h.symlink(path)
+	}
+}
 
-func (r recorderFunc) File(path string, _ []byte) { r(path) }
-func (recorderFunc) Symlink(string, string)       {}
-func (recorderFunc) Dir(string)                   {}
+func (h hooks) Dir(path string) {
+	if h.dir != nil {
+		h.dir(path)
+	}
+}
 
-func usbNames(devs []USBDevice) []string {
+func namesOf(devs []Device) []string {
 	var names []string
 	for _, d := range devs {
 		names = append(names, d.Name)
@@ -77,27 +77,33 @@ func usbNames(devs []USBDevice) []string {
 	return names
 }
 
+func readUSBAll(f *sysfs.FS) ([]Device, []Warning, error) {
+	return usbDevices(context.Background(), f)
+}
+
 func TestUSBDevice(t *testing.T) {
 	root, _ := threeDevices(t)
-	devs, warns, err := openFS(t, root).USBDevices()
+	devs, warns, err := readUSBAll(openFS(t, root))
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
 	if len(devs) != 4 {
-		t.Fatalf("got %v, want usb1 and three devices", usbNames(devs))
+		t.Fatalf("got %v, want usb1 and three devices", namesOf(devs))
 	}
 	got := devs[2] // sorted by name: 1-1, 1-2, 1-3, usb1
-	want := USBDevice{
-		Name: "1-3", Path: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3",
-		Busnum: 1, Devnum: got.Devnum, Devpath: "3",
-		IDVendor: 0x0403, IDProduct: 0x6001, Speed: "12", Serial: "C", HasSerial: true,
-		Parent: "usb1", Controller: "0000:00:14.0",
-		Interfaces: []USBInterface{{Name: "1-3:1.0", Class: 0xff, SubClass: 0xff, Protocol: 0xff, Driver: "ftdi_sio"}},
+	want := Device{
+		Bus: BusUSB, Name: "1-3", SysfsPath: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3",
+		VendorID: 0x0403, ProductID: 0x6001, Parent: "usb1",
+		USB: &USB{
+			Busnum: 1, Devnum: got.USB.Devnum, Port: "3", Speed: SpeedFull, Serial: new("C"),
+			Devnode: fmt.Sprintf("/dev/bus/usb/001/%03d", got.USB.Devnum), Controller: "0000:00:14.0",
+			Interfaces: []Interface{{Name: "1-3:1.0", Class: 0xff, Subclass: 0xff, Protocol: 0xff, Driver: "ftdi_sio"}},
+		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("1-3 (-want +got):\n%s", diff)
 	}
-	if got.Devnum == 0 {
+	if got.USB.Devnum == 0 {
 		t.Errorf("devnum not read")
 	}
 }
@@ -106,16 +112,20 @@ func TestUSBDevice(t *testing.T) {
 // warning, and the others are all there.
 func TestUSBVanishesAfterListing(t *testing.T) {
 	root, _ := threeDevices(t)
-	f := openFS(t, root)
-	f.afterList = func(bus string, names []string) {
-		os.Remove(filepath.Join(root, "sys/bus/usb/devices/1-2"))
-		os.RemoveAll(filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"))
-	}
-	devs, warns, err := f.USBDevices()
+	// The first link followed comes after the listing.
+	once := false
+	f := openFS(t, root, sysfs.WithRecorder(hooks{symlink: func(string) {
+		if !once {
+			once = true
+			os.Remove(filepath.Join(root, "sys/bus/usb/devices/1-2"))
+			os.RemoveAll(filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"))
+		}
+	}}))
+	devs, warns, err := readUSBAll(f)
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
-	if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
+	if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, namesOf(devs)); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
 	}
 }
@@ -123,18 +133,17 @@ func TestUSBVanishesAfterListing(t *testing.T) {
 // The same when the device goes while its files are being read.
 func TestUSBVanishesWhileRead(t *testing.T) {
 	root, _ := threeDevices(t)
-	f := openFS(t, root)
-	f.afterOpen = func(name string) {
-		if name == "1-2" {
+	f := openFS(t, root, sysfs.WithRecorder(hooks{dir: func(p string) {
+		if strings.HasSuffix(p, "/usb1/1-2") {
 			os.Remove(filepath.Join(root, "sys/bus/usb/devices/1-2"))
 			os.RemoveAll(filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2"))
 		}
-	}
-	devs, warns, err := f.USBDevices()
+	}}))
+	devs, warns, err := readUSBAll(f)
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
-	if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
+	if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, namesOf(devs)); diff != "" {
 		t.Errorf("devices (-want +got):\n%s", diff)
 	}
 }
@@ -158,14 +167,14 @@ func TestUSBDefects(t *testing.T) {
 			name:    "malformed idVendor",
 			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"idVendor", "zz\n") },
 			wantDev: "1-2", wantPath: "/" + dev2 + "idVendor", wantErr: `"zz" is not 4 hex digits`,
-			wantIs:      ErrInvalid,
+			wantIs:      sysfs.ErrInvalid,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
 			name:    "decimal devnum with a letter",
 			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"devnum", "0x5\n") },
 			wantDev: "1-2", wantPath: "/" + dev2 + "devnum", wantErr: `"0x5" is not a decimal number`,
-			wantIs:      ErrInvalid,
+			wantIs:      sysfs.ErrInvalid,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
@@ -180,7 +189,7 @@ func TestUSBDefects(t *testing.T) {
 				tree.Symlink("sys/bus/usb/devices/1-9", "../../../devices/pci0000:00/0000:00:14.0/usb1/1-9")
 			},
 			wantDev: "1-9", wantPath: "/sys/bus/usb/devices/1-9", wantErr: "dangling link",
-			wantIs:      ErrDangling,
+			wantIs:      sysfs.ErrDangling,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 		{
@@ -202,19 +211,19 @@ func TestUSBDefects(t *testing.T) {
 			name:    "attribute larger than a page",
 			break_:  func(tree *sysfstest.Host) { tree.WriteFile(dev2+"product", strings.Repeat("x", 5000)) },
 			wantDev: "1-2", wantPath: "/" + dev2 + "product", wantErr: "larger than 4096",
-			wantIs:      ErrTooLarge,
+			wantIs:      sysfs.ErrTooLarge,
 			wantDevices: []string{"1-1", "1-2", "1-3", "usb1"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
+			{
 				root, tree := threeDevices(t)
 				tc.break_(tree)
-				devs, warns, err := open(root).USBDevices()
+				devs, warns, err := readUSBAll(openFS(t, root))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if diff := cmp.Diff(tc.wantDevices, usbNames(devs)); diff != "" {
+				if diff := cmp.Diff(tc.wantDevices, namesOf(devs)); diff != "" {
 					t.Errorf("devices (-want +got):\n%s", diff)
 				}
 				if len(warns) != 1 {
@@ -229,11 +238,11 @@ func TestUSBDefects(t *testing.T) {
 					t.Errorf("warning %v is not %v", w, tc.wantIs)
 				}
 				for _, d := range devs {
-					if d.IDProduct == 0x1234 {
+					if d.ProductID == 0x1234 {
 						t.Errorf("%s: read a file outside the root", d.Name)
 					}
 				}
-			})
+			}
 		})
 	}
 }
@@ -245,11 +254,11 @@ func TestAbsoluteLinkStaysInRoot(t *testing.T) {
 	link := "sys/bus/usb/devices/1-2"
 	os.Remove(filepath.Join(root, link))
 	tree.Symlink(link, "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
-	devs, warns, err := openFS(t, root).USBDevices()
+	devs, warns, err := readUSBAll(openFS(t, root))
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
-	if len(devs) != 4 || devs[1].Name != "1-2" || devs[1].Serial != "B" {
+	if len(devs) != 4 || devs[1].Name != "1-2" || *devs[1].USB.Serial != "B" {
 		t.Errorf("got %+v, want 1-2 read through its absolute link", devs)
 	}
 }
@@ -267,15 +276,15 @@ func TestOldKernelWithoutDevpath(t *testing.T) {
 	if err := tree.Err(); err != nil {
 		t.Fatal(err)
 	}
-	devs, warns, err := openFS(t, root).USBDevices()
+	devs, warns, err := readUSBAll(openFS(t, root))
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
-	got := map[string]string{}
+	got := map[string]PortPath{}
 	for _, d := range devs {
-		got[d.Name] = d.Devpath
+		got[d.Name] = d.USB.Port
 	}
-	if diff := cmp.Diff(map[string]string{"usb2": "0", "2-3": "3", "2-3.4": "3.4"}, got); diff != "" {
+	if diff := cmp.Diff(map[string]PortPath{"usb2": "0", "2-3": "3", "2-3.4": "3.4"}, got); diff != "" {
 		t.Errorf("devpaths (-want +got):\n%s", diff)
 	}
 }
@@ -288,24 +297,21 @@ func TestInterfacesWithoutBusLinks(t *testing.T) {
 	for _, m := range matches {
 		os.Remove(m)
 	}
-	devs, _, err := openFS(t, root).USBDevices()
+	devs, _, err := readUSBAll(openFS(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range devs {
-		if len(d.Interfaces) != 1 {
-			t.Errorf("%s: interfaces %+v, want one", d.Name, d.Interfaces)
+		if len(d.USB.Interfaces) != 1 {
+			t.Errorf("%s: interfaces %+v, want one", d.Name, d.USB.Interfaces)
 		}
 	}
 }
 
 func TestRoots(t *testing.T) {
-	if _, err := NewFS(filepath.Join(t.TempDir(), "nonexistent")); err == nil {
-		t.Error("NewFS of a missing root succeeded")
-	}
 	empty := t.TempDir()
-	usb, w1, err1 := openFS(t, empty).USBDevices()
-	pci, w2, err2 := openFS(t, empty).PCIFunctions()
+	usb, w1, err1 := readUSBAll(openFS(t, empty))
+	pci, w2, err2 := pciFunctions(context.Background(), openFS(t, empty))
 	if len(usb)+len(pci)+len(w1)+len(w2) != 0 || err1 != nil || err2 != nil {
 		t.Errorf("empty root: %v %v %v %v %v %v, want nothing", usb, w1, err1, pci, w2, err2)
 	}
@@ -319,7 +325,7 @@ func TestUSBVanishesMidRead(t *testing.T) {
 		t.Run(map[bool]string{false: "unplug", true: "replug"}[replug], func(t *testing.T) {
 			root, _ := threeDevices(t)
 			dir := filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
-			rec := recorderFunc(func(p string) {
+			rec := hooks{file: func(p string) {
 				if strings.HasSuffix(p, "/1-2/idProduct") {
 					os.RemoveAll(dir)
 					if replug {
@@ -327,68 +333,16 @@ func TestUSBVanishesMidRead(t *testing.T) {
 						os.WriteFile(filepath.Join(dir, "busnum"), []byte("1\n"), 0o644)
 					}
 				}
-			})
-			devs, warns, err := openFS(t, root, WithRecorder(rec)).USBDevices()
+			}}
+			devs, warns, err := readUSBAll(openFS(t, root, sysfs.WithRecorder(rec)))
 			if err != nil || len(warns) > 0 {
 				t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 			}
-			if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
+			if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, namesOf(devs)); diff != "" {
 				t.Errorf("devices (-want +got):\n%s", diff)
 			}
 		})
 	}
-}
-
-// Absolute links in the middle of a path, as captures made with cp -a of
-// a tree with absolute links have, resolve inside the root both ways.
-func TestIntermediateAbsoluteLink(t *testing.T) {
-	bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
-		root, _ := threeDevices(t)
-		real := filepath.Join(root, "sys/devices/real")
-		if err := os.Rename(filepath.Join(root, "sys/devices/pci0000:00"), real); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink("/sys/devices/real", filepath.Join(root, "sys/devices/pci0000:00")); err != nil {
-			t.Fatal(err)
-		}
-		devs, warns, err := open(root).USBDevices()
-		if err != nil || len(warns) > 0 {
-			t.Fatalf("USBDevices: %v, warnings %v", err, warns)
-		}
-		if len(devs) != 4 || devs[2].Serial != "C" {
-			t.Errorf("got %v, want all four read through the link", usbNames(devs))
-		}
-	})
-}
-
-// A FIFO where a device directory should be is a warning, never a hang.
-func TestFIFOInsteadOfDevice(t *testing.T) {
-	bothWays(t, func(t *testing.T, open func(string, ...Option) *FS) {
-		root, _ := threeDevices(t)
-		dir := filepath.Join(root, "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2")
-		os.RemoveAll(dir)
-		if err := unix.Mkfifo(dir, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		var devs []USBDevice
-		var warns []Warning
-		go func() {
-			devs, warns, _ = open(root).USBDevices()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Fatal("scan hung on a FIFO")
-		}
-		if diff := cmp.Diff([]string{"1-1", "1-3", "usb1"}, usbNames(devs)); diff != "" {
-			t.Errorf("devices (-want +got):\n%s", diff)
-		}
-		if len(warns) != 1 || warns[0].Device != "1-2" {
-			t.Errorf("warnings %v, want one for 1-2", warns)
-		}
-	})
 }
 
 // A bus directory that cannot be listed is a warning for that bus.
@@ -399,11 +353,43 @@ func TestBrokenBusDirectory(t *testing.T) {
 	if err := os.WriteFile(bus, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	devs, warns, err := openFS(t, root).USBDevices()
+	devs, warns, err := readUSBAll(openFS(t, root))
 	if err != nil || len(devs) != 0 {
 		t.Fatalf("USBDevices: %v, %v; want no devices and no error", devs, err)
 	}
 	if len(warns) != 1 || warns[0].Path != "/sys/bus/usb/devices" {
 		t.Errorf("warnings %v, want one for /sys/bus/usb/devices", warns)
+	}
+}
+
+// A devpath that is not a port path is a warning naming the file, and the
+// device keeps the port path its name gives, when that is one.
+func TestBadDevpath(t *testing.T) {
+	for _, tc := range []struct {
+		name, devpath string
+		wantPort      PortPath
+	}{
+		{"1-2", "2\n", "2"},
+		{"1-2", "0.2\n", "2"},
+		{"1-2", "2.x\n", "2"},
+		{"1-2", "1.2.3.4.5.6.7\n", "2"},
+		{"1-2", "300\n", "2"},
+	} {
+		t.Run(strings.TrimSpace(tc.devpath), func(t *testing.T) {
+			root, tree := threeDevices(t)
+			dev := "sys/devices/pci0000:00/0000:00:14.0/usb1/1-2/devpath"
+			tree.WriteFile(dev, tc.devpath)
+			devs, warns, err := readUSBAll(openFS(t, root))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := devs[1].USB.Port; devs[1].Name != "1-2" || got != tc.wantPort {
+				t.Errorf("%s: port %q, want %q", devs[1].Name, got, tc.wantPort)
+			}
+			valid := tc.devpath == "2\n"
+			if valid != (len(warns) == 0) || !valid && (len(warns) != 1 || warns[0].Path != "/"+dev || !errors.Is(warns[0], sysfs.ErrInvalid)) {
+				t.Errorf("warnings %v, want one for %s: %v", warns, dev, !valid)
+			}
+		})
 	}
 }

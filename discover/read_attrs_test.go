@@ -1,11 +1,13 @@
-package sysfs
+package discover
 
 import (
+	"context"
 	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
@@ -33,28 +35,26 @@ func TestReadinessAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsys := openFS(t, root)
-	fns, warns, err := fsys.PCIFunctions()
+	fns, warns, err := pciFunctions(context.Background(), fsys)
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("PCIFunctions: %v, warnings %v", err, warns)
 	}
 	type pciAttrs struct {
-		Name           string
-		ResetMethod    string
-		HasResetMethod bool
-		BootVGA        bool
-		HeaderType     uint8
-		HasHeaderType  bool
+		Name        string
+		ResetMethod *string
+		BootVGA     bool
+		HeaderType  *uint8
 	}
 	var got []pciAttrs
 	for _, f := range fns {
-		got = append(got, pciAttrs{f.Name, f.ResetMethod, f.HasResetMethod, f.BootVGA, f.HeaderType, f.HasHeaderType})
+		got = append(got, pciAttrs{f.Name, f.PCI.ResetMethod, f.PCI.BootVGA, f.PCI.HeaderType})
 	}
 	want := []pciAttrs{
 		{Name: "0000:00:00.0"},
-		{Name: "0000:00:01.0", HeaderType: 1, HasHeaderType: true},
-		{Name: "0000:00:02.0", ResetMethod: "flr bus", HasResetMethod: true, BootVGA: true},
-		{Name: "0000:00:03.0", HasResetMethod: true},
-		{Name: "0000:00:04.0", HeaderType: 1, HasHeaderType: true},
+		{Name: "0000:00:01.0", HeaderType: new(uint8(1))},
+		{Name: "0000:00:02.0", ResetMethod: new("flr bus"), BootVGA: true},
+		{Name: "0000:00:03.0", ResetMethod: new("")},
+		{Name: "0000:00:04.0", HeaderType: new(uint8(1))},
 		{Name: "0000:00:05.0"},
 		{Name: "0000:00:14.0"}, // the xHCI AddUSB adds
 	}
@@ -62,13 +62,13 @@ func TestReadinessAttributes(t *testing.T) {
 		t.Errorf("PCI (-want +got):\n%s", diff)
 	}
 
-	devs, warns, err := fsys.USBDevices()
+	devs, warns, err := usbDevices(context.Background(), fsys)
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
 	unauthorized := map[string]bool{}
 	for _, d := range devs {
-		unauthorized[d.Name] = d.Unauthorized
+		unauthorized[d.Name] = d.USB.Unauthorized
 	}
 	if diff := cmp.Diff(map[string]bool{"usb1": false, "1-1": true, "1-2": false}, unauthorized); diff != "" {
 		t.Errorf("Unauthorized (-want +got):\n%s", diff)
@@ -88,17 +88,17 @@ func TestReadinessAttributeDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	fsys := openFS(t, root)
-	fns, pw, err := fsys.PCIFunctions()
+	fns, pw, err := pciFunctions(context.Background(), fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs, uw, err := fsys.USBDevices()
+	devs, uw, err := usbDevices(context.Background(), fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, w := range append(pw, uw...) {
-		if !errors.Is(w, ErrInvalid) {
+		if !errors.Is(w, sysfs.ErrInvalid) {
 			t.Errorf("%v: not ErrInvalid", w)
 		}
 		got = append(got, w.Error())
@@ -111,11 +111,11 @@ func TestReadinessAttributeDefects(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
-	if fns[0].BootVGA || fns[0].HasHeaderType {
+	if fns[0].PCI.BootVGA || fns[0].PCI.HeaderType != nil {
 		t.Errorf("%+v: bad values were used", fns[0])
 	}
 	for _, d := range devs {
-		if d.Unauthorized {
+		if d.USB.Unauthorized {
 			t.Errorf("%s: authorized 2 taken as 0", d.Name)
 		}
 	}

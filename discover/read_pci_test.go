@@ -1,6 +1,7 @@
-package sysfs
+package discover
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hostdev/hostdev/pciaddr"
+	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
@@ -35,30 +37,32 @@ func pciTree(t *testing.T) (string, *sysfstest.Host) {
 
 func TestPCIFunctions(t *testing.T) {
 	root, _ := pciTree(t)
-	fns, warns, err := openFS(t, root).PCIFunctions()
+	fns, warns, err := pciFunctions(context.Background(), openFS(t, root))
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("PCIFunctions: %v, warnings %v", err, warns)
 	}
-	byName := map[string]PCIFunction{}
+	byName := map[string]Device{}
 	for _, f := range fns {
 		byName[f.Name] = f
 	}
-	ignore := cmpopts.IgnoreFields(PCIFunction{}, "Path", "Modalias")
-	for _, want := range []PCIFunction{
-		{Name: "0000:01:00.0", Address: pciaddr.MustParse("0000:01:00.0"), HasAddress: true,
-			Vendor: 0x10de, Device: 0x1c82, SubsystemVendor: 0x1043, SubsystemDevice: 0x8613, Class: 0x030000,
-			Revision: 0xa1, HasRevision: true, Driver: "nouveau", IOMMUGroup: 1, HasIOMMUGroup: true,
-			NUMANode: 0, HasNUMANode: true, Parent: "0000:00:01.0"},
-		{Name: "0000:01:00.1", Address: pciaddr.MustParse("0000:01:00.1"), HasAddress: true,
-			Vendor: 0x10de, Device: 0x0fb9, Class: 0x040300, Revision: 0xa1, HasRevision: true,
-			Driver: "vfio-pci", DriverOverride: "vfio-pci", IOMMUGroup: 1, HasIOMMUGroup: true, Parent: "0000:00:01.0"},
-		{Name: "0000:02:00.0", Address: pciaddr.MustParse("0000:02:00.0"), HasAddress: true,
-			Vendor: 0x8086, Device: 0x1520, Class: 0x020000, HasRevision: true, Driver: "igb",
-			IOMMUGroup: 2, HasIOMMUGroup: true, VirtFns: []string{"0000:02:10.0", "0000:02:10.4"}},
-		{Name: "0000:02:10.4", Address: pciaddr.MustParse("0000:02:10.4"), HasAddress: true,
-			Vendor: 0x8086, Device: 0x1520, Class: 0x020000, HasRevision: true, PhysFn: "0000:02:00.0"},
-		{Name: "10000:00:00.0", Address: pciaddr.Address{Domain: 0x10000}, HasAddress: true,
-			Vendor: 0x8086, Device: 0x1237, Class: 0x060000, HasRevision: true},
+	ignore := cmpopts.IgnoreFields(Device{}, "SysfsPath")
+	fn := func(name string, vendor, device ID, parent string, p PCI) Device {
+		p.Address = new(pciaddr.MustParse(name))
+		return Device{Bus: BusPCI, Name: name, VendorID: vendor, ProductID: device, Parent: parent, PCI: &p}
+	}
+	for _, want := range []Device{
+		fn("0000:01:00.0", 0x10de, 0x1c82, "0000:00:01.0", PCI{
+			SubsystemVendorID: 0x1043, SubsystemProductID: 0x8613, Class: 0x030000,
+			Revision: new(uint8(0xa1)), Driver: "nouveau", IOMMUGroup: new(1), NUMANode: new(0)}),
+		fn("0000:01:00.1", 0x10de, 0x0fb9, "0000:00:01.0", PCI{
+			Class: 0x040300, Revision: new(uint8(0xa1)),
+			Driver: "vfio-pci", DriverOverride: "vfio-pci", IOMMUGroup: new(1)}),
+		fn("0000:02:00.0", 0x8086, 0x1520, "", PCI{
+			Class: 0x020000, Revision: new(uint8(0)), Driver: "igb",
+			IOMMUGroup: new(2), VirtFns: []string{"0000:02:10.0", "0000:02:10.4"}}),
+		fn("0000:02:10.4", 0x8086, 0x1520, "", PCI{
+			Class: 0x020000, Revision: new(uint8(0)), PhysFn: "0000:02:00.0"}),
+		fn("10000:00:00.0", 0x8086, 0x1237, "", PCI{Class: 0x060000, Revision: new(uint8(0))}),
 	} {
 		if diff := cmp.Diff(want, byName[want.Name], ignore); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", want.Name, diff)
@@ -76,7 +80,7 @@ func TestPCIDefects(t *testing.T) {
 		break_   func(*sysfstest.Host)
 		wantPath string
 		wantErr  string
-		check    func(t *testing.T, f PCIFunction)
+		check    func(t *testing.T, f Device)
 	}{
 		{
 			name:     "no modalias: vendor, device and class files",
@@ -102,9 +106,9 @@ func TestPCIDefects(t *testing.T) {
 				tr.Symlink(gpu+"iommu_group", "../../../kernel/iommu_groups/x")
 			},
 			wantPath: "/" + gpu + "iommu_group", wantErr: `group "x" is not a number`,
-			check: func(t *testing.T, f PCIFunction) {
-				if f.HasIOMMUGroup {
-					t.Errorf("group %d read from a bad link", f.IOMMUGroup)
+			check: func(t *testing.T, f Device) {
+				if f.PCI.IOMMUGroup != nil {
+					t.Errorf("group %d read from a bad link", *f.PCI.IOMMUGroup)
 				}
 			},
 		},
@@ -112,7 +116,7 @@ func TestPCIDefects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root, tree := pciTree(t)
 			tc.break_(tree)
-			fns, warns, err := openFS(t, root).PCIFunctions()
+			fns, warns, err := pciFunctions(context.Background(), openFS(t, root))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,8 +131,8 @@ func TestPCIDefects(t *testing.T) {
 					continue
 				}
 				// IDs survive through the fallback files.
-				if f.Vendor != 0x10de || f.Device != 0x1c82 || f.Class != 0x030000 {
-					t.Errorf("IDs %04x:%04x class %06x, want 10de:1c82 030000", f.Vendor, f.Device, f.Class)
+				if f.VendorID != 0x10de || f.ProductID != 0x1c82 || f.PCI.Class != 0x030000 {
+					t.Errorf("IDs %s:%s class %s, want 10de:1c82 030000", f.VendorID, f.ProductID, f.PCI.Class)
 				}
 				if tc.check != nil {
 					tc.check(t, f)
@@ -143,17 +147,17 @@ func TestPCIDefects(t *testing.T) {
 func TestPCIUnlisted(t *testing.T) {
 	root, _ := pciTree(t)
 	os.Remove(filepath.Join(root, "sys/bus/pci/devices/0000:00:01.0"))
-	fns, warns, err := openFS(t, root).PCIFunctions()
+	fns, warns, err := pciFunctions(context.Background(), openFS(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var found *PCIFunction
+	var found *Device
 	for i := range fns {
 		if fns[i].Name == "0000:00:01.0" {
 			found = &fns[i]
 		}
 	}
-	if found == nil || !found.Unlisted || found.Class != 0x060400 {
+	if found == nil || found.PCI.Class != 0x060400 {
 		t.Fatalf("bridge 0000:00:01.0: got %+v, want it listed as unlisted", found)
 	}
 	if len(warns) != 1 || !strings.Contains(warns[0].Error(), "not in /sys/bus/pci/devices") {
@@ -164,14 +168,14 @@ func TestPCIUnlisted(t *testing.T) {
 func TestPCIBadName(t *testing.T) {
 	root, tree := pciTree(t)
 	tree.Symlink("sys/bus/pci/devices/bogus", "../../../devices/pci0000:00/0000:00:01.0")
-	fns, warns, err := openFS(t, root).PCIFunctions()
+	fns, warns, err := pciFunctions(context.Background(), openFS(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(fns) != 8 {
 		t.Errorf("got %d functions, want the 7 and the bogus one", len(fns))
 	}
-	if len(warns) != 1 || !errors.Is(warns[0], ErrInvalid) || warns[0].Device != "bogus" {
+	if len(warns) != 1 || !errors.Is(warns[0], sysfs.ErrInvalid) || warns[0].Device != "bogus" {
 		t.Errorf("warnings %v, want one saying bogus is not an address", warns)
 	}
 }
@@ -186,29 +190,36 @@ func TestPCIVanishes(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		hook func(f *FS, root string)
+		hook func(root string) hooks
 	}{
-		{"after listing", func(f *FS, root string) { f.afterList = func(string, []string) { remove(root) } }},
-		{"after opening", func(f *FS, root string) {
-			f.afterOpen = func(name string) {
-				if name == "0000:01:00.0" {
+		{"after listing", func(root string) hooks {
+			once := false
+			return hooks{symlink: func(string) {
+				if !once {
+					once = true
 					remove(root)
 				}
-			}
+			}}
 		}},
-		{"after modalias", func(f *FS, root string) {
-			f.rec = recorderFunc(func(p string) {
+		{"after opening", func(root string) hooks {
+			return hooks{dir: func(p string) {
+				if p == gpu {
+					remove(root)
+				}
+			}}
+		}},
+		{"after modalias", func(root string) hooks {
+			return hooks{file: func(p string) {
 				if p == gpu+"/modalias" {
 					remove(root)
 				}
-			})
+			}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root, _ := pciTree(t)
-			f := openFS(t, root)
-			tc.hook(f, root)
-			fns, warns, err := f.PCIFunctions()
+			f := openFS(t, root, sysfs.WithRecorder(tc.hook(root)))
+			fns, warns, err := pciFunctions(context.Background(), f)
 			if err != nil || len(warns) > 0 {
 				t.Fatalf("PCIFunctions: %v, warnings %v", err, warns)
 			}
@@ -229,7 +240,7 @@ func TestPCIBrokenLinks(t *testing.T) {
 	root, tree := pciTree(t)
 	tree.Symlink("sys/bus/pci/devices/0000:00:1f.0", "../../../devices/pci0000:00/0000:00:1f.0")
 	tree.Symlink("sys/bus/pci/devices/0000:00:1f.1", "0000:00:1f.1")
-	fns, warns, err := openFS(t, root).PCIFunctions()
+	fns, warns, err := pciFunctions(context.Background(), openFS(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +251,7 @@ func TestPCIBrokenLinks(t *testing.T) {
 	for _, w := range warns {
 		got[w.Device] = true
 	}
-	if len(warns) != 2 || !got["0000:00:1f.0"] || !got["0000:00:1f.1"] || !errors.Is(warns[0], ErrDangling) {
+	if len(warns) != 2 || !got["0000:00:1f.0"] || !got["0000:00:1f.1"] || !errors.Is(warns[0], sysfs.ErrDangling) {
 		t.Errorf("warnings %v, want a dangling one for 1f.0 and a loop for 1f.1", warns)
 	}
 }
@@ -252,12 +263,12 @@ func TestWhitespaceTrimmed(t *testing.T) {
 	tree.WriteFile(dev+"idVendor", " 0403 \n")
 	tree.WriteFile(dev+"devnum", "  7\n")
 	tree.WriteFile(dev+"speed", "12 \n")
-	devs, warns, err := openFS(t, root).USBDevices()
+	devs, warns, err := readUSBAll(openFS(t, root))
 	if err != nil || len(warns) > 0 {
 		t.Fatalf("USBDevices: %v, warnings %v", err, warns)
 	}
 	d := devs[1]
-	if d.IDVendor != 0x0403 || d.Devnum != 7 || d.Speed != "12" {
-		t.Errorf("got vendor %04x devnum %d speed %q, want 0403, 7, \"12\"", d.IDVendor, d.Devnum, d.Speed)
+	if d.VendorID != 0x0403 || d.USB.Devnum != 7 || d.USB.Speed != "12" {
+		t.Errorf("got vendor %s devnum %d speed %q, want 0403, 7, \"12\"", d.VendorID, d.USB.Devnum, d.USB.Speed)
 	}
 }
