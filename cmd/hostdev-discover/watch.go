@@ -300,21 +300,17 @@ does), print nothing and exit 0; exit 3 if one still matches at --timeout.`,
 // carries the timeout; parent is the command's own context.
 func waitGone(parent, ctx context.Context, w *discover.Watcher, ref named, timeout time.Duration) error {
 	for {
-		found, _, err := ref.Resolve(w.Devices())
-		var (
-			no  *match.NoMatchError
-			amb *match.AmbiguousError
-		)
-		switch {
-		case errors.As(err, &no):
-			return nil
-		case errors.As(err, &amb):
-			found = found[:0]
-			for _, c := range amb.Candidates {
-				found = append(found, c.Device)
+		// Match, not Resolve: a selector that remembers a bus and device
+		// number would otherwise follow the device to its new address
+		// after a replug, and the device at the old one never "goes".
+		var found []discover.Device
+		for _, d := range w.Devices() {
+			if ref.Selector.Match(d) {
+				found = append(found, d)
 			}
-		case err != nil:
-			return err
+		}
+		if len(found) == 0 {
+			return nil
 		}
 		select {
 		case _, ok := <-w.Events:

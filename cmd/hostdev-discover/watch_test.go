@@ -312,6 +312,24 @@ func TestWaitGone(t *testing.T) {
 		t.Errorf("two there: exit %d, stderr %q", code, errs)
 	}
 
+	// A selector that remembers where the device was (vendor, product,
+	// bus and device number, as libvirt fills in) is gone once nothing is
+	// there, even though the same model sits at another address: it must
+	// not be followed there as resolve would.
+	k2 := tr.Plug(stick("3", "K2"))
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	at := fmt.Sprintf("vendor=0483,product=2016,busnum=1,devnum=%d", k2.Devnum)
+	tr.Unplug(k2.Name())
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = hostdev(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "50ms", at)
+	if code != 0 {
+		t.Errorf("wait --gone %s, with that device unplugged and the same model elsewhere: exit %d, stderr %q", at, code, errs)
+	}
+
 	w := start(t, "wait", "--gone", "-n", "--root", tr.Root(), "--timeout", "20s", "host:0483:2016")
 	w.waitWatching(t)
 	tr.Unplug("1-1")
