@@ -10,8 +10,8 @@
 //	defer h.Close()
 //
 //	res, err := h.Scan(ctx)                                  // every device, with warnings
-//	dev, err := h.Resolve(ctx, "host:0483:2016,serial=K1")   // one device, or a typed error
-//	dev, err = h.Resolve(ctx, "-device usb-host,vendorid=0x0483,productid=0x2016")
+//	dev, _, err := h.Resolve(ctx, "host:0483:2016,serial=K1") // one device, or a typed error
+//	dev, _, err = h.Resolve(ctx, "-device usb-host,vendorid=0x0483,productid=0x2016")
 //	rep, err := h.Assess(ctx)                                // IOMMU groups and verdicts
 //	w, err := h.Watch(ctx, discover.WatchOptions{})          // events until ctx is done
 //
@@ -36,9 +36,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"sync/atomic"
 
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/hypervisor"
+	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/snapshot"
 )
@@ -51,6 +53,7 @@ type Host struct {
 	cleanup func() // removes an unpacked capture; never nil
 	logger  *slog.Logger
 	numeric bool
+	closed  atomic.Bool
 }
 
 // An Option changes how Open sets up a Host.
@@ -112,10 +115,25 @@ var ErrNotATree = errors.New("not a directory or a .tar.gz capture")
 // temporary directory a capture was unpacked into.
 func (h *Host) Root() string { return h.root }
 
-// Close removes an unpacked capture. It does not stop watchers: they stop
-// with their own context or Close. Close may be called more than once.
+// Close removes an unpacked capture, and every later call of the Host's
+// methods fails with ErrClosed. It does not stop watchers: they stop with
+// their own context or Close (a watcher of a capture sees its tree go).
+// Close may be called more than once.
 func (h *Host) Close() error {
-	h.cleanup()
+	if !h.closed.Swap(true) {
+		h.cleanup()
+	}
+	return nil
+}
+
+// ErrClosed is what the methods of a closed Host return.
+var ErrClosed = errors.New("hostdev: host is closed")
+
+// check fails once the Host is closed.
+func (h *Host) check() error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
 	return nil
 }
 
@@ -129,6 +147,9 @@ func (h *Host) options() discover.Options {
 // file was wrong; Scan fails only when the tree cannot be read at all or
 // ctx is done.
 func (h *Host) Scan(ctx context.Context, buses ...discover.Bus) (*discover.Result, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
 	opts := h.options()
 	opts.Buses = buses
 	return discover.Scan(ctx, opts)
@@ -140,6 +161,9 @@ func (h *Host) Scan(ctx context.Context, buses ...discover.Bus) (*discover.Resul
 func (h *Host) Assess(ctx context.Context) (*readiness.Report, error) {
 	res, err := h.Scan(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.check(); err != nil {
 		return nil, err
 	}
 	rep, err := readiness.Assess(res.Devices, readiness.Options{Root: h.root})
@@ -155,31 +179,46 @@ func (h *Host) Assess(ctx context.Context) (*readiness.Report, error) {
 // ("host:0483:2016,serial=K1"), a QEMU option or QMP command, a libvirt
 // <hostdev> element, an xl line. A reference that names several devices on
 // purpose (several <hostdev> elements, an xl pci entry for every function)
-// is refused: read such a document with hypervisor.Refs and resolve each.
-func (h *Host) Resolve(ctx context.Context, ref string) (discover.Device, error) {
+// is refused with ErrSeveralReferences: read such a document with
+// hypervisor.Refs and resolve each.
+//
+// A reference that remembers where its device was, by vendor and product
+// and a bus and device number (as libvirt fills in <address>), follows the
+// device when it has been replugged elsewhere, as libvirt does; moved then
+// says from where to where, so that the caller can log it or write the new
+// address back. It is nil otherwise.
+func (h *Host) Resolve(ctx context.Context, ref string) (dev discover.Device, moved *match.Moved, err error) {
 	refs, err := hypervisor.ParseSelector(ref)
 	if err != nil {
-		return discover.Device{}, err
+		return discover.Device{}, nil, err
 	}
 	if len(refs) != 1 || refs[0].All {
-		return discover.Device{}, fmt.Errorf("hostdev: %q: %w: resolve each with hypervisor.Refs", ref, ErrSeveralReferences)
+		return discover.Device{}, nil, fmt.Errorf("hostdev: %q: %w: resolve each with hypervisor.Refs", ref, ErrSeveralReferences)
 	}
 	res, err := h.Scan(ctx)
 	if err != nil {
-		return discover.Device{}, err
+		return discover.Device{}, nil, err
 	}
-	devs, _, err := refs[0].Resolve(res.Devices)
+	devs, moved, err := refs[0].Resolve(res.Devices)
 	if err != nil {
-		return discover.Device{}, err
+		return discover.Device{}, nil, err
 	}
-	return devs[0], nil
+	return devs[0], moved, nil
 }
 
 // Watch reports the devices that come, go and change until ctx is done or
-// the watcher is closed. The Host's root, logger and names replace those
-// of opts.
+// the watcher is closed. It watches the Host's root, whatever opts.Root
+// says; a logger or WithoutNames given to Open applies unless opts sets its
+// own.
 func (h *Host) Watch(ctx context.Context, opts discover.WatchOptions) (*discover.Watcher, error) {
-	opts.Root, opts.Logger, opts.Numeric = h.root, h.logger, h.numeric
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	opts.Root = h.root
+	if opts.Logger == nil {
+		opts.Logger = h.logger
+	}
+	opts.Numeric = opts.Numeric || h.numeric
 	return discover.Watch(ctx, opts)
 }
 
@@ -209,6 +248,9 @@ func isGzip(path string, st fs.FileInfo) (bool, error) {
 // the scan it recorded, whose warnings say what could not be read. A
 // capture holds device strings such as serial numbers: share it knowingly.
 func (h *Host) Snapshot(ctx context.Context, w io.Writer) (*discover.Result, error) {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
 	arc := snapshot.NewArchive()
 	opts := h.options()
 	opts.Numeric, opts.Recorder = true, arc

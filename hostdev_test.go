@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -158,36 +160,36 @@ func TestResolveErrors(t *testing.T) {
 	defer h.Close()
 	ctx := context.Background()
 
-	d, err := h.Resolve(ctx, "host:0403:6001,serial=K2")
+	d, _, err := h.Resolve(ctx, "host:0403:6001,serial=K2")
 	if err != nil || d.Name != "1-2" {
 		t.Errorf("Resolve(serial=K2) = %s, %v; want 1-2", d.Name, err)
 	}
-	d, err = h.Resolve(ctx, "-device usb-host,hostbus=1,hostport=1")
+	d, _, err = h.Resolve(ctx, "-device usb-host,hostbus=1,hostport=1")
 	if err != nil || d.Name != "1-1" {
 		t.Errorf("Resolve(QEMU hostport=1) = %s, %v; want 1-1", d.Name, err)
 	}
-	d, err = h.Resolve(ctx, `<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/></source></hostdev>`)
+	d, _, err = h.Resolve(ctx, `<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x01' slot='0x00' function='0x1'/></source></hostdev>`)
 	if err != nil || d.Name != "0000:01:00.1" {
 		t.Errorf("Resolve(libvirt PCI) = %s, %v; want 0000:01:00.1", d.Name, err)
 	}
 
 	var amb *match.AmbiguousError
-	if _, err := h.Resolve(ctx, "host:0403:6001"); !errors.As(err, &amb) || len(amb.Candidates) != 2 {
+	if _, _, err := h.Resolve(ctx, "host:0403:6001"); !errors.As(err, &amb) || len(amb.Candidates) != 2 {
 		t.Errorf("Resolve(host:0403:6001) = %v, want an *AmbiguousError with 2 candidates", err)
 	}
 	var none *match.NoMatchError
-	if _, err := h.Resolve(ctx, "serial=K3"); !errors.As(err, &none) {
+	if _, _, err := h.Resolve(ctx, "serial=K3"); !errors.As(err, &none) {
 		t.Errorf("Resolve(serial=K3) = %v, want a *NoMatchError", err)
 	}
 	var bad *match.ParseError
-	if _, err := h.Resolve(ctx, "vendor=xyz"); !errors.As(err, &bad) {
+	if _, _, err := h.Resolve(ctx, "vendor=xyz"); !errors.As(err, &bad) {
 		t.Errorf("Resolve(vendor=xyz) = %v, want a *ParseError", err)
 	}
 	var hv *hypervisor.Error
-	if _, err := h.Resolve(ctx, "-device usb-host,vendorid=0403"); !errors.As(err, &hv) {
+	if _, _, err := h.Resolve(ctx, "-device usb-host,vendorid=0403"); !errors.As(err, &hv) {
 		t.Errorf("Resolve(octal vendorid) = %v, want a *hypervisor.Error", err)
 	}
-	if _, err := h.Resolve(ctx, "pci=['01:00.*']"); !errors.Is(err, hostdev.ErrSeveralReferences) {
+	if _, _, err := h.Resolve(ctx, "pci=['01:00.*']"); !errors.Is(err, hostdev.ErrSeveralReferences) {
 		t.Errorf("Resolve of an xl entry for every function = %v, want ErrSeveralReferences", err)
 	}
 }
@@ -259,4 +261,75 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestResolveMoved: a reference that remembers a bus and device number
+// where its device no longer is finds the device again, and says so.
+func TestResolveMoved(t *testing.T) {
+	h, err := hostdev.Open(twoSticks(t), hostdev.WithoutNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx := context.Background()
+	k2, _, err := h.Resolve(ctx, "serial=K2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// libvirt's form after a replug: the old address is stale.
+	ref := fmt.Sprintf(`<hostdev mode='subsystem' type='usb'><source><vendor id='0x0403'/><product id='0x6001'/><address bus='1' device='%d'/></source></hostdev>`, k2.USB.Devnum+50)
+	d, moved, err := h.Resolve(ctx, ref)
+	var amb *match.AmbiguousError
+	if !errors.As(err, &amb) {
+		t.Fatalf("Resolve(two sticks at a stale address) = %s, %v, %v; want ambiguous", d.Name, moved, err)
+	}
+	// Told apart by serial, the move is followed and reported.
+	d, moved, err = h.Resolve(ctx, fmt.Sprintf("vendor=0403,product=6001,busnum=1,devnum=%d,serial=K2", k2.USB.Devnum+50))
+	if err != nil || d.Name != "1-2" {
+		t.Fatalf("Resolve(moved K2) = %s, %v; want 1-2", d.Name, err)
+	}
+	if moved == nil || moved.ToDev != k2.USB.Devnum || moved.FromDev != k2.USB.Devnum+50 {
+		t.Errorf("Resolve(moved K2): moved = %v, want from devnum %d to %d", moved, k2.USB.Devnum+50, k2.USB.Devnum)
+	}
+	if _, moved, err := h.Resolve(ctx, "serial=K2"); err != nil || moved != nil {
+		t.Errorf("Resolve(serial=K2): moved = %v, err = %v; want neither", moved, err)
+	}
+}
+
+// TestClosed: a closed Host refuses work instead of reading a tree that
+// Close removed.
+func TestClosed(t *testing.T) {
+	src, err := hostdev.Open(twoSticks(t), hostdev.WithoutNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var capture bytes.Buffer
+	if _, err := src.Snapshot(context.Background(), &capture); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	if _, err := src.Scan(context.Background()); !errors.Is(err, hostdev.ErrClosed) {
+		t.Errorf("Scan after Close = %v, want ErrClosed", err)
+	}
+	path := filepath.Join(t.TempDir(), "capture.tar.gz")
+	if err := os.WriteFile(path, capture.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hostdev.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"Scan":     func() error { _, err := h.Scan(ctx); return err },
+		"Assess":   func() error { _, err := h.Assess(ctx); return err },
+		"Resolve":  func() error { _, _, err := h.Resolve(ctx, "serial=K1"); return err },
+		"Watch":    func() error { _, err := h.Watch(ctx, discover.WatchOptions{}); return err },
+		"Snapshot": func() error { _, err := h.Snapshot(ctx, io.Discard); return err },
+	} {
+		if err := call(); !errors.Is(err, hostdev.ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
 }
