@@ -254,9 +254,7 @@ func writeJSONArray[T any](bw *bufio.Writer, vs []T) error {
 			return err
 		}
 		ind.Reset()
-		if err := json.Indent(&ind, raw, "    ", "  "); err != nil {
-			return err
-		}
+		ind.Write(indentJSON(ind.AvailableBuffer(), raw, "    ", "  "))
 		if i > 0 {
 			bw.WriteByte(',')
 		}
@@ -265,6 +263,63 @@ func writeJSONArray[T any](bw *bufio.Writer, vs []T) error {
 	}
 	_, err := bw.WriteString("\n  ]")
 	return err
+}
+
+// indentJSON appends src, compact JSON that encoding/json wrote, to dst
+// laid out as json.Indent lays it out, byte for byte. It does not check
+// src, which is what makes it several times faster than json.Indent: src
+// never comes from outside the process.
+func indentJSON(dst, src []byte, prefix, indent string) []byte {
+	depth := 0
+	newline := func() {
+		dst = append(dst, '\n')
+		dst = append(dst, prefix...)
+		for range depth {
+			dst = append(dst, indent...)
+		}
+	}
+	inString := false
+	for i := 0; i < len(src); i++ {
+		c := src[i]
+		if inString {
+			dst = append(dst, c)
+			switch c {
+			case '\\':
+				i++
+				dst = append(dst, src[i])
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+			dst = append(dst, c)
+		case '{', '[':
+			dst = append(dst, c)
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				// An empty object or array stays on its line.
+				dst = append(dst, src[i+1])
+				i++
+				continue
+			}
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 func writeText(w io.Writer, vs []readiness.Verdict, verbose bool) error {

@@ -64,3 +64,56 @@ func TestWriteJSONAsEncoder(t *testing.T) {
 		})
 	}
 }
+
+// indentCases are JSON documents as encoding/json writes them, with what
+// could trip an indenter that does not parse: brackets, commas, colons and
+// escaped quotes and backslashes inside strings, empty and nested
+// containers.
+var indentCases = []any{
+	map[string]any{"a": []any{}, "b": map[string]any{}, "c": []any{[]any{}, map[string]any{"x": nil}}},
+	[]string{`{"}`, `\`, `\\"`, `[,:]`, "\u2028<&>", "tab\tnew\nline"},
+	map[string]any{`k"ey:`: 1.5, "n": -3, "t": true, "f": false},
+	struct {
+		A []int `json:"a"`
+		B string
+	}{[]int{1, 2, 3}, `ends with \`},
+	"plain",
+	42,
+	[]any{map[string]any{"deep": []any{map[string]any{"deeper": []any{1}}}}},
+}
+
+func checkIndent(t *testing.T, v any) {
+	t.Helper()
+	src, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := json.Indent(&want, src, "    ", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if got := indentJSON(nil, src, "    ", "  "); string(got) != want.String() {
+		t.Errorf("indentJSON(%s):\n%s\nwant (json.Indent):\n%s", src, got, want.String())
+	}
+}
+
+func TestIndentJSON(t *testing.T) {
+	for _, v := range indentCases {
+		checkIndent(t, v)
+	}
+}
+
+// FuzzIndentJSON puts arbitrary strings, as keys and values, into what
+// encoding/json writes, and compares with json.Indent.
+func FuzzIndentJSON(f *testing.F) {
+	f.Add(`{"}`, `\`, 1)
+	f.Add("[,:]", `"`, 0)
+	f.Add("", "\xff\u2028", 3)
+	f.Fuzz(func(t *testing.T, key, val string, n int) {
+		list := make([]any, (n%5+5)%5)
+		for i := range list {
+			list[i] = map[string]any{key: val, "i": i, "e": []any{}}
+		}
+		checkIndent(t, map[string]any{key: list, val: map[string]string{key: val}})
+	})
+}
