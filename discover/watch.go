@@ -457,9 +457,15 @@ func (w *watcher) flush() bool {
 }
 
 // sourceError handles an error from fsnotify or the uevent socket: a lost
-// event means a full rescan, and the user hears why.
+// event means a full rescan, and the user hears why. A kernel message that
+// does not parse is only told and skipped: the socket lost nothing, and a
+// rescan for every odd message would let one repeated bad message cost a
+// whole read of the tree each time.
 func (w *watcher) sourceError(b *batch, err error) {
+	var syn *uevent.SyntaxError
 	switch {
+	case errors.As(err, &syn):
+		w.send(fmt.Errorf("watch: skipped a kernel message: %w", err))
 	case errors.Is(err, fsnotify.ErrEventOverflow):
 		w.send(fmt.Errorf("watch: the inotify queue overflowed; rescanning everything: %w", err))
 		b.full = true

@@ -853,3 +853,62 @@ func TestWatchInterfaceBeingMade(t *testing.T) {
 		t.Errorf("errors %v", errs)
 	}
 }
+
+// idle waits until the loop waits for events with no timer armed (no
+// recheck pending, no rescan or poll), and no pass has begun since, and
+// returns how many times it has waited. A test calls it where the host is
+// quiet, to let the watcher's rechecks finish.
+func (h *fakeHost) idle() int64 {
+	h.t.Helper()
+	w := h.w.w
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		// Each turn of the loop counts a wait (after storing the timers it
+		// armed) and then a pass: waits is passes+1 while it waits.
+		p := w.passes.Load()
+		waits := w.waits.Load()
+		armed := w.armed.Load()
+		if waits == p+1 && armed == 0 && w.passes.Load() == p {
+			return waits
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the watcher is not idle: %d waits, %d passes, %d timers armed", waits, p, armed)
+		}
+	}
+}
+
+// A kernel message that does not parse is told on Errors and skipped: it
+// says nothing was lost, so it is no reason for a full rescan.
+func TestWatchUeventSyntaxErrorSkipped(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	h.w.mu.Lock() // the loop reads it only in a pass, which takes mu
+	h.w.w.fedUevents = true
+	h.w.mu.Unlock()
+	h.tree.AddUSB(key(1, "4", "QUIET")) // no node, so only a full rescan sees it
+	h.check()
+	waits := h.idle()
+	h.w.w.uevents <- ueventItem{err: &uevent.SyntaxError{Offset: 7, Msg: "no '=' in field"}}
+	for deadline := time.Now().Add(10 * time.Second); h.w.w.waits.Load() == waits; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher made no pass for the message")
+		}
+	}
+	// The pass's events, had it any, are in Events before the loop waits
+	// again.
+	select {
+	case ev := <-h.w.Events:
+		t.Errorf("a bad message gave %s", brief([]Event{ev}))
+	default:
+	}
+	if st := h.w.stats(); st.full != 1 {
+		t.Errorf("%d full rescans, want only the first", st.full)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(h.errors()) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the bad message was not told")
+		}
+	}
+	var syn *uevent.SyntaxError
+	if errs := h.errors(); len(errs) != 1 || !errors.As(errs[0], &syn) || syn.Offset != 7 {
+		t.Errorf("errors %v, want one *uevent.SyntaxError", errs)
+	}
+}
