@@ -153,7 +153,11 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	} else if b != USBSysfs {
 		return nil, fmt.Errorf("watching needs the sysfs USB backend, not %s", b)
 	}
-	fs, err := sysfs.NewFS(opts.Root)
+	var fsOpts []sysfs.Option
+	if hooks != nil && hooks.recorder != nil {
+		fsOpts = append(fsOpts, sysfs.WithRecorder(hooks.recorder))
+	}
+	fs, err := sysfs.NewFS(opts.Root, fsOpts...)
 	if err != nil {
 		return nil, err
 	}

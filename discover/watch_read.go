@@ -361,11 +361,25 @@ func (w *watcher) pciRescan(b *batch) {
 	w.diffPCI(b, b.pci, got)
 }
 
+// pciAll reads every PCI function and compares them all with what is
+// known. It reads them readChunk at a time, as fullRescan does USB
+// devices, and gives up when the watcher is stopped: a host can have
+// thousands of functions, and Close waits for the loop.
 func (w *watcher) pciAll(b *batch) {
-	devs, warns, err := pciFunctions(context.Background(), w.fs)
-	if err != nil {
-		w.send(err)
+	listed, warns := w.fs.ListBus(pciBusDir)
+	var devs []Device
+	for i := 0; i < len(listed); i += readChunk {
+		if w.stopped() {
+			return
+		}
+		d, wr, _ := sysfs.ReadEntries(context.Background(), w.fs, pciBusDir, listed[i:min(i+readChunk, len(listed))], readPCI)
+		devs, warns = append(devs, d...), append(warns, wr...)
+	}
+	if w.stopped() {
 		return
+	}
+	if listed != nil { // no bus folder: nothing is unlisted either
+		devs, warns = addUnlisted(w.fs, devs, warns)
 	}
 	got := make(map[string]Device, len(devs))
 	want := make(map[string]bool, len(devs)+len(w.W.pci))

@@ -5,8 +5,12 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/hostdev/hostdev/sysfstest"
 )
@@ -130,4 +134,58 @@ func TestWatchIdleArmsNoTimer(t *testing.T) {
 			t.Fatalf("%d waits since the add, %d timers armed at the last", waits, armed)
 		}
 	}
+}
+
+// Close in the middle of a full rescan of many PCI functions returns
+// within one chunk of them, not after all: the read stops at the next
+// chunk, as a USB one does. Close is called from the watcher's own read of
+// the tenth function, so the count needs no timing.
+func TestWatchCloseMidPCIRescan(t *testing.T) {
+	root := t.TempDir()
+	const nPCI, closeAt = 3 * readChunk, 10
+	if err := sysfstest.Synthetic(root, 0, nPCI); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		ww          atomic.Pointer[Watcher]
+		read, after atomic.Int64
+		closed      = make(chan struct{})
+	)
+	rec := hooks{file: func(p string) {
+		w := ww.Load()
+		if w == nil || !strings.HasSuffix(p, "/modalias") {
+			return // the first scan, or not a function's first read
+		}
+		if w.w.stopped() {
+			after.Add(1)
+			return
+		}
+		if read.Add(1) == closeAt {
+			go func() {
+				w.Close()
+				close(closed)
+			}()
+			<-w.done // Close has begun: it is the caller's now
+		}
+	}}
+	w, err := watch(context.Background(), WatchOptions{Options: Options{Root: root, Buses: []Bus{BusPCI}, Numeric: true},
+		Rescan: NoRescan, Uevents: UeventsOff}, &watchHooks{recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if ev := <-w.Events; ev.Op != Ready {
+		t.Fatalf("first event %s, want ready", brief([]Event{ev}))
+	}
+	ww.Store(w)
+	w.w.inject <- fsnotify.ErrEventOverflow // a full rescan
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if n := after.Load(); n > readChunk {
+		t.Errorf("%d PCI functions read after Close was called, want at most %d (one chunk)", n, readChunk)
+	}
+	t.Logf("%d PCI functions read after Close was called", after.Load())
 }
