@@ -142,12 +142,16 @@ type Watcher struct {
 
 // Watch starts watching. It reads every device once before it returns,
 // so Devices is at once up to date; it fails only when the root cannot be
-// read. Cancelling ctx closes the watcher.
+// read, or when ctx ends first (it then returns ctx.Err() and leaves
+// nothing running). Cancelling ctx later closes the watcher.
 func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	return watch(ctx, opts, nil)
 }
 
 func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if b, err := opts.usbBackend(); err != nil {
 		return nil, err
 	} else if b != USBSysfs {
@@ -172,6 +176,7 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	ww.Events, ww.Errors = ww.events, ww.errors
 	w := &watcher{
 		W:        ww,
+		ctx:      ctx,
 		opts:     opts,
 		hooks:    hooks,
 		fs:       fs,
@@ -187,6 +192,10 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 		inject:   make(chan error, 1),
 	}
 	ww.w = w
+	// Cancelling ctx stops the watcher as Close does, wherever it is: in
+	// its first scan, waiting for events, or blocked sending one nobody
+	// reads.
+	stopAfter := context.AfterFunc(ctx, ww.stop)
 	if !opts.Numeric {
 		roots := dbRoots(root)
 		if opts.wants(BusUSB) {
@@ -204,6 +213,15 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	w.startSources()
 	var first batch
 	w.fullRescan(&first)
+	if err := ctx.Err(); err != nil {
+		// Ended during the first scan, perhaps half way: nobody has the
+		// watcher to close it, so it goes now, with all it started.
+		stopAfter()
+		ww.stop()
+		w.release()
+		ww.wg.Wait()
+		return nil, err
+	}
 	now := time.Now()
 	if opts.Initial {
 		w.queue = first.events(now)
@@ -211,9 +229,6 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	w.queue = append(w.queue, Event{Op: Ready, Time: now})
 	w.started = true
 
-	// Cancelling ctx stops the watcher as Close does, wherever the loop
-	// is: waiting for events, or blocked sending one nobody reads.
-	stopAfter := context.AfterFunc(ctx, ww.stop)
 	ww.wg.Add(1)
 	go func() {
 		defer ww.wg.Done()
@@ -223,11 +238,11 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	return ww, nil
 }
 
-// stop tells every goroutine of the watcher to end, and unblocks the
-// uevent reader; it does not wait for them.
+// stop tells every goroutine of the watcher to end; it does not wait for
+// them. The goroutine that owns the sources (the loop, or Watch before
+// there is one) closes them as it ends, which unblocks the uevent reader.
 func (ww *Watcher) stop() {
 	ww.once.Do(func() { close(ww.done) })
-	ww.w.stopSources()
 }
 
 // Close stops the watcher and closes Events and Errors. It does not wait
@@ -258,6 +273,7 @@ func (ww *Watcher) Devices() []Device {
 // watcher is the state the loop goroutine owns.
 type watcher struct {
 	W      *Watcher
+	ctx    context.Context // Watch's: ended, it stops the watcher as Close does
 	opts   WatchOptions
 	hooks  *watchHooks // a test's; nil otherwise
 	fs     *sysfs.FS
@@ -327,19 +343,37 @@ func (w *watcher) warnOnce(warn *Warning) {
 	}
 }
 
+// stopped says whether the watcher was closed or its context ended. It
+// looks at the context itself, not only at what context.AfterFunc does
+// with it a moment later, so that a read stops at the next chunk after
+// the cancel.
 func (w *watcher) stopped() bool {
 	select {
 	case <-w.W.done:
+		return true
+	case <-w.ctx.Done():
 		return true
 	default:
 		return false
 	}
 }
 
+// release closes what the watcher holds: its event sources, the root,
+// its timers. It is for the goroutine that owns them, once it ends.
+func (w *watcher) release() {
+	w.stopSources()
+	w.fs.Close()
+	if w.pollT != nil {
+		w.pollT.Stop()
+	}
+	if w.recheckT != nil {
+		w.recheckT.Stop()
+	}
+}
+
 func (w *watcher) loop() {
 	defer func() {
-		w.stopSources()
-		w.fs.Close()
+		w.release()
 		close(w.W.events)
 		close(w.W.errors)
 	}()
@@ -351,14 +385,6 @@ func (w *watcher) loop() {
 		defer t.Stop()
 		w.rescanC = t.C
 	}
-	defer func() {
-		if w.pollT != nil {
-			w.pollT.Stop()
-		}
-		if w.recheckT != nil {
-			w.recheckT.Stop()
-		}
-	}()
 
 	if w.fsw != nil {
 		w.fsEvents, w.fsErrors = w.fsw.Events, w.fsw.Errors
