@@ -28,7 +28,8 @@ const (
 	Remove
 	// Change: the same device (same USB name and devnum, same PCI
 	// address) now reads differently: a driver was bound or unbound, an
-	// interface appeared. Event.Old holds it as it was.
+	// interface appeared; or, at a full rescan after usb.ids or pci.ids
+	// changed, it has new names. Event.Old holds it as it was.
 	Change
 	// Ready: the first scan is done, and has been told. Sent once, after
 	// the Adds of the devices present when Initial is set, or as the very
@@ -196,19 +197,6 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	// its first scan, waiting for events, or blocked sending one nobody
 	// reads.
 	stopAfter := context.AfterFunc(ctx, ww.stop)
-	if !opts.Numeric {
-		roots := dbRoots(root)
-		if opts.wants(BusUSB) {
-			db, warn := usbNames(roots)
-			w.names = usbNamer{db}
-			w.warnOnce(warn)
-		}
-		if opts.wants(BusPCI) {
-			var warn *Warning
-			w.pciNames, warn = pciNamesFor(roots, opts.Logger)
-			w.warnOnce(warn)
-		}
-	}
 	// Watch first and read second, so that nothing falls between.
 	w.startSources()
 	var first batch
@@ -280,8 +268,9 @@ type watcher struct {
 	root   string
 	devDir string // <root>/dev/bus/usb
 
-	names    usbNamer
-	pciNames *pciNames
+	names       usbNamer
+	pciNames    *pciNames
+	namesWarned [2]string // the usb.ids and pci.ids warnings last sent
 
 	byNode map[[2]int]string // (busnum, devnum) -> USB name
 	warned map[string]string // device name -> the warnings last sent for it
@@ -337,9 +326,40 @@ func (w *watcher) send(err error) {
 	}
 }
 
-func (w *watcher) warnOnce(warn *Warning) {
+// loadNames fetches the name databases through their caches, at every
+// full rescan: a stat of each file, and a parse only when one changed, so
+// that a watcher running for weeks names devices as an updated usb.ids or
+// pci.ids does. A database's warning is sent when it differs from the
+// last one sent for it, not at every rescan.
+func (w *watcher) loadNames() {
+	if w.opts.Numeric {
+		return
+	}
+	roots := dbRoots(w.root)
+	if w.opts.wants(BusUSB) {
+		db, warn := usbNames(roots)
+		w.names = usbNamer{db}
+		w.namesWarning(0, warn)
+	}
+	if w.opts.wants(BusPCI) {
+		var warn *Warning
+		w.pciNames, warn = pciNamesSince(roots, w.opts.Logger, w.pciNames)
+		w.namesWarning(1, warn)
+	}
+}
+
+// namesWarning sends a name database's warning (i: 0 for usb.ids, 1 for
+// pci.ids) unless it is the one last sent.
+func (w *watcher) namesWarning(i int, warn *Warning) {
+	var text string
 	if warn != nil {
-		w.send(*warn)
+		text = warn.Error()
+	}
+	if text != w.namesWarned[i] {
+		w.namesWarned[i] = text
+		if warn != nil {
+			w.send(*warn)
+		}
 	}
 }
 

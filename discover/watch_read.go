@@ -95,6 +95,7 @@ const readChunk = 256
 
 // fullRescan reads every device and compares them all with what is known.
 func (w *watcher) fullRescan(b *batch) {
+	w.loadNames()
 	if !w.started {
 		w.fulls.Add(1)
 	} else {
