@@ -39,6 +39,9 @@ type watchHooks struct {
 	addWatch func(fsw *fsnotify.Watcher, dir string) error
 	// recorder is told of every file the watcher reads.
 	recorder sysfs.Recorder
+	// due is called, in the loop, with each recheck that fell due, before
+	// the device it names is read.
+	due func(recheckKey)
 }
 
 func (w *watcher) startSources() {

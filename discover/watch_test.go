@@ -213,7 +213,10 @@ func TestWatchPlugUnplugReplug(t *testing.T) {
 			h.same()
 
 			// Replugged faster than the watcher looks: the same name with
-			// a new devnum is a remove and an add, never a change.
+			// a new devnum is a remove and an add, never a change. The
+			// settle looks at 1-3@3 are done first, so that none lands in
+			// the middle.
+			h.idle()
 			h.tree.Unplug("1-3")
 			h.tree.Plug(key(1, "3", "K1"))
 			h.check()
@@ -910,5 +913,81 @@ func TestWatchUeventSyntaxErrorSkipped(t *testing.T) {
 	var syn *uevent.SyntaxError
 	if errs := h.errors(); len(errs) != 1 || !errors.As(errs[0], &syn) || syn.Offset != 7 {
 		t.Errorf("errors %v, want one *uevent.SyntaxError", errs)
+	}
+}
+
+// Without uevents, a new device is read again while it settles. A look
+// that lands in the middle of an unplug (the kernel took the interfaces,
+// not yet the node) is no change: the watcher looks again a little later,
+// and by then the device is gone, which is a remove and nothing else. A
+// device that is still there without its interfaces then was deconfigured,
+// and that is a change. The unplug happens from the watcher's own
+// rechecks, so the test needs no timing.
+func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		unplug bool // at the late look, the node and the device are gone
+		want   string
+	}{
+		{"unplugged", true, "remove 1-3@2"},
+		{"deconfigured", false, "change 1-3@2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTree(t, false, []int{1})
+			root := h.tree.Root()
+			var (
+				mu      sync.Mutex // the tree, between the test and the hook
+				plugged sysfstest.USBDevice
+				settled bool
+			)
+			h.hooks = &watchHooks{due: func(k recheckKey) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case k == recheckKey{name: "1-3"} && !settled:
+					// The first settle look: the kernel has just taken the
+					// interface, its bus link and its driver's.
+					settled = true
+					link := filepath.Join(root, "sys/bus/usb/devices/1-3:1.0")
+					dir, err := filepath.EvalSymlinks(link)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for _, p := range []string{dir, link, filepath.Join(root, "sys/bus/usb/drivers/usb-storage/1-3:1.0")} {
+						if err := os.RemoveAll(p); err != nil {
+							t.Error(err)
+						}
+					}
+				case k == recheckKey{name: "1-3", late: true} && tc.unplug:
+					h.tree.RemoveDevNode(1, plugged.Devnum)
+					h.tree.RemoveUSBEntries("1-3")
+				}
+			}}
+			h.start(WatchOptions{})
+			mu.Lock()
+			plugged = h.tree.Plug(key(1, "3", "K"))
+			h.check()
+			mu.Unlock()
+			want(t, h.next(1), "add 1-3@2")
+			evs := h.next(1)
+			want(t, evs, tc.want)
+			mu.Lock()
+			h.check()
+			if !settled {
+				t.Error("no settle look")
+			}
+			mu.Unlock()
+			if !tc.unplug && len(evs[0].Device.USB.Interfaces) != 0 {
+				t.Errorf("deconfigured, with interfaces %+v", evs[0].Device.USB.Interfaces)
+			}
+			h.idle()
+			select {
+			case ev := <-h.w.Events:
+				t.Errorf("then %s", brief([]Event{ev}))
+			default:
+			}
+			h.same()
+		})
 	}
 }
