@@ -184,6 +184,7 @@ func usbNames(roots []string) (*usbids.DB, *Warning) {
 // pciNames pairs a PCI name database with the ghw Info that reads
 // modaliases against it. A nil *pciNames names nothing.
 type pciNames struct {
+	db   *pcidb.PCIDB
 	info *pci.Info
 }
 
@@ -192,11 +193,22 @@ type pciNames struct {
 // Info around it is built for each call, cheaply, so that ghw's messages
 // go to this caller's logger.
 func pciNamesFor(roots []string, logger *slog.Logger) (*pciNames, *Warning) {
+	return pciNamesSince(roots, logger, nil)
+}
+
+// pciNamesSince is pciNamesFor for a caller that asks again and again (a
+// watcher at each full rescan): it returns prev as long as prev's database
+// is the one cached for the file, so that an unchanged pci.ids costs a
+// stat, and ghw is not built (nor heard in the logger) each time.
+func pciNamesSince(roots []string, logger *slog.Logger, prev *pciNames) (*pciNames, *Warning) {
 	p, st := findDB(roots, pciIDsPaths)
 	if p == "" {
 		return nil, nil
 	}
 	db, err := pciDBs.get(p, idOf(st), loadPCIDB)
+	if err == nil && prev != nil && prev.db == db {
+		return prev, nil
+	}
 	if err == nil {
 		var n *pciNames
 		if n, err = newPCINames(db, logger); err == nil {
@@ -252,7 +264,7 @@ func newPCINames(db *pcidb.PCIDB, logger *slog.Logger) (*pciNames, error) {
 	if len(info.Devices) != 0 {
 		return nil, errors.New("set up ghw: it walked a PCI tree it was not given")
 	}
-	return &pciNames{info: info}, nil
+	return &pciNames{db: db, info: info}, nil
 }
 
 // debugHandler logs everything at debug level: ghw's warnings are about

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/jaypipes/pcidb"
 
 	"github.com/hostdev/hostdev/internal/testenv"
@@ -418,3 +419,55 @@ func parseCounts() (usb, pci int64) { return usbDBs.parses.Load(), pciDBs.parses
 
 // cacheLens says how many usb.ids and pci.ids databases are cached.
 func cacheLens() (usb, pci int) { return usbDBs.len(), pciDBs.len() }
+
+// A watcher running for long sees a name database that changed: its next
+// full rescan names the devices anew, and tells the new names as changes.
+func TestWatchNamesReloadWhenChanged(t *testing.T) {
+	root := t.TempDir()
+	namesTree(t, root)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	writeDBs(t, root, "old", t0)
+	w, err := Watch(context.Background(), WatchOptions{Options: Options{Root: root}, Rescan: NoRescan, Uevents: UeventsOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	go func() {
+		for range w.Errors {
+		}
+	}()
+	// The product names of the two devices the databases name.
+	products := func(devs []Device) map[string]string {
+		got := map[string]string{}
+		for _, d := range devs {
+			if d.Name == "1-1" || d.Name == "0000:00:1d.7" {
+				got[d.Name] = d.ProductName
+			}
+		}
+		return got
+	}
+	if got, want := products(w.Devices()), map[string]string{"1-1": "Reader old", "0000:00:1d.7": "EHCI old"}; !maps.Equal(got, want) {
+		t.Fatalf("first scan: %v, want %v", got, want)
+	}
+
+	writeDBs(t, root, "newer", t0.Add(time.Minute))
+	w.w.inject <- fsnotify.ErrEventOverflow // a full rescan
+	var changed []Device
+	for timeout := time.After(10 * time.Second); len(products(changed)) < 2; {
+		select {
+		case ev := <-w.Events:
+			if ev.Op == Change {
+				changed = append(changed, ev.Device)
+			}
+		case <-timeout:
+			t.Fatalf("after the databases changed and a full rescan: changes %v", names(changed))
+		}
+	}
+	want := map[string]string{"1-1": "Reader newer", "0000:00:1d.7": "EHCI newer"}
+	if got := products(changed); !maps.Equal(got, want) {
+		t.Errorf("changes name %v, want %v", got, want)
+	}
+	if got := products(w.Devices()); !maps.Equal(got, want) {
+		t.Errorf("Devices name %v, want %v", got, want)
+	}
+}

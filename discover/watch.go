@@ -28,7 +28,8 @@ const (
 	Remove
 	// Change: the same device (same USB name and devnum, same PCI
 	// address) now reads differently: a driver was bound or unbound, an
-	// interface appeared. Event.Old holds it as it was.
+	// interface appeared; or, at a full rescan after usb.ids or pci.ids
+	// changed, it has new names. Event.Old holds it as it was.
 	Change
 	// Ready: the first scan is done, and has been told. Sent once, after
 	// the Adds of the devices present when Initial is set, or as the very
@@ -142,18 +143,26 @@ type Watcher struct {
 
 // Watch starts watching. It reads every device once before it returns,
 // so Devices is at once up to date; it fails only when the root cannot be
-// read. Cancelling ctx closes the watcher.
+// read, or when ctx ends first (it then returns ctx.Err() and leaves
+// nothing running). Cancelling ctx later closes the watcher.
 func Watch(ctx context.Context, opts WatchOptions) (*Watcher, error) {
 	return watch(ctx, opts, nil)
 }
 
 func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if b, err := opts.usbBackend(); err != nil {
 		return nil, err
 	} else if b != USBSysfs {
 		return nil, fmt.Errorf("watching needs the sysfs USB backend, not %s", b)
 	}
-	fs, err := sysfs.NewFS(opts.Root)
+	var fsOpts []sysfs.Option
+	if hooks != nil && hooks.recorder != nil {
+		fsOpts = append(fsOpts, sysfs.WithRecorder(hooks.recorder))
+	}
+	fs, err := sysfs.NewFS(opts.Root, fsOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +177,7 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	ww.Events, ww.Errors = ww.events, ww.errors
 	w := &watcher{
 		W:        ww,
+		ctx:      ctx,
 		opts:     opts,
 		hooks:    hooks,
 		fs:       fs,
@@ -183,23 +193,23 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 		inject:   make(chan error, 1),
 	}
 	ww.w = w
-	if !opts.Numeric {
-		roots := dbRoots(root)
-		if opts.wants(BusUSB) {
-			db, warn := usbNames(roots)
-			w.names = usbNamer{db}
-			w.warnOnce(warn)
-		}
-		if opts.wants(BusPCI) {
-			var warn *Warning
-			w.pciNames, warn = pciNamesFor(roots, opts.Logger)
-			w.warnOnce(warn)
-		}
-	}
+	// Cancelling ctx stops the watcher as Close does, wherever it is: in
+	// its first scan, waiting for events, or blocked sending one nobody
+	// reads.
+	stopAfter := context.AfterFunc(ctx, ww.stop)
 	// Watch first and read second, so that nothing falls between.
 	w.startSources()
 	var first batch
 	w.fullRescan(&first)
+	if err := ctx.Err(); err != nil {
+		// Ended during the first scan, perhaps half way: nobody has the
+		// watcher to close it, so it goes now, with all it started.
+		stopAfter()
+		ww.stop()
+		w.release()
+		ww.wg.Wait()
+		return nil, err
+	}
 	now := time.Now()
 	if opts.Initial {
 		w.queue = first.events(now)
@@ -207,9 +217,6 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	w.queue = append(w.queue, Event{Op: Ready, Time: now})
 	w.started = true
 
-	// Cancelling ctx stops the watcher as Close does, wherever the loop
-	// is: waiting for events, or blocked sending one nobody reads.
-	stopAfter := context.AfterFunc(ctx, ww.stop)
 	ww.wg.Add(1)
 	go func() {
 		defer ww.wg.Done()
@@ -219,11 +226,11 @@ func watch(ctx context.Context, opts WatchOptions, hooks *watchHooks) (*Watcher,
 	return ww, nil
 }
 
-// stop tells every goroutine of the watcher to end, and unblocks the
-// uevent reader; it does not wait for them.
+// stop tells every goroutine of the watcher to end; it does not wait for
+// them. The goroutine that owns the sources (the loop, or Watch before
+// there is one) closes them as it ends, which unblocks the uevent reader.
 func (ww *Watcher) stop() {
 	ww.once.Do(func() { close(ww.done) })
-	ww.w.stopSources()
 }
 
 // Close stops the watcher and closes Events and Errors. It does not wait
@@ -254,14 +261,16 @@ func (ww *Watcher) Devices() []Device {
 // watcher is the state the loop goroutine owns.
 type watcher struct {
 	W      *Watcher
+	ctx    context.Context // Watch's: ended, it stops the watcher as Close does
 	opts   WatchOptions
 	hooks  *watchHooks // a test's; nil otherwise
 	fs     *sysfs.FS
 	root   string
 	devDir string // <root>/dev/bus/usb
 
-	names    usbNamer
-	pciNames *pciNames
+	names       usbNamer
+	pciNames    *pciNames
+	namesWarned [2]string // the usb.ids and pci.ids warnings last sent
 
 	byNode map[[2]int]string // (busnum, devnum) -> USB name
 	warned map[string]string // device name -> the warnings last sent for it
@@ -317,25 +326,74 @@ func (w *watcher) send(err error) {
 	}
 }
 
-func (w *watcher) warnOnce(warn *Warning) {
-	if warn != nil {
-		w.send(*warn)
+// loadNames fetches the name databases through their caches, at every
+// full rescan: a stat of each file, and a parse only when one changed, so
+// that a watcher running for weeks names devices as an updated usb.ids or
+// pci.ids does. A database's warning is sent when it differs from the
+// last one sent for it, not at every rescan.
+func (w *watcher) loadNames() {
+	if w.opts.Numeric {
+		return
+	}
+	roots := dbRoots(w.root)
+	if w.opts.wants(BusUSB) {
+		db, warn := usbNames(roots)
+		w.names = usbNamer{db}
+		w.namesWarning(0, warn)
+	}
+	if w.opts.wants(BusPCI) {
+		var warn *Warning
+		w.pciNames, warn = pciNamesSince(roots, w.opts.Logger, w.pciNames)
+		w.namesWarning(1, warn)
 	}
 }
 
+// namesWarning sends a name database's warning (i: 0 for usb.ids, 1 for
+// pci.ids) unless it is the one last sent.
+func (w *watcher) namesWarning(i int, warn *Warning) {
+	var text string
+	if warn != nil {
+		text = warn.Error()
+	}
+	if text != w.namesWarned[i] {
+		w.namesWarned[i] = text
+		if warn != nil {
+			w.send(*warn)
+		}
+	}
+}
+
+// stopped says whether the watcher was closed or its context ended. It
+// looks at the context itself, not only at what context.AfterFunc does
+// with it a moment later, so that a read stops at the next chunk after
+// the cancel.
 func (w *watcher) stopped() bool {
 	select {
 	case <-w.W.done:
+		return true
+	case <-w.ctx.Done():
 		return true
 	default:
 		return false
 	}
 }
 
+// release closes what the watcher holds: its event sources, the root,
+// its timers. It is for the goroutine that owns them, once it ends.
+func (w *watcher) release() {
+	w.stopSources()
+	w.fs.Close()
+	if w.pollT != nil {
+		w.pollT.Stop()
+	}
+	if w.recheckT != nil {
+		w.recheckT.Stop()
+	}
+}
+
 func (w *watcher) loop() {
 	defer func() {
-		w.stopSources()
-		w.fs.Close()
+		w.release()
 		close(w.W.events)
 		close(w.W.errors)
 	}()
@@ -347,14 +405,6 @@ func (w *watcher) loop() {
 		defer t.Stop()
 		w.rescanC = t.C
 	}
-	defer func() {
-		if w.pollT != nil {
-			w.pollT.Stop()
-		}
-		if w.recheckT != nil {
-			w.recheckT.Stop()
-		}
-	}()
 
 	if w.fsw != nil {
 		w.fsEvents, w.fsErrors = w.fsw.Events, w.fsw.Errors
@@ -457,9 +507,15 @@ func (w *watcher) flush() bool {
 }
 
 // sourceError handles an error from fsnotify or the uevent socket: a lost
-// event means a full rescan, and the user hears why.
+// event means a full rescan, and the user hears why. A kernel message that
+// does not parse is only told and skipped: the socket lost nothing, and a
+// rescan for every odd message would let one repeated bad message cost a
+// whole read of the tree each time.
 func (w *watcher) sourceError(b *batch, err error) {
+	var syn *uevent.SyntaxError
 	switch {
+	case errors.As(err, &syn):
+		w.send(fmt.Errorf("watch: skipped a kernel message: %w", err))
 	case errors.Is(err, fsnotify.ErrEventOverflow):
 		w.send(fmt.Errorf("watch: the inotify queue overflowed; rescanning everything: %w", err))
 		b.full = true

@@ -95,6 +95,7 @@ const readChunk = 256
 
 // fullRescan reads every device and compares them all with what is known.
 func (w *watcher) fullRescan(b *batch) {
+	w.loadNames()
 	if !w.started {
 		w.fulls.Add(1)
 	} else {
@@ -302,6 +303,15 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.added = append(b.added, d)
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
+		case had && !full && !w.dying[name] && lostInterfaces(old, d) && w.nodeExists(d.USB.Busnum, d.USB.Devnum) &&
+			!slices.Contains(b.fired, recheckKey{name: name, late: true}):
+			// Only interfaces gone, and the node still there: most likely
+			// an unplug caught half way (the kernel takes the interfaces
+			// first, the node next), which is not a change worth telling.
+			// The late look decides: a device still there without them
+			// was unbound or deconfigured, and that is a change.
+			w.schedule(recheckKey{name: name, late: true}, 0)
+			continue
 		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
 			b.changed = append(b.changed, change{old, d})
 		default:
@@ -317,10 +327,30 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 
 func (w *watcher) forgetUSB(d Device) {
 	delete(w.W.usb, d.Name)
+	// A late look was for this device; one of the same name that comes
+	// next has its own.
+	delete(w.rechecks, recheckKey{name: d.Name, late: true})
 	k := [2]int{d.USB.Busnum, d.USB.Devnum}
 	if w.byNode[k] == d.Name {
 		delete(w.byNode, k)
 	}
+}
+
+// lostInterfaces says whether d is old with fewer interfaces, each of
+// those left as it was, and nothing else changed.
+func lostInterfaces(old, d Device) bool {
+	if old.USB == nil || d.USB == nil || len(d.USB.Interfaces) >= len(old.USB.Interfaces) {
+		return false
+	}
+	for _, i := range d.USB.Interfaces {
+		if !slices.ContainsFunc(old.USB.Interfaces, func(o Interface) bool { return reflect.DeepEqual(o, i) }) {
+			return false
+		}
+	}
+	ou, du := *old.USB, *d.USB
+	ou.Interfaces, du.Interfaces = nil, nil
+	old.USB, d.USB = &ou, &du
+	return reflect.DeepEqual(old, d)
 }
 
 // settle has a new device read again a few times while it settles, when
@@ -361,11 +391,25 @@ func (w *watcher) pciRescan(b *batch) {
 	w.diffPCI(b, b.pci, got)
 }
 
+// pciAll reads every PCI function and compares them all with what is
+// known. It reads them readChunk at a time, as fullRescan does USB
+// devices, and gives up when the watcher is stopped: a host can have
+// thousands of functions, and Close waits for the loop.
 func (w *watcher) pciAll(b *batch) {
-	devs, warns, err := pciFunctions(context.Background(), w.fs)
-	if err != nil {
-		w.send(err)
+	listed, warns := w.fs.ListBus(pciBusDir)
+	var devs []Device
+	for i := 0; i < len(listed); i += readChunk {
+		if w.stopped() {
+			return
+		}
+		d, wr, _ := sysfs.ReadEntries(context.Background(), w.fs, pciBusDir, listed[i:min(i+readChunk, len(listed))], readPCI)
+		devs, warns = append(devs, d...), append(warns, wr...)
+	}
+	if w.stopped() {
 		return
+	}
+	if listed != nil { // no bus folder: nothing is unlisted either
+		devs, warns = addUnlisted(w.fs, devs, warns)
 	}
 	got := make(map[string]Device, len(devs))
 	want := make(map[string]bool, len(devs)+len(w.W.pci))
@@ -469,7 +513,7 @@ func set(names []string) map[string]bool {
 type recheckKey struct {
 	name     string // a device to read again
 	gone     bool   // ... whose node went while its sysfs entries stayed
-	late     bool   // ... once, a little after it lost an interface
+	late     bool   // ... once, a little after it lost an interface, or its files were half made
 	bus, dev int    // or a node that no device claimed yet
 }
 
@@ -481,14 +525,17 @@ type recheck struct {
 // recheckSteps are the delays after the event, step by step: short for
 // a node waiting for its device or a device waiting to go, which should
 // take microseconds; longer for a new device's interfaces and drivers,
-// which take up to seconds to be probed.
+// which take up to seconds to be probed. The late look after a lost
+// interface waits long enough for an unplug's node to go first, even on
+// a busy host: telling a real unbind 100 ms late costs little, and a
+// change for an unplug misleads.
 var (
 	recheckSteps = []time.Duration{
 		5 * time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond,
 		500 * time.Millisecond, 2 * time.Second,
 	}
 	settleSteps = []time.Duration{20 * time.Millisecond, 250 * time.Millisecond, 2 * time.Second}
-	lateSteps   = []time.Duration{20 * time.Millisecond}
+	lateSteps   = []time.Duration{100 * time.Millisecond}
 )
 
 func (k recheckKey) steps() []time.Duration {
@@ -526,6 +573,9 @@ func (w *watcher) dueRechecks(b *batch, now time.Time) {
 		}
 		w.rechecks[k] = recheck{step: r.step} // fired
 		b.fired = append(b.fired, k)
+		if w.hooks != nil && w.hooks.due != nil {
+			w.hooks.due(k)
+		}
 		if k.name != "" {
 			b.readUSB(k.name)
 		} else {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hostdev/hostdev/internal/usbnum"
+	"github.com/hostdev/hostdev/sysfs"
 	"github.com/hostdev/hostdev/uevent"
 )
 
@@ -36,6 +37,11 @@ type watchHooks struct {
 	// addWatch replaces fsnotify's Add, to fail as a host out of inotify
 	// watches does.
 	addWatch func(fsw *fsnotify.Watcher, dir string) error
+	// recorder is told of every file the watcher reads.
+	recorder sysfs.Recorder
+	// due is called, in the loop, with each recheck that fell due, before
+	// the device it names is read.
+	due func(recheckKey)
 }
 
 func (w *watcher) startSources() {

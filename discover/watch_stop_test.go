@@ -2,11 +2,16 @@ package discover
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/hostdev/hostdev/sysfstest"
 )
@@ -129,5 +134,123 @@ func TestWatchIdleArmsNoTimer(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d waits since the add, %d timers armed at the last", waits, armed)
 		}
+	}
+}
+
+// Close in the middle of a full rescan of many PCI functions returns
+// within one chunk of them, not after all: the read stops at the next
+// chunk, as a USB one does. Close is called from the watcher's own read of
+// the tenth function, so the count needs no timing.
+func TestWatchCloseMidPCIRescan(t *testing.T) {
+	root := t.TempDir()
+	const nPCI, closeAt = 3 * readChunk, 10
+	if err := sysfstest.Synthetic(root, 0, nPCI); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		ww          atomic.Pointer[Watcher]
+		read, after atomic.Int64
+		closed      = make(chan struct{})
+	)
+	rec := hooks{file: func(p string) {
+		w := ww.Load()
+		if w == nil || !strings.HasSuffix(p, "/modalias") {
+			return // the first scan, or not a function's first read
+		}
+		if w.w.stopped() {
+			after.Add(1)
+			return
+		}
+		if read.Add(1) == closeAt {
+			go func() {
+				w.Close()
+				close(closed)
+			}()
+			<-w.done // Close has begun: it is the caller's now
+		}
+	}}
+	w, err := watch(context.Background(), WatchOptions{Options: Options{Root: root, Buses: []Bus{BusPCI}, Numeric: true},
+		Rescan: NoRescan, Uevents: UeventsOff}, &watchHooks{recorder: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if ev := <-w.Events; ev.Op != Ready {
+		t.Fatalf("first event %s, want ready", brief([]Event{ev}))
+	}
+	ww.Store(w)
+	w.w.inject <- fsnotify.ErrEventOverflow // a full rescan
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	if n := after.Load(); n > readChunk {
+		t.Errorf("%d PCI functions read after Close was called, want at most %d (one chunk)", n, readChunk)
+	}
+	t.Logf("%d PCI functions read after Close was called", after.Load())
+}
+
+// Watch with a context that ends before or during its first scan returns
+// the context's error and leaves nothing running: no goroutine, no
+// descriptor (inotify, the uevent socket, the root). A context already
+// ended reads nothing; one cancelled from the scan's own read of a PCI
+// function stops it within a chunk.
+func TestWatchContextEndsInFirstScan(t *testing.T) {
+	root := t.TempDir()
+	const nPCI, cancelAt = 3 * readChunk, 10
+	if err := sysfstest.Synthetic(root, 40, nPCI); err != nil {
+		t.Fatal(err)
+	}
+	opts := WatchOptions{Options: Options{Root: root, Numeric: true}, Rescan: NoRescan, Uevents: UeventsOn}
+	// Once first, so that what the runtime opens lazily for the first
+	// watcher (its poller) is in the count before.
+	w, err := Watch(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	for _, tc := range []struct {
+		name     string
+		cancelAt int64 // 0: before Watch
+	}{
+		{"before", 0},
+		{"during", cancelAt},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goroutines, fds := runtime.NumGoroutine(), openFDs(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var files, read, after atomic.Int64
+			rec := hooks{file: func(p string) {
+				files.Add(1)
+				if !strings.HasSuffix(p, "/modalias") { // read once per PCI function
+					return
+				}
+				if ctx.Err() != nil {
+					after.Add(1)
+				} else if read.Add(1) == tc.cancelAt {
+					cancel()
+				}
+			}}
+			if tc.cancelAt == 0 {
+				cancel()
+			}
+			w, err := watch(ctx, opts, &watchHooks{recorder: rec})
+			if !errors.Is(err, context.Canceled) || w != nil {
+				if w != nil {
+					w.Close()
+				}
+				t.Fatalf("Watch with its context cancelled %s its first scan: a watcher %v, error %v; want only context.Canceled", tc.name, w != nil, err)
+			}
+			switch {
+			case tc.cancelAt == 0 && files.Load() != 0:
+				t.Errorf("%d files read with a context cancelled before", files.Load())
+			case after.Load() > readChunk:
+				t.Errorf("%d PCI functions read after the cancel, want at most %d (one chunk)", after.Load(), readChunk)
+			}
+			settles(t, goroutines, fds)
+		})
 	}
 }

@@ -213,7 +213,10 @@ func TestWatchPlugUnplugReplug(t *testing.T) {
 			h.same()
 
 			// Replugged faster than the watcher looks: the same name with
-			// a new devnum is a remove and an add, never a change.
+			// a new devnum is a remove and an add, never a change. The
+			// settle looks at 1-3@3 are done first, so that none lands in
+			// the middle.
+			h.idle()
 			h.tree.Unplug("1-3")
 			h.tree.Plug(key(1, "3", "K1"))
 			h.check()
@@ -851,5 +854,140 @@ func TestWatchInterfaceBeingMade(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if errs := h.errors(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "1-3:1.1/bInterfaceClass: missing") {
 		t.Errorf("errors %v", errs)
+	}
+}
+
+// idle waits until the loop waits for events with no timer armed (no
+// recheck pending, no rescan or poll), and no pass has begun since, and
+// returns how many times it has waited. A test calls it where the host is
+// quiet, to let the watcher's rechecks finish.
+func (h *fakeHost) idle() int64 {
+	h.t.Helper()
+	w := h.w.w
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		// Each turn of the loop counts a wait (after storing the timers it
+		// armed) and then a pass: waits is passes+1 while it waits.
+		p := w.passes.Load()
+		waits := w.waits.Load()
+		armed := w.armed.Load()
+		if waits == p+1 && armed == 0 && w.passes.Load() == p {
+			return waits
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the watcher is not idle: %d waits, %d passes, %d timers armed", waits, p, armed)
+		}
+	}
+}
+
+// A kernel message that does not parse is told on Errors and skipped: it
+// says nothing was lost, so it is no reason for a full rescan.
+func TestWatchUeventSyntaxErrorSkipped(t *testing.T) {
+	h := newHost(t, false, []int{1}, WatchOptions{})
+	h.w.mu.Lock() // the loop reads it only in a pass, which takes mu
+	h.w.w.fedUevents = true
+	h.w.mu.Unlock()
+	h.tree.AddUSB(key(1, "4", "QUIET")) // no node, so only a full rescan sees it
+	h.check()
+	waits := h.idle()
+	h.w.w.uevents <- ueventItem{err: &uevent.SyntaxError{Offset: 7, Msg: "no '=' in field"}}
+	for deadline := time.Now().Add(10 * time.Second); h.w.w.waits.Load() == waits; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher made no pass for the message")
+		}
+	}
+	// The pass's events, had it any, are in Events before the loop waits
+	// again.
+	select {
+	case ev := <-h.w.Events:
+		t.Errorf("a bad message gave %s", brief([]Event{ev}))
+	default:
+	}
+	if st := h.w.stats(); st.full != 1 {
+		t.Errorf("%d full rescans, want only the first", st.full)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(h.errors()) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the bad message was not told")
+		}
+	}
+	var syn *uevent.SyntaxError
+	if errs := h.errors(); len(errs) != 1 || !errors.As(errs[0], &syn) || syn.Offset != 7 {
+		t.Errorf("errors %v, want one *uevent.SyntaxError", errs)
+	}
+}
+
+// Without uevents, a new device is read again while it settles. A look
+// that lands in the middle of an unplug (the kernel took the interfaces,
+// not yet the node) is no change: the watcher looks again a little later,
+// and by then the device is gone, which is a remove and nothing else. A
+// device that is still there without its interfaces then was deconfigured,
+// and that is a change. The unplug happens from the watcher's own
+// rechecks, so the test needs no timing.
+func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		unplug bool // at the late look, the node and the device are gone
+		want   string
+	}{
+		{"unplugged", true, "remove 1-3@2"},
+		{"deconfigured", false, "change 1-3@2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTree(t, false, []int{1})
+			root := h.tree.Root()
+			var (
+				mu      sync.Mutex // the tree, between the test and the hook
+				plugged sysfstest.USBDevice
+				settled bool
+			)
+			h.hooks = &watchHooks{due: func(k recheckKey) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case k == recheckKey{name: "1-3"} && !settled:
+					// The first settle look: the kernel has just taken the
+					// interface, its bus link and its driver's.
+					settled = true
+					link := filepath.Join(root, "sys/bus/usb/devices/1-3:1.0")
+					dir, err := filepath.EvalSymlinks(link)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for _, p := range []string{dir, link, filepath.Join(root, "sys/bus/usb/drivers/usb-storage/1-3:1.0")} {
+						if err := os.RemoveAll(p); err != nil {
+							t.Error(err)
+						}
+					}
+				case k == recheckKey{name: "1-3", late: true} && tc.unplug:
+					h.tree.RemoveDevNode(1, plugged.Devnum)
+					h.tree.RemoveUSBEntries("1-3")
+				}
+			}}
+			h.start(WatchOptions{})
+			mu.Lock()
+			plugged = h.tree.Plug(key(1, "3", "K"))
+			h.check()
+			mu.Unlock()
+			want(t, h.next(1), "add 1-3@2")
+			evs := h.next(1)
+			want(t, evs, tc.want)
+			mu.Lock()
+			h.check()
+			if !settled {
+				t.Error("no settle look")
+			}
+			mu.Unlock()
+			if !tc.unplug && len(evs[0].Device.USB.Interfaces) != 0 {
+				t.Errorf("deconfigured, with interfaces %+v", evs[0].Device.USB.Interfaces)
+			}
+			h.idle()
+			select {
+			case ev := <-h.w.Events:
+				t.Errorf("then %s", brief([]Event{ev}))
+			default:
+			}
+			h.same()
+		})
 	}
 }

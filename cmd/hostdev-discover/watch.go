@@ -33,6 +33,10 @@ func (f *watchFlags) register(c *cobra.Command) {
 		"rescan everything this often, as a safety net under the events; 0 turns it off")
 }
 
+// errInterrupted: the command was interrupted before its watcher's first
+// scan was done.
+var errInterrupted = errors.New("interrupted during the first scan")
+
 // start opens a watcher as the flags say. Its errors go to stderr as
 // warnings until it is closed; stop closes it and removes an unpacked
 // snapshot.
@@ -48,6 +52,9 @@ func (f *watchFlags) start(c *cobra.Command, e *env, initial bool) (w *discover.
 	w, err = discover.Watch(c.Context(), wo)
 	if err != nil {
 		cleanup()
+		if c.Context().Err() != nil {
+			err = errInterrupted
+		}
 		return nil, func() {}, err
 	}
 	if e.ready != nil {
@@ -115,6 +122,9 @@ when to look; every device is read again from sysfs when they do.`,
 			}
 			w, stop, err := flags.start(c, e, initial)
 			defer stop()
+			if errors.Is(err, errInterrupted) {
+				return nil // as an interrupt after the first scan
+			}
 			if err != nil {
 				return err
 			}
@@ -398,6 +408,9 @@ HOSTDEV_ID is the id its attach used.`,
 			}
 			w, stop, err := flags.start(c, e, false)
 			defer stop()
+			if errors.Is(err, errInterrupted) {
+				return nil // as an interrupt after the first scan
+			}
 			if err != nil {
 				return err
 			}

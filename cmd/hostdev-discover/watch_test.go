@@ -487,3 +487,26 @@ func TestFollowExecTimeout(t *testing.T) {
 		t.Errorf("stderr %q", f.err.String())
 	}
 }
+
+// Interrupted before the watcher's first scan is done, watch and follow
+// end as when interrupted later (exit 0, nothing printed), and wait says
+// it was interrupted.
+func TestWatchInterruptedInFirstScan(t *testing.T) {
+	tr := pluggable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"watch", "-n", "--root", tr.Root()}, exitOK, ""},
+		{[]string{"follow", "-n", "--root", tr.Root(), "host:0483:2016"}, exitOK, ""},
+		{[]string{"wait", "-n", "--root", tr.Root(), "host:0483:2016"}, exitError, "hostdev-discover: interrupted during the first scan\n"},
+	} {
+		var out, errs bytes.Buffer
+		if code := run(ctx, tc.args, &out, &errs); code != tc.code || out.String() != "" || errs.String() != tc.stderr {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d, stderr %q", tc.args, code, out.String(), errs.String(), tc.code, tc.stderr)
+		}
+	}
+}
