@@ -89,8 +89,10 @@ func setup(fd int) error {
 //
 // Messages not from the kernel are skipped and counted by Rejected. After an
 // error the Conn stays usable, unless it was closed (the error then wraps
-// os.ErrClosed). An error wrapping ErrOverflow means events were lost; a
-// *SyntaxError or a truncated message means one was: rescan in either case.
+// os.ErrClosed). An error wrapping ErrOverflow means events were lost:
+// rescan. A *SyntaxError is one message that could not be read; nothing
+// else was lost, so report it and go on (discover's watcher does, and
+// leaves what that message said to its periodic rescan).
 func (c *Conn) Read() (Event, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -10,8 +10,10 @@
 //		switch {
 //		case errors.Is(err, os.ErrClosed):
 //			return
+//		case errors.Is(err, uevent.ErrOverflow):
+//			// events were lost: rescan sysfs
 //		case err != nil:
-//			// ErrOverflow, or a message that did not parse: rescan sysfs
+//			// one message that did not parse (*SyntaxError): report it
 //		default:
 //			// look at ev.Action and ev.Devpath, then re-read sysfs
 //		}
