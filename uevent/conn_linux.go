@@ -89,8 +89,9 @@ func setup(fd int) error {
 //
 // Messages not from the kernel are skipped and counted by Rejected. After an
 // error the Conn stays usable, unless it was closed (the error then wraps
-// os.ErrClosed). An error wrapping ErrOverflow means events were lost:
-// rescan. A *SyntaxError is one message that could not be read; nothing
+// os.ErrClosed). An error wrapping ErrOverflow means events were lost,
+// and one about a message longer than the buffer means one was: rescan in
+// either case. A *SyntaxError is one message that could not be read; nothing
 // else was lost, so report it and go on (discover's watcher does, and
 // leaves what that message said to its periodic rescan).
 func (c *Conn) Read() (Event, error) {

@@ -10,10 +10,10 @@
 //		switch {
 //		case errors.Is(err, os.ErrClosed):
 //			return
-//		case errors.Is(err, uevent.ErrOverflow):
-//			// events were lost: rescan sysfs
+//		case errors.As(err, new(*uevent.SyntaxError)):
+//			// one message that did not parse: report it, go on
 //		case err != nil:
-//			// one message that did not parse (*SyntaxError): report it
+//			// ErrOverflow, or a message too long: events were lost, rescan sysfs
 //		default:
 //			// look at ev.Action and ev.Devpath, then re-read sysfs
 //		}
