@@ -10,9 +10,11 @@ import (
 )
 
 // Plug plugs a USB device in the order the kernel makes its entries: the
-// sysfs device directory and its attributes, its interfaces, its links in
-// sys/bus/usb, the sys/dev/char link (with CharLinks), and last the node
-// dev/bus/usb/BBB/DDD, which is what a watcher of /dev sees. It returns
+// sysfs device directory, its attributes and its link in
+// sys/bus/usb/devices, then its interfaces with theirs, the sys/dev/char
+// link (with CharLinks), and last the node dev/bus/usb/BBB/DDD, which is
+// what a watcher of /dev sees. A reader that lists sys/bus/usb/devices
+// meanwhile may find the device before its interfaces, as on a real host. It returns
 // the device as plugged, with its devnum and defaults filled in.
 //
 // On a real kernel the interfaces are configured just after the node
