@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +45,20 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			path := args[0]
-			doc, err := os.ReadFile(path)
+			// -i replaces the file a link points to, not the link, and
+			// only a regular file: never a device node, a FIFO or a socket.
+			target := path
+			if inPlace {
+				t, st, err := outputTarget(path)
+				if err != nil {
+					return err
+				}
+				if st == nil {
+					return &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+				}
+				target = t
+			}
+			doc, err := os.ReadFile(target)
 			if err != nil {
 				return err
 			}
@@ -87,16 +100,11 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 			if bytes.Equal(out, doc) {
 				return nil
 			}
-			// Replace the file a link points to, not the link.
-			target, err := filepath.EvalSymlinks(path)
-			if err != nil {
-				return err
-			}
 			st, err := os.Stat(target)
 			if err != nil {
 				return err
 			}
-			return writeAtomic(target, st.Mode().Perm(), bytes.NewReader(out))
+			return writeAtomic(target, snapshotTemp, st.Mode().Perm(), bytes.NewReader(out))
 		},
 	}
 	flags.register(c)
