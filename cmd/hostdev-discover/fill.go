@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -45,20 +46,16 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			path := args[0]
-			// -i replaces the file a link points to, not the link, and
-			// only a regular file: never a device node, a FIFO or a socket.
-			target := path
+			var (
+				doc    []byte
+				target string // what -i replaces
+				err    error
+			)
 			if inPlace {
-				t, st, err := outputTarget(path)
-				if err != nil {
-					return err
-				}
-				if st == nil {
-					return &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
-				}
-				target = t
+				target, doc, _, err = readInPlace(path)
+			} else {
+				doc, err = readConfig(path)
 			}
-			doc, err := os.ReadFile(target)
 			if err != nil {
 				return err
 			}
@@ -110,4 +107,34 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 	flags.register(c)
 	c.Flags().BoolVarP(&inPlace, "in-place", "i", false, "rewrite FILE instead of printing the result")
 	return c
+}
+
+// readInPlace reads the file fill -i will replace: path, or the file a
+// symlink at path points to, which must be a regular file. It is checked
+// before it is opened, so that a FIFO is refused at once rather than
+// waited on, and again once open (O_NONBLOCK, for a path swapped in
+// between), and read up to maxConfig.
+func readInPlace(path string) (target string, doc []byte, st fs.FileInfo, err error) {
+	target, st, err = outputTarget(path)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if st == nil {
+		return "", nil, nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+	}
+	f, err := os.OpenFile(target, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return "", nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, nil, &notRegularError{Path: path, Mode: st.Mode()}
+	}
+	if doc, err = readLimited(path, f); err != nil {
+		return "", nil, nil, err
+	}
+	return target, doc, st, nil
 }
