@@ -42,17 +42,21 @@ than using -i on it.
 If any device does not resolve, nothing is printed or written, and the exit
 status is that of resolve: 3 no match, 4 ambiguous. A USB <hostdev> with
 startupPolicy='optional' may be missing. -i replaces FILE atomically
-(temporary file, sync, rename), keeping its mode.`,
+(temporary file, sync, rename), keeping its mode, owner, group and
+extended attributes (SELinux labels, ACLs); when they cannot be kept (the
+file belongs to someone else and you are not root), fill -i refuses
+before writing anything.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			path := args[0]
 			var (
 				doc    []byte
-				target string // what -i replaces
+				target string     // what -i replaces
+				attrs  *fileAttrs // what it keeps
 				err    error
 			)
 			if inPlace {
-				target, doc, _, err = readInPlace(path)
+				target, doc, attrs, err = readInPlace(path)
 			} else {
 				doc, err = readConfig(path)
 			}
@@ -97,11 +101,7 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 			if bytes.Equal(out, doc) {
 				return nil
 			}
-			st, err := os.Stat(target)
-			if err != nil {
-				return err
-			}
-			return writeAtomic(target, snapshotTemp, st.Mode().Perm(), bytes.NewReader(out))
+			return writeAtomic(target, fillTemp, attrs, bytes.NewReader(out))
 		},
 	}
 	flags.register(c)
@@ -113,9 +113,11 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 // symlink at path points to, which must be a regular file. It is checked
 // before it is opened, so that a FIFO is refused at once rather than
 // waited on, and again once open (O_NONBLOCK, for a path swapped in
-// between), and read up to maxConfig.
-func readInPlace(path string) (target string, doc []byte, st fs.FileInfo, err error) {
-	target, st, err = outputTarget(path)
+// between), and read up to maxConfig. attrs is what the rewritten file
+// must keep; when this process could not keep its owner or group, that
+// is said here, before anything is scanned or written.
+func readInPlace(path string) (target string, doc []byte, attrs *fileAttrs, err error) {
+	target, st, err := outputTarget(path)
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -133,8 +135,14 @@ func readInPlace(path string) (target string, doc []byte, st fs.FileInfo, err er
 	if !st.Mode().IsRegular() {
 		return "", nil, nil, &notRegularError{Path: path, Mode: st.Mode()}
 	}
+	if attrs, err = readAttrs(f); err != nil {
+		return "", nil, nil, err
+	}
+	if err := attrs.check(path); err != nil {
+		return "", nil, nil, err
+	}
 	if doc, err = readLimited(path, f); err != nil {
 		return "", nil, nil, err
 	}
-	return target, doc, st, nil
+	return target, doc, attrs, nil
 }

@@ -51,7 +51,7 @@ knowingly.`,
 			for _, w := range res.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
-			if err := writeAtomic(out, snapshotTemp, 0, arc); err != nil {
+			if err := writeAtomic(out, snapshotTemp, nil, arc); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "captured %d devices into %s\n", len(res.Devices), out)
@@ -70,17 +70,21 @@ const (
 	fillTemp     = ".hostdev-fill-*"
 )
 
-// writeAtomic writes src to a temporary file beside path, syncs it and
-// renames it, so a failure or a crash never leaves half a file behind.
-// With mode 0 the file keeps CreateTemp's mode 0600 (a snapshot holds
-// serial numbers); otherwise it gets mode. Errors name path, the file the
-// user asked for; the temporary name would mean nothing to them.
+// writeAtomic writes src to a temporary file beside path, syncs it,
+// renames it over path and syncs the folder, so a failure or a crash never
+// leaves half a file behind and a rename once done survives a power cut.
+// pattern names the temporary file after what it will become. With keep
+// nil the file keeps CreateTemp's mode 0600 (a snapshot holds serial
+// numbers) and its creator as owner; otherwise it gets keep's mode, owner,
+// group and extended attributes, and if any of them cannot be set nothing
+// is replaced. Errors name path, the file the user asked for; the
+// temporary name would mean nothing to them.
 //
 // path must be a regular file, a symlink to one (the file it points to is
 // replaced, as a shell's > would write to it) or absent: renaming over a
 // device node, a FIFO or a socket would replace it, and as root
 // -o /dev/null would replace /dev/null.
-func writeAtomic(path, pattern string, mode fs.FileMode, src io.WriterTo) (err error) {
+func writeAtomic(path, pattern string, keep *fileAttrs, src io.WriterTo) (err error) {
 	path, _, err = outputTarget(path)
 	if err != nil {
 		return err
@@ -95,9 +99,9 @@ func writeAtomic(path, pattern string, mode fs.FileMode, src io.WriterTo) (err e
 			os.Remove(tmp.Name())
 		}
 	}()
-	if mode != 0 {
-		if err := tmp.Chmod(mode); err != nil {
-			return outputError("chmod", path, err)
+	if keep != nil {
+		if err := keep.apply(tmp, path); err != nil {
+			return err
 		}
 	}
 	if _, err := src.WriteTo(tmp); err != nil {
@@ -116,6 +120,15 @@ func writeAtomic(path, pattern string, mode fs.FileMode, src io.WriterTo) (err e
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return outputError("rename", path, err)
+	}
+	// The rename is in the folder; without this a crash may undo it.
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil // path is written; only its durability is unknown
+	}
+	defer dir.Close()
+	if err := dir.Sync(); err != nil {
+		return fmt.Errorf("%s is written, but syncing its folder failed: %w", path, err)
 	}
 	return nil
 }
