@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -22,10 +23,11 @@ const (
 	exitAmbiguous = 4
 )
 
-// named is a reference and where it was read: an argument, or FILE:LINE.
+// named is a reference and where it was read: an argument, or a file,
+// whose FILE:LINE where writes out only when there is something to say.
 type named struct {
 	hypervisor.Ref
-	at string
+	file string
 }
 
 // parseSelectors reads every argument before anything is scanned, so a
@@ -52,8 +54,9 @@ func parseSelectors(args, files []string) ([]named, error) {
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", f, err)}
 		}
+		refs = slices.Grow(refs, len(rs))
 		for _, r := range rs {
-			refs = append(refs, named{Ref: r, at: fmt.Sprintf("%s:%d", f, r.Line)})
+			refs = append(refs, named{Ref: r, file: f})
 		}
 	}
 	return refs, nil
@@ -122,10 +125,10 @@ func unwrapPath(err error) error {
 
 // where says which reference an error is about, for one from a file.
 func where(r named, err error) error {
-	if r.at == "" {
+	if r.file == "" {
 		return err
 	}
-	return fmt.Errorf("%s: %w", r.at, err)
+	return fmt.Errorf("%s:%d: %w", r.file, r.Line, err)
 }
 
 // resolved is one selector's answer in resolve's JSON.
@@ -200,10 +203,10 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if err != nil {
 				return err
 			}
-			var (
-				out   []resolved
-				items []hypervisor.Resolved
-			)
+			// One of each per reference, most often: sized once, since a
+			// config may name many.
+			out := make([]resolved, 0, len(refs))
+			items := make([]hypervisor.Resolved, 0, len(refs))
 			for i, ref := range refs {
 				if all {
 					ref.All = true
