@@ -26,7 +26,8 @@ func snapshotCommand(e *env) *cobra.Command {
 reads into a .tar.gz. 'list --root FILE.tar.gz' reads it back and shows
 the same devices. Device strings such as serial numbers are included, so
 the archive is created readable by its owner only (mode 0600); share it
-knowingly.`,
+knowingly. FILE must be a regular file, a symlink to one, or absent: a
+device node, a FIFO or a socket is refused.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if out == "" {
