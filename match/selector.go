@@ -1,6 +1,7 @@
 package match
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -32,7 +33,11 @@ const (
 )
 
 // allKeys is every valid key in canonical order.
-var allKeys = []Key{
+var allKeys = keyArray[:]
+
+// keyArray is allKeys as an array, whose length a parser's array of
+// offsets takes.
+var keyArray = [...]Key{
 	KeyBus, KeyVendor, KeyProduct, KeyClass, KeyDriver, KeyName, KeySerial,
 	KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress, KeyIOMMUGroup,
 }
@@ -172,31 +177,43 @@ func Parse(s string) (Selector, error) {
 // has already taken the values apart. A bad value gives a *ParseError whose
 // Input is the terms written out as key=value.
 func New(terms ...Term) (Selector, error) {
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		parts[i] = t.String()
+	// A config of many devices calls New once for each: nothing is
+	// allocated for the error's input unless there is an error.
+	p := parser{terms: make([]Term, 0, len(terms))}
+	fail := func(err error) (Selector, error) {
+		parts := make([]string, len(terms))
+		for i, t := range terms {
+			parts[i] = t.String()
+		}
+		if pe := (*ParseError)(nil); errors.As(err, &pe) {
+			pe.Input = strings.Join(parts, ",")
+		}
+		return Selector{}, err
 	}
-	p := parser{input: strings.Join(parts, ","), where: map[Key]int{}}
 	off := 0
-	for i, t := range terms {
+	for _, t := range terms {
 		if !t.Key.IsValid() {
-			return Selector{}, p.fail(off, "unknown key %q; known keys are %s", t.Key, keyList())
+			return fail(p.fail(off, "unknown key %q; known keys are %s", t.Key, keyList()))
 		}
 		if len(t.Values) == 0 {
-			return Selector{}, p.fail(off, "%s has no value", t.Key)
+			return fail(p.fail(off, "%s has no value", t.Key))
 		}
 		values := make([]string, len(t.Values))
 		for j, v := range t.Values {
 			c, msg := canonical(t.Key, v)
 			if msg != "" {
-				return Selector{}, p.fail(off+len(t.Key)+1, "%s", msg)
+				return fail(p.fail(off+len(t.Key)+1, "%s", msg))
 			}
 			values[j] = c
 		}
 		if err := p.add(t.Key, off, values...); err != nil {
-			return Selector{}, err
+			return fail(err)
 		}
-		off += len(parts[i]) + 1
+		off += len(t.Key) + len(t.Values) // key=, and a | between values
+		for _, v := range t.Values {
+			off += len(v)
+		}
+		off++ // the comma
 	}
 	if len(p.terms) == 0 {
 		return Selector{}, p.fail(0, "empty selector")
@@ -208,7 +225,10 @@ func New(terms ...Term) (Selector, error) {
 type parser struct {
 	input string
 	terms []Term
-	where map[Key]int // offset of the part that set each key
+	// where[i] is 1 + the offset of the part that set allKeys[i], 0 when
+	// none has: an array, not a map, since a config of many devices
+	// parses a selector for each.
+	where [len(keyArray)]int
 }
 
 func (p *parser) fail(off int, format string, args ...any) error {
@@ -219,7 +239,8 @@ func (p *parser) parse() (Selector, error) {
 	if p.input == "" {
 		return Selector{}, p.fail(0, "empty selector")
 	}
-	p.where = map[Key]int{}
+	// host:VVVV:PPPP is three terms; most selectors fit these.
+	p.terms = make([]Term, 0, 4)
 	off := 0
 	for part := range strings.SplitSeq(p.input, ",") {
 		if err := p.part(part, off); err != nil {
@@ -234,13 +255,14 @@ func (p *parser) parse() (Selector, error) {
 func (p *parser) add(k Key, off int, values ...string) error {
 	slices.Sort(values)
 	values = slices.Compact(values)
-	if prev, ok := p.where[k]; ok {
+	ki := slices.Index(allKeys, k)
+	if prev := p.where[ki] - 1; prev >= 0 {
 		if t, _ := (Selector{Terms: p.terms}).term(k); slices.Equal(t.Values, values) {
 			return nil // host:0403:6001,bus=usb says bus=usb twice, harmlessly
 		}
 		return p.fail(off, "%s is given twice (at byte %d and %d); use %s=A|B for alternatives", k, prev, off, k)
 	}
-	p.where[k] = off
+	p.where[ki] = off + 1
 	p.terms = append(p.terms, Term{Key: k, Values: values})
 	return nil
 }

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -41,11 +42,24 @@ than using -i on it.
 If any device does not resolve, nothing is printed or written, and the exit
 status is that of resolve: 3 no match, 4 ambiguous. A USB <hostdev> with
 startupPolicy='optional' may be missing. -i replaces FILE atomically
-(temporary file, sync, rename), keeping its mode.`,
+(temporary file, sync, rename), keeping its mode, owner, group and
+extended attributes (SELinux labels, ACLs); when they cannot be kept (the
+file belongs to someone else and you are not root), fill -i refuses
+before writing anything.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			path := args[0]
-			doc, err := os.ReadFile(path)
+			var (
+				doc    []byte
+				target string     // what -i replaces
+				attrs  *fileAttrs // what it keeps
+				err    error
+			)
+			if inPlace {
+				target, doc, attrs, err = readInPlace(path)
+			} else {
+				doc, err = readConfig(path)
+			}
 			if err != nil {
 				return err
 			}
@@ -87,19 +101,48 @@ startupPolicy='optional' may be missing. -i replaces FILE atomically
 			if bytes.Equal(out, doc) {
 				return nil
 			}
-			// Replace the file a link points to, not the link.
-			target, err := filepath.EvalSymlinks(path)
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(target)
-			if err != nil {
-				return err
-			}
-			return writeAtomic(target, st.Mode().Perm(), bytes.NewReader(out))
+			return writeAtomic(target, fillTemp, attrs, bytes.NewReader(out))
 		},
 	}
 	flags.register(c)
 	c.Flags().BoolVarP(&inPlace, "in-place", "i", false, "rewrite FILE instead of printing the result")
 	return c
+}
+
+// readInPlace reads the file fill -i will replace: path, or the file a
+// symlink at path points to, which must be a regular file. It is checked
+// before it is opened, so that a FIFO is refused at once rather than
+// waited on, and again once open (O_NONBLOCK, for a path swapped in
+// between), and read up to maxConfig. attrs is what the rewritten file
+// must keep; when this process could not keep its owner or group, that
+// is said here, before anything is scanned or written.
+func readInPlace(path string) (target string, doc []byte, attrs *fileAttrs, err error) {
+	target, st, err := outputTarget(path)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if st == nil {
+		return "", nil, nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
+	}
+	f, err := os.OpenFile(target, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil {
+		return "", nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, nil, &notRegularError{Path: path, Mode: st.Mode()}
+	}
+	if attrs, err = readAttrs(f); err != nil {
+		return "", nil, nil, err
+	}
+	if err := attrs.check(path); err != nil {
+		return "", nil, nil, err
+	}
+	if doc, err = readLimited(path, f); err != nil {
+		return "", nil, nil, err
+	}
+	return target, doc, attrs, nil
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +23,11 @@ const (
 	exitAmbiguous = 4
 )
 
-// named is a reference and where it was read: an argument, or FILE:LINE.
+// named is a reference and where it was read: an argument, or a file,
+// whose FILE:LINE where writes out only when there is something to say.
 type named struct {
 	hypervisor.Ref
-	at string
+	file string
 }
 
 // parseSelectors reads every argument before anything is scanned, so a
@@ -42,7 +46,7 @@ func parseSelectors(args, files []string) ([]named, error) {
 		}
 	}
 	for _, f := range files {
-		doc, err := os.ReadFile(f)
+		doc, err := readConfig(f)
 		if err != nil {
 			return nil, err
 		}
@@ -50,19 +54,81 @@ func parseSelectors(args, files []string) ([]named, error) {
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", f, err)}
 		}
+		refs = slices.Grow(refs, len(rs))
 		for _, r := range rs {
-			refs = append(refs, named{Ref: r, at: fmt.Sprintf("%s:%d", f, r.Line)})
+			refs = append(refs, named{Ref: r, file: f})
 		}
 	}
 	return refs, nil
 }
 
+// maxConfig is the most of a config file (-f, fill's FILE) hostdev reads.
+// The largest real domain XML or xl config is a few hundred KiB; the cap
+// keeps /dev/zero or a pasted bomb from taking all memory.
+const maxConfig = 64 << 20
+
+// configTooLargeError is a config file past maxConfig.
+type configTooLargeError struct {
+	Path  string
+	Limit int64
+}
+
+func (e *configTooLargeError) Error() string {
+	return fmt.Sprintf("%s: larger than %d MiB, the limit for a config file", e.Path, e.Limit>>20)
+}
+
+// readConfig reads the config file at path. Anything that can be read is
+// read, up to maxConfig: a FIFO or a pipe (resolve -f <(...)) too, as it
+// comes.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readLimited(path, f)
+}
+
+// readLimited reads f, opened from path, up to maxConfig: a regular file
+// larger than that is refused before it is read, and anything else is
+// read until one byte past the limit, never more.
+func readLimited(path string, f *os.File) ([]byte, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if st.Mode().IsRegular() {
+		if st.Size() > maxConfig {
+			return nil, &configTooLargeError{Path: path, Limit: maxConfig}
+		}
+		// One allocation for the whole file; the +MinRead lets ReadFrom
+		// see EOF without growing the buffer.
+		b.Grow(int(st.Size()) + bytes.MinRead)
+	}
+	if _, err := b.ReadFrom(io.LimitReader(f, maxConfig+1)); err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: unwrapPath(err)}
+	}
+	if b.Len() > maxConfig {
+		return nil, &configTooLargeError{Path: path, Limit: maxConfig}
+	}
+	return b.Bytes(), nil
+}
+
+// unwrapPath is the cause inside a *fs.PathError, or err.
+func unwrapPath(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // where says which reference an error is about, for one from a file.
 func where(r named, err error) error {
-	if r.at == "" {
+	if r.file == "" {
 		return err
 	}
-	return fmt.Errorf("%s: %w", r.at, err)
+	return fmt.Errorf("%s:%d: %w", r.file, r.Line, err)
 }
 
 // resolved is one selector's answer in resolve's JSON.
@@ -137,10 +203,10 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if err != nil {
 				return err
 			}
-			var (
-				out   []resolved
-				items []hypervisor.Resolved
-			)
+			// One of each per reference, most often: sized once, since a
+			// config may name many.
+			out := make([]resolved, 0, len(refs))
+			items := make([]hypervisor.Resolved, 0, len(refs))
 			for i, ref := range refs {
 				if all {
 					ref.All = true
