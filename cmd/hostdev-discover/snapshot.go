@@ -32,7 +32,7 @@ knowingly.`,
 			if out == "" {
 				return usageError{fmt.Errorf("snapshot needs -o FILE.tar.gz")}
 			}
-			dir, cleanup, err := openRoot(root)
+			dir, cleanup, err := openRoot(c, e, root)
 			if err != nil {
 				return err
 			}
