@@ -123,7 +123,8 @@ func openRoot(c *cobra.Command, e *env, root string) (string, func(), error) {
 		err error
 	)
 	// Once interrupted, all that is left of the unpack is to remove what
-	// it made: shielded, like Close below.
+	// it made (it stops at its next entry or read): shielded from a second
+	// signal, like Close below.
 	e.uninterrupted(func() { h, err = hd.OpenContext(c.Context(), root) })
 	if errors.Is(err, hd.ErrNotATree) {
 		return "", nil, fmt.Errorf("--root %s: not a directory or a .tar.gz snapshot", root)
