@@ -74,7 +74,17 @@ func WithoutNames() Option { return func(h *Host) { h.numeric = true } }
 // .tar.gz capture written by `hostdev-discover snapshot`, known by its gzip
 // magic rather than its name. A capture is unpacked into a temporary
 // directory that Close removes.
+//
+// Open is OpenContext with context.Background(): it cannot be stopped.
 func Open(root string, opts ...Option) (*Host, error) {
+	return OpenContext(context.Background(), root, opts...)
+}
+
+// OpenContext is Open that stops unpacking a capture once ctx is done,
+// within one of its entries, and fails with an error that errors.Is
+// matches with ctx.Err(). Nothing of the capture is then left on disk. ctx
+// only bounds opening: the Host lives until Close.
+func OpenContext(ctx context.Context, root string, opts ...Option) (*Host, error) {
 	h := &Host{root: root, cleanup: func() {}}
 	for _, o := range opts {
 		o(h)
@@ -94,7 +104,7 @@ func Open(root string, opts ...Option) (*Host, error) {
 		if !gz {
 			return nil, fmt.Errorf("hostdev: open %s: %w", root, ErrNotATree)
 		}
-		dir, cleanup, err := snapshot.Unpack(h.root)
+		dir, cleanup, err := snapshot.UnpackContext(ctx, h.root)
 		if err != nil {
 			return nil, fmt.Errorf("hostdev: open %s: %w", root, err)
 		}

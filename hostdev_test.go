@@ -136,6 +136,61 @@ func TestOpenCapture(t *testing.T) {
 	h.Close() // twice is fine
 }
 
+// doneAt is a context that is done from the n-th call of its Err on: a
+// cancel at a known point of an unpack, without timing.
+type doneAt struct {
+	context.Context
+	n, calls int
+	done     chan struct{}
+}
+
+func (c *doneAt) Done() <-chan struct{} { return c.done }
+
+func (c *doneAt) Err() error {
+	if c.calls++; c.calls < c.n {
+		return nil
+	}
+	if c.calls == c.n {
+		close(c.done)
+	}
+	return context.Canceled
+}
+
+func TestOpenContextCancelled(t *testing.T) {
+	src, err := hostdev.Open(twoSticks(t), hostdev.WithoutNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "capture.tar.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Snapshot(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 10} { // before the unpack, and in it
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			tmp := t.TempDir() // where the capture would be unpacked
+			t.Setenv("TMPDIR", tmp)
+			ctx := &doneAt{Context: context.Background(), n: n, done: make(chan struct{})}
+			h, err := hostdev.OpenContext(ctx, path)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("OpenContext = %v, %v; want context.Canceled", h, err)
+			}
+			if ctx.calls != n {
+				t.Errorf("ctx.Err called %d times, want %d: the unpack went on after the cancel", ctx.calls, n)
+			}
+			if left, _ := os.ReadDir(tmp); len(left) > 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+		})
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	notGzip := filepath.Join(dir, "notes.txt")

@@ -14,12 +14,13 @@
 //
 // To scan one, unpack it and point sysfs at the directory:
 //
-//	dir, cleanup, err := snapshot.Unpack("host.tar.gz")
+//	dir, cleanup, err := snapshot.UnpackContext(ctx, "host.tar.gz")
 //	if err != nil { ... }
 //	defer cleanup()
 //	fs, err := sysfs.NewFS(dir)
 //
 // Archives come from other people, so Extract treats them as hostile: nothing
 // is written outside the destination, symlinks are created but never
-// followed, and size and entry counts are bounded.
+// followed, and size and entry counts are bounded. Unpacking stops within
+// an entry once ctx is done, and leaves no temporary directory behind.
 package snapshot

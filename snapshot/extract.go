@@ -3,6 +3,7 @@ package snapshot
 import (
 	"archive/tar"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -60,15 +61,26 @@ type Stats struct {
 // or a single file over 64 MiB is refused.
 //
 // Errors name the entry. On error, dir may hold part of the tree.
+//
+// Extract cannot be stopped; ExtractContext can.
 func Extract(r io.Reader, dir string) error {
-	_, err := ExtractStats(r, dir)
+	_, err := ExtractContext(context.Background(), r, dir)
 	return err
 }
 
 // ExtractStats is Extract, and also reports what it did, in particular how
 // many entries it skipped.
 func ExtractStats(r io.Reader, dir string) (Stats, error) {
-	return newExtractor().extract(r, dir)
+	return ExtractContext(context.Background(), r, dir)
+}
+
+// ExtractContext is ExtractStats that stops when ctx is done: it looks
+// before each entry and each read from r, so that an archive of a hundred
+// thousand entries stops within one, and it returns an error that
+// errors.Is matches with ctx.Err(). dir then holds part of the tree, as
+// after any other error.
+func ExtractContext(ctx context.Context, r io.Reader, dir string) (Stats, error) {
+	return newExtractor().extract(ctx, r, dir)
 }
 
 // extractor holds Extract's bounds. It is a value rather than package state
@@ -98,7 +110,10 @@ type extraction struct {
 	dirs map[string]bool
 }
 
-func (x extractor) extract(r io.Reader, dir string) (Stats, error) {
+func (x extractor) extract(ctx context.Context, r io.Reader, dir string) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, fmt.Errorf("snapshot: %w", err)
+	}
 	// All writes go through root: even if a check below were wrong, the
 	// kernel-level confinement keeps them inside dir.
 	root, err := os.OpenRoot(dir)
@@ -107,7 +122,9 @@ func (x extractor) extract(r io.Reader, dir string) (Stats, error) {
 	}
 	defer root.Close()
 
-	zr, err := gzip.NewReader(r)
+	// Reads stop too, not only entries: one file's data is up to 64 MiB,
+	// and gzip reads ahead of the entry being written.
+	zr, err := gzip.NewReader(ctxReader{ctx, r})
 	if err != nil {
 		return Stats{}, fmt.Errorf("snapshot: not a gzip stream: %w", err)
 	}
@@ -118,6 +135,12 @@ func (x extractor) extract(r io.Reader, dir string) (Stats, error) {
 	entries := 0
 	last := ""
 	for {
+		if err := ctx.Err(); err != nil {
+			if last == "" {
+				return e.stats, fmt.Errorf("snapshot: %w", err)
+			}
+			return e.stats, fmt.Errorf("snapshot: stopped after entry %q: %w", last, err)
+		}
 		h, err := tr.Next()
 		if err == io.EOF {
 			return e.stats, nil
@@ -345,6 +368,19 @@ func describe(fi fs.FileInfo) string {
 	}
 }
 
+// ctxReader is r that fails once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
 // entryErrorf reports a problem with one archive entry.
 func entryErrorf(entry, format string, args ...any) error {
 	return fmt.Errorf("snapshot: entry %q %s", entry, fmt.Sprintf(format, args...))
@@ -353,23 +389,43 @@ func entryErrorf(entry, format string, args ...any) error {
 // Unpack extracts the .tar.gz file at path into a new temporary directory.
 // cleanup removes that directory; it is never nil, so it can be deferred
 // before err is checked. On error the directory is already gone.
+//
+// Unpack cannot be stopped; UnpackContext can.
 func Unpack(path string) (dir string, cleanup func(), err error) {
+	return UnpackContext(context.Background(), path)
+}
+
+// UnpackContext is Unpack that stops when ctx is done, as ExtractContext
+// does. However it ends (an error, ctx, a panic), the directory is gone
+// unless it returns with no error; it is removed before UnpackContext
+// returns, so that nothing is left to a caller that exits at once.
+func UnpackContext(ctx context.Context, path string) (dir string, cleanup func(), err error) {
 	noop := func() {}
+	if err := ctx.Err(); err != nil {
+		return "", noop, fmt.Errorf("snapshot: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", noop, fmt.Errorf("snapshot: %w", err)
 	}
 	defer f.Close()
-	dir, err = os.MkdirTemp("", "hostdev-snapshot-")
+	tmp, err := os.MkdirTemp("", "hostdev-snapshot-")
 	if err != nil {
 		return "", noop, fmt.Errorf("snapshot: %w", err)
 	}
-	cleanup = func() { removeTree(dir) }
-	if err := Extract(f, dir); err != nil {
-		cleanup()
+	// Deferred, not called on the error path only: a panic unwinds
+	// through here too.
+	ok := false
+	defer func() {
+		if !ok {
+			removeTree(tmp)
+		}
+	}()
+	if _, err := ExtractContext(ctx, f, tmp); err != nil {
 		return "", noop, err
 	}
-	return dir, cleanup, nil
+	ok = true
+	return tmp, func() { removeTree(tmp) }, nil
 }
 
 // removeTree removes dir and everything under it. Extract makes everything

@@ -430,7 +430,7 @@ func TestExtractLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := small.extract(bytes.NewReader(tarball(t, tt.entries...)), t.TempDir())
+			_, err := small.extract(t.Context(), bytes.NewReader(tarball(t, tt.entries...)), t.TempDir())
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("extract: %v", err)

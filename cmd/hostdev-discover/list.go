@@ -61,7 +61,7 @@ func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cl
 	if opts.USBBackend, err = f.usbBackendFor(c); err != nil {
 		return opts, nil, err
 	}
-	opts.Root, cleanup, err = openRoot(f.root)
+	opts.Root, cleanup, err = openRoot(c, e, f.root)
 	return opts, cleanup, err
 }
 
@@ -109,8 +109,8 @@ func (f *scanFlags) assess(c *cobra.Command, e *env) (*discover.Result, *readine
 // openRoot returns the directory to scan: root itself, or a snapshot
 // archive unpacked to a temporary folder (see hostdev.Open, which knows an
 // archive by its gzip magic, not its name, so `snapshot -o snap` reads back
-// as `--root snap`).
-func openRoot(root string) (string, func(), error) {
+// as `--root snap`). The unpack stops at c's context, leaving nothing behind.
+func openRoot(c *cobra.Command, e *env, root string) (string, func(), error) {
 	if root == "" {
 		return "", nil, usageError{errors.New(`--root "": want a directory or a .tar.gz snapshot`)}
 	}
@@ -118,14 +118,21 @@ func openRoot(root string) (string, func(), error) {
 		// The scan reports a root it cannot read, as for any directory.
 		return root, func() {}, nil
 	}
-	h, err := hd.Open(root)
+	var (
+		h   *hd.Host
+		err error
+	)
+	// Once interrupted, all that is left of the unpack is to remove what
+	// it made (it stops at its next entry or read): shielded from a second
+	// signal, like Close below.
+	e.uninterrupted(func() { h, err = hd.OpenContext(c.Context(), root) })
 	if errors.Is(err, hd.ErrNotATree) {
 		return "", nil, fmt.Errorf("--root %s: not a directory or a .tar.gz snapshot", root)
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("--root %s: %w", root, errors.Unwrap(err))
 	}
-	return h.Root(), func() { h.Close() }, nil
+	return h.Root(), func() { e.uninterrupted(func() { h.Close() }) }, nil
 }
 
 func listCommand(e *env) *cobra.Command {
@@ -197,10 +204,13 @@ stderr, and the exit status is 6 when there is any.`,
 				}
 				return len(refs) > 0 && !slices.ContainsFunc(refs, func(r named) bool { return r.Selector.Match(v.Device) })
 			})
+			// Interrupted, it stops printing: a long list to a slow reader
+			// would otherwise keep an unpacked snapshot on disk.
+			out := stopWriter{c.Context(), e.stdout}
 			if asJSON {
-				err = writeJSON(e.stdout, vs, res.Warnings)
+				err = writeJSON(out, vs, res.Warnings)
 			} else {
-				err = writeText(e.stdout, vs, verbose)
+				err = writeText(out, vs, verbose)
 			}
 			return cmp.Or(err, differ)
 		},

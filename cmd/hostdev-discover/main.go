@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -35,14 +36,40 @@ const (
 )
 
 func main() {
-	// Ctrl-C or SIGTERM cancels the context instead of killing the process,
-	// so the deferred removal of an unpacked snapshot still runs. After the
-	// first signal the default comes back: a second one kills at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, shield: catchSignals(cancel)}
+	os.Exit(runEnv(ctx, os.Args[1:], e))
+}
+
+// catchSignals makes the first Ctrl-C or SIGTERM call cancel instead of
+// killing the process, so that the command stops, removes an unpacked
+// snapshot, and says "interrupted". A second signal kills the process as
+// the default would, at once, except while a temporary tree is being
+// removed: it waits for that removal to end, so that nothing is left
+// behind. The removal is short (the unpack itself stops within an entry),
+// and only it is shielded: a command stuck anywhere else still dies at the
+// second signal, and nothing shields from SIGKILL. It returns the shield,
+// for env.
+func catchSignals(cancel context.CancelFunc) func(func()) {
+	var removing sync.RWMutex // read-locked by each removal running
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		sig := <-sigs
+		removing.Lock()
+		defer removing.Unlock() // if sig turns out ignored, as it may be in the background
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Signal(sig)
+		}
+	}()
+	return func(f func()) {
+		removing.RLock()
+		defer removing.RUnlock()
+		f()
+	}
 }
 
 // usageError marks an error in how the command was called.
@@ -55,6 +82,33 @@ type env struct {
 	stdout, stderr io.Writer
 	logger         *slog.Logger
 	ready          func() // tests: called when a watcher's first scan is done
+	// shield runs its argument, the removal of a temporary tree, so that
+	// a second signal waits for it to end (see catchSignals); nil, in
+	// tests, runs it as it is.
+	shield func(func())
+}
+
+// uninterrupted runs f under e's shield.
+func (e *env) uninterrupted(f func()) {
+	if e.shield == nil {
+		f()
+		return
+	}
+	e.shield(f)
+}
+
+// stopWriter is w that fails with ctx's error once ctx is done, so that a
+// command interrupted while it prints stops printing.
+type stopWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (s stopWriter) Write(p []byte) (int, error) {
+	if err := s.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return s.w.Write(p)
 }
 
 // run is the whole program, so tests can call it without a process.
@@ -93,6 +147,12 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Ctrl-C or SIGTERM: the command stopped as asked, which is all
+		// there is to say. The status is that of any other failure.
+		fmt.Fprintln(stderr, "hostdev-discover: interrupted")
+		return exitError
 	}
 	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
 	// A hypervisor.Error quotes its reference itself; the selector inside

@@ -488,20 +488,46 @@ func TestInterruptRemovesUnpackedSnapshot(t *testing.T) {
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	n, err := io.Copy(io.Discard, stdout)
+	rest, err := io.ReadAll(stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = cmd.Wait()
-	if n < 4<<16 { // four times a Linux pipe's default 64 KiB
-		t.Errorf("only %d bytes of output: the command may have finished before the signal", n)
-	}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && !exit.Exited() {
 		t.Fatalf("%v: SIGINT killed the command; stderr %s", err, stderr.String())
 	}
+	// Interrupted, it stops printing and says so, with the status of a
+	// failure: the list it printed is not the whole list.
+	if code := cmd.ProcessState.ExitCode(); code != 1 || stderr.String() != "hostdev-discover: interrupted\n" {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr.String(), "hostdev-discover: interrupted\n")
+	}
+	if json.Valid(append([]byte("{"), rest...)) {
+		t.Errorf("the whole list was printed (%d bytes): the command did not stop at the signal", 1+len(rest))
+	}
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
 		t.Errorf("unpacked snapshot left in %s: %v", tmp, left)
+	}
+}
+
+// TestListInterruptedUnpack interrupts list before it unpacks a snapshot: it
+// says so, unpacks nothing and leaves nothing behind.
+func TestListInterruptedUnpack(t *testing.T) {
+	arc := filepath.Join(t.TempDir(), "snap.tar.gz")
+	if code, _, errs := hostdev(t, "snapshot", "-o", arc, "--root", smallHost(t)); code != 0 {
+		t.Fatalf("snapshot: exit %d: %s", code, errs)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errs bytes.Buffer
+	code := run(ctx, []string{"list", "--root", arc}, &out, &errs)
+	if code != 1 || errs.String() != "hostdev-discover: interrupted\n" || out.Len() > 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing, and %q", code, out.String(), errs.String(), "hostdev-discover: interrupted\n")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
 	}
 }
 

@@ -37,7 +37,7 @@ device node, a FIFO or a socket is refused.`,
 			if _, _, err := outputTarget(out); err != nil {
 				return err
 			}
-			dir, cleanup, err := openRoot(root)
+			dir, cleanup, err := openRoot(c, e, root)
 			if err != nil {
 				return err
 			}

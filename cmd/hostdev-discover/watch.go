@@ -399,7 +399,15 @@ The device is in its environment:
   HOSTDEV_JSON        the device as list --json prints it
 
 For a detach, they describe the device as it was when attached, so that
-HOSTDEV_ID is the id its attach used.`,
+HOSTDEV_ID is the id its attach used.
+
+A value read from the device is as the device gives it when every
+character of it prints as itself and it does not start with '"'; else it
+is a double-quoted string with Go's escapes, as list prints it:
+"K\x00\x1b[31m\nx\xff" for a serial holding a NUL, an ESC, a newline and
+a byte that is not UTF-8. So a value starting with '"' is quoted, and the
+environment never holds a NUL. HOSTDEV_LIBVIRT and HOSTDEV_JSON are
+escaped as XML and JSON instead (U+FFFD for what those cannot hold).`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			ref, err := parseOne(args)
@@ -555,11 +563,15 @@ func (f *follower) say(op string, d discover.Device, devs []discover.Device, t t
 	return nil
 }
 
-// followEnv is the environment --exec's command gets.
+// followEnv is the environment --exec's command gets. Every value built
+// from a string goes through text, as list prints it, so that a NUL (which
+// no environment can hold), an escape or a newline from a device reaches
+// the command quoted instead of stopping it or hiding in it. The XML and
+// JSON are escaped by their own rules, which leave no NUL either.
 func followEnv(ref named, d discover.Device, devs []discover.Device) []string {
 	env := []string{
-		"HOSTDEV_SELECTOR=" + ref.Selector.String(),
-		"HOSTDEV_NAME=" + d.Name,
+		"HOSTDEV_SELECTOR=" + text(ref.Selector.String()),
+		"HOSTDEV_NAME=" + text(d.Name),
 		"HOSTDEV_VENDOR_ID=" + d.VendorID.String(),
 		"HOSTDEV_PRODUCT_ID=" + d.ProductID.String(),
 	}
@@ -567,9 +579,9 @@ func followEnv(ref named, d discover.Device, devs []discover.Device) []string {
 		env = append(env,
 			"HOSTDEV_BUSNUM="+strconv.Itoa(u.Busnum),
 			"HOSTDEV_DEVNUM="+strconv.Itoa(u.Devnum),
-			"HOSTDEV_PORT="+string(u.Port))
+			"HOSTDEV_PORT="+text(string(u.Port)))
 		if u.Serial != nil {
-			env = append(env, "HOSTDEV_SERIAL="+*u.Serial)
+			env = append(env, "HOSTDEV_SERIAL="+text(*u.Serial))
 		}
 	}
 	if p := d.PCI; p != nil && p.Address != nil {
@@ -579,16 +591,20 @@ func followEnv(ref named, d discover.Device, devs []discover.Device) []string {
 	var q, x strings.Builder
 	if hypervisor.Write(&q, hypervisor.FormatQEMU, item) == nil {
 		opt := strings.TrimSpace(strings.TrimPrefix(q.String(), "-device "))
-		env = append(env, "HOSTDEV_QEMU="+opt)
+		env = append(env, "HOSTDEV_QEMU="+text(opt))
 		for kv := range strings.SplitSeq(opt, ",") {
 			if id, ok := strings.CutPrefix(kv, "id="); ok {
-				env = append(env, "HOSTDEV_ID="+id)
+				env = append(env, "HOSTDEV_ID="+text(id))
 			}
 		}
 	}
 	if hypervisor.Write(&x, hypervisor.FormatLibvirt, item) == nil {
+		// Several lines of XML, as virsh wants them; encoding/xml writes
+		// what XML cannot hold (a NUL among them) as U+FFFD.
 		env = append(env, "HOSTDEV_LIBVIRT="+strings.TrimSpace(x.String()))
 	}
+	// encoding/json escapes every control character and writes bytes that
+	// are not UTF-8 as U+FFFD.
 	if j, err := json.Marshal(d); err == nil {
 		env = append(env, "HOSTDEV_JSON="+string(j))
 	}

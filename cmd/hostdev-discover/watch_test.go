@@ -510,3 +510,44 @@ func TestWatchInterruptedInFirstScan(t *testing.T) {
 		}
 	}
 }
+
+// A device string that no environment can hold as it is (a NUL, an
+// escape, a newline, bytes that are not UTF-8) reaches --exec in the
+// quoted form list prints, and the command runs.
+func TestFollowExecHostileSerial(t *testing.T) {
+	tr := pluggable(t)
+	serial := "K\x00\x1b[31m\nx\xff"
+	tr.Plug(stick("1", serial))
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(t.TempDir(), "log")
+	script := fmt.Sprintf(`printf '%%s\n' "$HOSTDEV_SERIAL" "$HOSTDEV_NAME" "$HOSTDEV_PORT" > %s.tmp
+printf '%%s\n' "$HOSTDEV_JSON" > %s.json
+mv %s.tmp %s`, log, log, log, log)
+	f := start(t, "follow", "-n", "--root", tr.Root(), "host:0483:2016", "--exec", script)
+	f.waitReady(t)
+	var b []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var err error
+		if b, err = os.ReadFile(log); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	f.cancel()
+	if code := f.exit(t); code != 0 {
+		t.Errorf("follow: exit %d: %s", code, f.err.String())
+	}
+	want := `"K\x00\x1b[31m\nx\xff"` + "\n1-1\n1\n"
+	if string(b) != want {
+		t.Errorf("--exec saw %q, want %q; stderr:\n%s", b, want, f.err.String())
+	}
+	js, err := os.ReadFile(log + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d discover.Device
+	if err := json.Unmarshal(js, &d); err != nil || d.USB == nil || d.USB.Serial == nil || *d.USB.Serial != strings.ToValidUTF8(serial, "\uFFFD") {
+		t.Errorf("HOSTDEV_JSON %q: %v", js, err)
+	}
+}
