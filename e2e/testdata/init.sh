@@ -110,15 +110,26 @@ if [ -n "$(arg hotplug)" ]; then
 	# stdout as it comes, stderr in sections at the end.
 	# watch and follow say "ready" once their first scan is done; the
 	# test plugs nothing before READY, so nothing can come before they look.
-	# (wait needs no marker: it looks at what is there before it waits.)
+	# wait prints no marker (its stdout is its answer): it is taken as
+	# watching once it has its inotify instance, which the watcher makes
+	# before its first scan, so a plug after that is seen either way.
 	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() }' | tee /tmp/watch.out >$out &
 	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() }' | tee /tmp/follow.out >$out &
 	(hostdev-discover wait $sel --timeout 300s; echo "rc=$?") 2>/tmp/wait.err | awk '{ print "A " $0; fflush() }' >$out &
 	i=0
-	until grep -q '"op":"ready"' /tmp/watch.out 2>/dev/null && grep -q '^F [^ ]* ready$' /tmp/follow.out 2>/dev/null; do
+	watching() {
+		n=0
+		for p in $(pidof hostdev-discover); do
+			if ls -l /proc/$p/fd 2>/dev/null | grep -q inotify; then
+				n=$((n + 1))
+			fi
+		done
+		[ $n -ge 3 ]
+	}
+	until grep -q '"op":"ready"' /tmp/watch.out 2>/dev/null && grep -q '^F [^ ]* ready$' /tmp/follow.out 2>/dev/null && watching; do
 		i=$((i + 1))
 		if [ $i -gt 600 ]; then
-			say "==NOT READY: watch or follow printed no ready line in 60 s=="
+			say "==NOT READY: watch, follow or wait not watching after 60 s=="
 			break
 		fi
 		sleep 0.1
