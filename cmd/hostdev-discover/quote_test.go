@@ -89,3 +89,16 @@ func TestFollowHostileSerial(t *testing.T) {
 	checkClean(t, "stdout", f.out.String())
 	checkClean(t, "stderr", f.err.String())
 }
+
+// TestErrorLinesQuoted: what reaches stderr as an error is quoted line by
+// line even when the error is not ours: cobra echoes an unknown flag raw.
+func TestErrorLinesQuoted(t *testing.T) {
+	code, _, errs := hostdev(t, "list", "--bogus\x1b[31m\u202e")
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d; stderr %q", code, exitUsage, errs)
+	}
+	checkClean(t, "stderr", errs)
+	if !strings.Contains(errs, `unknown flag: --bogus\x1b[31m\u202e`) {
+		t.Errorf("stderr does not name the flag quoted: %q", errs)
+	}
+}
