@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/pciaddr"
 )
 
@@ -43,6 +44,12 @@ type usbJSON struct {
 	// Authorized is a pointer so that JSON from before it existed reads
 	// back as authorized.
 	Authorized *bool `json:"authorized,omitempty"`
+	// Unclean names the fields among manufacturer, product and serial
+	// that the text output would quote (internal/quote): JSON carries a
+	// device's bytes as they are, C1 controls and bidi overrides among
+	// them, so a consumer that prints them learns here that it must not
+	// print them raw. Reading JSON back ignores it.
+	Unclean []string `json:"unclean,omitempty"`
 }
 
 type interfaceJSON struct {
@@ -90,6 +97,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			Hub: u.IsHub(), MaxChild: u.MaxChild,
 			Interfaces: []interfaceJSON{},
 			Authorized: new(!u.Unauthorized),
+			Unclean:    unclean(u),
 		}
 		for _, in := range u.Interfaces {
 			j.Interfaces = append(j.Interfaces, interfaceJSON{
@@ -176,6 +184,21 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("device %s: unknown bus %q", b, probe.Bus)
 	}
 	return nil
+}
+
+// unclean lists, by JSON name, the device's own strings that are not
+// printable by the rule of internal/quote; nil when all are.
+func unclean(u *USB) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		s    *string
+	}{{"manufacturer", u.Manufacturer}, {"product", u.Product}, {"serial", u.Serial}} {
+		if f.s != nil && !quote.Printable(*f.s) {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 func (c commonJSON) device() Device {

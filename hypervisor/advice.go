@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/match"
 )
 
@@ -77,7 +78,7 @@ func advice(r Ref, amb *match.AmbiguousError) ([]string, string) {
 		u := d.USB
 		switch r.Dialect {
 		case DialectQEMU:
-			picks = append(picks, fmt.Sprintf("hostbus=%d,hostport=%s", u.Busnum, u.Port))
+			picks = append(picks, fmt.Sprintf("hostbus=%d,hostport=%s", u.Busnum, quote.Text(string(u.Port))))
 		case DialectLibvirt:
 			picks = append(picks, fmt.Sprintf("<address bus='%d' device='%d'/>", u.Busnum, u.Devnum))
 		case DialectXL:

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
@@ -154,7 +155,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 	if ex, ok := top["execute"]; ok {
 		var cmd string
 		if json.Unmarshal(ex, &cmd) != nil || cmd != "device_add" {
-			return nil, errorf(DialectQEMU, 0, orig, "QMP command %s is not device_add", ex)
+			return nil, errorf(DialectQEMU, 0, orig, "QMP command %s is not device_add", quote.Text(string(ex)))
 		}
 		args = nil // a fresh map: unmarshalling into top would merge
 		if err := json.Unmarshal(top["arguments"], &args); err != nil || args == nil {
@@ -167,7 +168,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()
 		if err := d.Decode(&v); err != nil {
-			return nil, wrapf(err, DialectQEMU, 0, orig, "property %s: %v", k, err)
+			return nil, wrapf(err, DialectQEMU, 0, orig, "property %s: %v", quote.Text(k), err)
 		}
 		switch v := v.(type) {
 		case string:
@@ -177,7 +178,7 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		case bool:
 			opts = append(opts, qemuOpt{key: k, value: strconv.FormatBool(v), json: true})
 		default:
-			return nil, errorf(DialectQEMU, 0, orig, "property %s is %s, not a string or number", k, raw)
+			return nil, errorf(DialectQEMU, 0, orig, "property %s is %s, not a string or number", quote.Text(k), quote.Text(string(raw)))
 		}
 	}
 	return opts, nil
@@ -188,7 +189,7 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 	props := map[string]qemuOpt{}
 	for _, o := range opts {
 		if _, dup := props[o.key]; dup {
-			return Ref{}, errorf(DialectQEMU, 0, orig, "property %s is given twice", o.key)
+			return Ref{}, errorf(DialectQEMU, 0, orig, "property %s is given twice", quote.Text(o.key))
 		}
 		props[o.key] = o
 	}
@@ -209,7 +210,7 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 			}
 			n, err := qemuUint(o, max)
 			if err != nil {
-				return 0, false, errorf(DialectQEMU, 0, orig, "%s=%s: %v", key, o.value, err)
+				return 0, false, errorf(DialectQEMU, 0, orig, "%s=%s: %v", key, quote.Text(o.value), err)
 			}
 			return n, n != 0, nil // 0 means any
 		}

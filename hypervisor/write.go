@@ -13,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/pciaddr"
 )
 
@@ -150,7 +151,7 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			switch {
 			case d.Bus == discover.BusPCI:
 				if address(d).Domain > 0xffff {
-					return unsupported{fmt.Sprintf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", d.Name, address(d))}
+					return unsupported{fmt.Sprintf("%s: xl reads PCI domains of 16 bits only, so it cannot be given %s", quote.Text(d.Name), address(d))}
 				}
 				pci = append(pci, xlQuote(address(d).String()+opts))
 			case f == FormatXenLegacy:
@@ -213,7 +214,7 @@ func writable(d discover.Device) error {
 	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.Address != nil:
 		return nil
 	}
-	return unsupported{fmt.Sprintf("device %s has no readable bus and device number or PCI address, so no config can name it", d.Name)}
+	return unsupported{fmt.Sprintf("device %s has no readable bus and device number or PCI address, so no config can name it", quote.Text(d.Name))}
 }
 
 // unsupported is a device that a format cannot name; errors.Is matches it

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
@@ -98,7 +99,7 @@ func parseXL(src string) ([]xlSetting, error) {
 		} else if l.i < len(src) && src[l.i] == '=' {
 			l.i++
 		} else {
-			return nil, l.fail("setting %s: expected = after the name", s.key)
+			return nil, l.fail("setting %s: expected = after the name", quote.Text(s.key))
 		}
 		l.skip(false)
 		if l.i < len(src) && src[l.i] == '[' {
@@ -106,7 +107,7 @@ func parseXL(src string) ([]xlSetting, error) {
 			for {
 				l.skip(true)
 				if l.i >= len(src) {
-					return nil, errorf(DialectXL, s.line, "", "setting %s: the list opened here has no ]", s.key)
+					return nil, errorf(DialectXL, s.line, "", "setting %s: the list opened here has no ]", quote.Text(s.key))
 				}
 				if src[l.i] == ']' {
 					l.i++
@@ -149,7 +150,7 @@ func nextWord(s string) string {
 func (l *xlLexer) atom(s *xlSetting) (string, error) {
 	src := l.src
 	if l.i >= len(src) {
-		return "", l.fail("setting %s has no value", s.key)
+		return "", l.fail("setting %s has no value", quote.Text(s.key))
 	}
 	q := src[l.i]
 	if q != '\'' && q != '"' {
@@ -172,14 +173,14 @@ func (l *xlLexer) atom(s *xlSetting) (string, error) {
 	escaped := false
 	for {
 		if l.i >= len(src) {
-			return "", errorf(DialectXL, line, "", "setting %s: the string opened here is not closed", s.key)
+			return "", errorf(DialectXL, line, "", "setting %s: the string opened here is not closed", quote.Text(s.key))
 		}
 		c := src[l.i]
 		if c == q {
 			break
 		}
 		if c == '\n' {
-			return "", errorf(DialectXL, line, "", "setting %s: the string opened here runs past the end of the line", s.key)
+			return "", errorf(DialectXL, line, "", "setting %s: the string opened here runs past the end of the line", quote.Text(s.key))
 		}
 		if c == '\\' && l.i+1 < len(src) {
 			if !escaped {
@@ -211,7 +212,7 @@ func (l *xlLexer) atom(s *xlSetting) (string, error) {
 					b.WriteByte(byte(n))
 					l.i += 2
 				} else {
-					return "", l.fail("setting %s: \\x needs two hex digits", s.key)
+					return "", l.fail("setting %s: \\x needs two hex digits", quote.Text(s.key))
 				}
 			default:
 				if '0' <= e && e <= '7' {

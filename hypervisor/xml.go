@@ -11,6 +11,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/match"
 )
@@ -173,7 +174,7 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 			}
 			n, err := cUint("libvirt", *v, max)
 			if err != nil {
-				return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: <address %s='%s'>: %v", nums.Type, name, *v, err)
+				return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: <address %s='%s'>: %v", quote.Text(nums.Type), name, quote.Text(*v), err)
 			}
 			addr[name] = uint(n)
 		}
@@ -203,11 +204,11 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 		if src.Vendor != nil {
 			v, err := libvirtID(src.Vendor.ID)
 			if err != nil {
-				return fail("<vendor id='%s'>: %v", src.Vendor.ID, err)
+				return fail("<vendor id='%s'>: %v", quote.Text(src.Vendor.ID), err)
 			}
 			p, err := libvirtID(src.Product.ID)
 			if err != nil {
-				return fail("<product id='%s'>: %v", src.Product.ID, err)
+				return fail("<product id='%s'>: %v", quote.Text(src.Product.ID), err)
 			}
 			terms = append(terms,
 				match.Term{Key: match.KeyVendor, Values: []string{fmt.Sprintf("%04x", v)}},
@@ -271,7 +272,7 @@ func libvirtID(s string) (uint16, error) {
 	switch {
 	case strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X"):
 		n, err = strconv.ParseUint(s[2:], 16, 16)
-	case len(s) > 1 && s[0] == '0':
+	case len(s) > 1 && s[0] == '0' && strings.Trim(s, "0123456789abcdefABCDEF") == "":
 		return 0, fmt.Errorf("libvirt reads a leading zero as octal; write 0x%s for hex", s)
 	default:
 		n, err = strconv.ParseUint(s, 10, 16)
@@ -313,10 +314,10 @@ func seedRef(raw string, line int) (Ref, error) {
 	}
 	xml.Unmarshal([]byte(raw), &count)
 	if len(count.Source) > 1 || len(count.Target) > 1 {
-		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'> has more than one <source> or <target>; give one of each", h.Bus)
+		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'> has more than one <source> or <target>; give one of each", quote.Text(h.Bus))
 	}
 	fail := func(format string, args ...any) (Ref, error) {
-		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'>: %s", h.Bus, fmt.Sprintf(format, args...))
+		return Ref{}, errorf(DialectSeed, line, "", "<host bus='%s'>: %s", quote.Text(h.Bus), fmt.Sprintf(format, args...))
 	}
 	if h.Source == nil {
 		return fail("has no <source>")
@@ -378,7 +379,7 @@ func seedRef(raw string, line int) (Ref, error) {
 	sel, err := match.New(terms...)
 	if err != nil {
 		e := selectorError(DialectSeed, line, "", err)
-		e.Msg = fmt.Sprintf("<host bus='%s'>: %s", h.Bus, e.Msg)
+		e.Msg = fmt.Sprintf("<host bus='%s'>: %s", quote.Text(h.Bus), e.Msg)
 		return Ref{}, e
 	}
 	return Ref{Dialect: DialectSeed, Text: raw, Line: line, Selector: sel}, nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/internal/quote"
 )
 
 // Resolve returns the one device s means among devs. It fails with a
@@ -141,7 +142,7 @@ func (e *NoMatchError) Error() string {
 		} else {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s (%s:%s) %s", n.Device.Name, n.Device.VendorID, n.Device.ProductID, n.Reason)
+		fmt.Fprintf(&b, "%s (%s:%s) %s", quote.Text(n.Device.Name), n.Device.VendorID, n.Device.ProductID, n.Reason)
 	}
 	return b.String()
 }
@@ -209,6 +210,9 @@ func actual(k Key, d discover.Device) string {
 		if len(ds) == 0 {
 			return "has no driver bound"
 		}
+		for i, v := range ds {
+			ds[i] = quote.Value(v)
+		}
 		return "driver is " + strings.Join(ds, ", ")
 	case KeyName:
 		if u != nil && u.Product != nil {
@@ -225,7 +229,7 @@ func actual(k Key, d discover.Device) string {
 		return none
 	case KeyPort:
 		if u != nil {
-			return fmt.Sprintf("port is %d-%s", u.Busnum, u.Port)
+			return fmt.Sprintf("port is %d-%s", u.Busnum, quote.Text(string(u.Port)))
 		}
 	case KeyBusnum, KeyDevnum:
 		if u != nil {
@@ -261,9 +265,10 @@ type AmbiguousError struct {
 }
 
 // Candidate is one of several matches and the shortest extra term that
-// selects it alone: serial= when its serial is unique among the matches,
-// else port=, qualified with the bus ("3-2.1") when the bare path also
-// occurs on another bus. For PCI, address=.
+// selects it alone: serial= when its serial is unique among the matches
+// and printable (internal/quote), else port=, qualified with the bus
+// ("3-2.1") when the bare path also occurs on another bus. For PCI,
+// address=.
 type Candidate struct {
 	Device discover.Device
 	Pick   Term
@@ -307,7 +312,9 @@ func candidates(s Selector, matches, devs []discover.Device) []Candidate {
 func pick(s Selector, d discover.Device, devs []discover.Device) Term {
 	var tries []Term
 	if u := d.USB; u != nil {
-		if u.Serial != nil && *u.Serial != "" && !strings.ContainsAny(*u.Serial, "*|,") {
+		// A serial that holds selector syntax, or that cannot be typed
+		// (an escape, a newline: see internal/quote), is no advice.
+		if u.Serial != nil && *u.Serial != "" && !strings.ContainsAny(*u.Serial, "*|,") && quote.Printable(*u.Serial) {
 			tries = append(tries, Term{KeySerial, []string{*u.Serial}})
 		}
 		tries = append(tries,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/internal/usbnum"
 )
@@ -61,8 +62,22 @@ type Term struct {
 	Values []string
 }
 
-// String gives key=value|value.
-func (t Term) String() string { return string(t.Key) + "=" + strings.Join(t.Values, "|") }
+// String gives key=value|value, which Parse reads back. A value that is
+// not printable (an escape, a newline, a bidi override from a device's
+// serial) is written as a Go string literal instead, by the rule of
+// internal/quote, so that it cannot act on the terminal that shows an
+// error; Parse cannot read that back, and no advice offers such a value.
+func (t Term) String() string {
+	var b strings.Builder
+	b.WriteString(string(t.Key) + "=")
+	for i, v := range t.Values {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(quote.Safe(v))
+	}
+	return b.String()
+}
 
 // Selector is a conjunction: a device matches when every term holds. Its
 // terms are in canonical key order, one per key.

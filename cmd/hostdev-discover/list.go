@@ -12,12 +12,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	hd "github.com/hostdev/hostdev" // the handle; "hostdev" is the tests' helper
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/readiness"
 )
 
@@ -452,47 +452,8 @@ func nonEmpty(ss ...string) []string {
 	return out
 }
 
-// text returns s for a free-text place in a line: as it is when every rune
-// prints as itself, else strconv.Quote(s), so a newline cannot start a line
-// of its own and an escape sequence cannot reach the terminal. Text that
-// starts with a quote is quoted too, so a quoted field always means this.
-func text(s string) string {
-	if printable(s) && !strings.HasPrefix(s, `"`) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-// value is text for the value of key=value, which must also end at the
-// next space and, in a list, at the next comma: "HDA Intel" is quoted.
-func value(s string) string {
-	if s != "" && printable(s) && !strings.ContainsAny(s, ` ",`) {
-		return s
-	}
-	return strconv.Quote(s)
-}
-
-// values is a comma-separated list of values.
-func values(ss []string) string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = value(s)
-	}
-	return strings.Join(out, ",")
-}
-
-// printable reports whether s is valid UTF-8 that strconv.Quote would leave
-// alone but for quotes and backslashes: no control characters (C0, DEL or
-// C1, whose CSI some terminals act on), no format characters such as bidi
-// overrides, no spaces other than U+0020.
-func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !strconv.IsPrint(r) {
-			return false
-		}
-	}
-	return true
-}
+// text, value and values are the quoting rule of internal/quote, which
+// match's and hypervisor's messages follow too.
+func text(s string) string      { return quote.Text(s) }
+func value(s string) string     { return quote.Value(s) }
+func values(ss []string) string { return quote.Values(ss) }

@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/hypervisor"
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/match"
 )
 
@@ -154,7 +155,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintln(stderr, "hostdev-discover: interrupted")
 		return exitError
 	}
-	fmt.Fprintf(stderr, "hostdev-discover: %v\n", err)
+	fmt.Fprintf(stderr, "hostdev-discover: %s\n", errorText(err))
 	// A hypervisor.Error quotes its reference itself; the selector inside
 	// it may be one hostdev built, which the user never wrote.
 	if pe := (*match.ParseError)(nil); errors.As(err, &pe) && !errors.As(err, new(*hypervisor.Error)) && pe.Caret() != "" {
@@ -254,4 +255,16 @@ func qemuArgs(args []string) []string {
 		}
 	}
 	return out
+}
+
+// errorText is err's message with each line quoted by the rule of
+// internal/quote. hostdev's own messages already quote what they echo and
+// pass unchanged; this is for those that are not ours (cobra echoes an
+// unknown flag raw), so that no escape reaches the terminal.
+func errorText(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = quote.Safe(l)
+	}
+	return strings.Join(lines, "\n")
 }
