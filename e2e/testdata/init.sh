@@ -113,8 +113,11 @@ if [ -n "$(arg hotplug)" ]; then
 	# wait prints no marker (its stdout is its answer): it is taken as
 	# watching once it has its inotify instance, which the watcher makes
 	# before its first scan, so a plug after that is seen either way.
-	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() }' | tee /tmp/watch.out >$out &
-	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() }' | tee /tmp/follow.out >$out &
+	# Each awk writes whole lines to $out itself (a tee between would split
+	# a long line, and another stream's line could land inside it) and
+	# marks a file when it has passed the ready line on.
+	hostdev-discover watch --json --initial 2>/tmp/watch.err | awk '{ print "W " $0; fflush() } /^\{"op":"ready"/ { system("touch /tmp/watch.ready") }' >$out &
+	hostdev-discover follow $sel 2>/tmp/follow.err | awk '{ print "F " $0; fflush() } $2 == "ready" && NF == 2 { system("touch /tmp/follow.ready") }' >$out &
 	(hostdev-discover wait $sel --timeout 300s; echo "rc=$?") 2>/tmp/wait.err | awk '{ print "A " $0; fflush() }' >$out &
 	i=0
 	watching() {
@@ -126,7 +129,7 @@ if [ -n "$(arg hotplug)" ]; then
 		done
 		[ $n -ge 3 ]
 	}
-	until grep -q '"op":"ready"' /tmp/watch.out 2>/dev/null && grep -q '^F [^ ]* ready$' /tmp/follow.out 2>/dev/null && watching; do
+	until [ -e /tmp/watch.ready ] && [ -e /tmp/follow.ready ] && watching; do
 		i=$((i + 1))
 		if [ $i -gt 600 ]; then
 			say "==NOT READY: watch, follow or wait not watching after 60 s=="
