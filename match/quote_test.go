@@ -62,7 +62,12 @@ func TestNoMatchHostileNear(t *testing.T) {
 func TestSelectorHostileEcho(t *testing.T) {
 	for _, in := range []string{"serial=" + hostile, "name=a\u202eb,serial=x\x9b2J", "serial=\x00"} {
 		s := mustParse(t, in)
-		checkClean(t, s.String())
+		// String is the canonical form, which Parse reads back: its bytes
+		// stay as they are. Messages show the selector quoted.
+		if back := mustParse(t, s.String()); back.String() != s.String() {
+			t.Errorf("%q: String %q reads back as %q", in, s.String(), back.String())
+		}
+		checkClean(t, s.safe())
 		_, err := Resolve(s, fakeHost())
 		if err == nil {
 			t.Fatalf("%q: no error", in)

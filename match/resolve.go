@@ -286,7 +286,7 @@ func (e *AmbiguousError) Error() string {
 	}
 	picks := make([]string, len(e.Candidates))
 	for i, c := range e.Candidates {
-		picks[i] = c.Pick.String()
+		picks[i] = c.Pick.safe()
 	}
 	list := picks[0]
 	if n := len(picks); n > 1 {
@@ -361,5 +361,5 @@ func describe(s Selector) string {
 	if okV && okP && len(rest.Terms) == 0 && (!hasBus || okB && b == "usb") {
 		return v + ":" + p
 	}
-	return s.String()
+	return s.safe()
 }

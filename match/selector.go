@@ -62,12 +62,16 @@ type Term struct {
 	Values []string
 }
 
-// String gives key=value|value, which Parse reads back. A value that is
-// not printable (an escape, a newline, a bidi override from a device's
-// serial) is written as a Go string literal instead, by the rule of
-// internal/quote, so that it cannot act on the terminal that shows an
-// error; Parse cannot read that back, and no advice offers such a value.
-func (t Term) String() string {
+// String gives key=value|value, the canonical form, which Parse reads
+// back to the same term. Its values are as they are, bytes and all: a
+// message for a person shows a term through safe instead.
+func (t Term) String() string { return string(t.Key) + "=" + strings.Join(t.Values, "|") }
+
+// safe is String for a message: a value that is not printable (an escape,
+// a newline, a bidi override from a device's serial) is written as a Go
+// string literal, by the rule of internal/quote, so that it cannot act on
+// the terminal that shows the message. No advice offers such a value.
+func (t Term) safe() string {
 	var b strings.Builder
 	b.WriteString(string(t.Key) + "=")
 	for i, v := range t.Values {
@@ -91,6 +95,15 @@ func (s Selector) String() string {
 	parts := make([]string, len(s.Terms))
 	for i, t := range s.Terms {
 		parts[i] = t.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// safe is String for a message, each term through Term.safe.
+func (s Selector) safe() string {
+	parts := make([]string, len(s.Terms))
+	for i, t := range s.Terms {
+		parts[i] = t.safe()
 	}
 	return strings.Join(parts, ",")
 }
