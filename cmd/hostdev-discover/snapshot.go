@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/snapshot"
+	hd "github.com/hostdev/hostdev"
 )
 
 func snapshotCommand(e *env) *cobra.Command {
@@ -42,17 +42,22 @@ device node, a FIFO or a socket is refused.`,
 				return err
 			}
 			defer cleanup()
-			arc := snapshot.NewArchive()
-			res, err := discover.Scan(c.Context(), discover.Options{
-				Root: dir, Numeric: true, Logger: e.logger, Recorder: arc,
-			})
+			h, err := hd.Open(dir, hd.WithLogger(e.logger))
+			if err != nil {
+				return err
+			}
+			// The archive is whole in memory either way (snapshot.Archive
+			// collects it); buffering its gzip lets writeAtomic write it
+			// after the scan, as it must.
+			var arc bytes.Buffer
+			res, err := h.Snapshot(c.Context(), &arc)
 			if err != nil {
 				return err
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
-			if err := writeAtomic(out, snapshotTemp, nil, arc); err != nil {
+			if err := writeAtomic(out, snapshotTemp, nil, &arc); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "captured %d devices into %s\n", len(res.Devices), out)
