@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/pciaddr"
 	"github.com/hostdev/hostdev/sysfs"
 )
@@ -21,7 +22,7 @@ const pciBusDir = "sys/bus/pci/devices"
 // ones are dropped, and a root without /sys/bus/pci has none. Functions
 // that listed devices sit below but the bus directory lacks are added.
 func pciFunctions(ctx context.Context, f *sysfs.FS) ([]Device, []Warning, error) {
-	names, warns := f.ListBus(pciBusDir)
+	names, warns := pciFunctionNames(f)
 	if names == nil {
 		return nil, warns, ctx.Err() // no bus directory: nothing is unlisted either
 	}
@@ -33,9 +34,31 @@ func pciFunctions(ctx context.Context, f *sysfs.FS) ([]Device, []Warning, error)
 	return fns, more, ctx.Err()
 }
 
+// pciFunctionNames lists /sys/bus/pci/devices, sorted; nil when there is
+// no such directory. An entry whose name is not a PCI address is a warning
+// and is left out: the name is the function's identity, and it reaches
+// ids, paths and the commands hostdev advises.
+func pciFunctionNames(f *sysfs.FS) ([]string, []Warning) {
+	names, warns := f.ListBus(pciBusDir)
+	if names == nil {
+		return nil, warns
+	}
+	kept := names[:0]
+	for _, n := range names {
+		if isPCIName(n) {
+			kept = append(kept, n)
+			continue
+		}
+		warns = append(warns, Warning{Path: "/" + pciBusDir, Err: fmt.Errorf(
+			"%w: entry %s is not a PCI address (DDDD:BB:SS.F); left out", sysfs.ErrInvalid, quote.Text(n))})
+	}
+	return kept, warns
+}
+
 // pciFunctionsNamed reads the named PCI functions of /sys/bus/pci/devices.
 func pciFunctionsNamed(f *sysfs.FS, names []string) ([]Device, []Warning) {
-	fns, warns, _ := sysfs.ReadEntries(context.Background(), f, pciBusDir, sortedSet(names), readPCI)
+	names = slices.DeleteFunc(sortedSet(names), func(n string) bool { return !isPCIName(n) })
+	fns, warns, _ := sysfs.ReadEntries(context.Background(), f, pciBusDir, names, readPCI)
 	return fns, warns
 }
 
@@ -156,16 +179,21 @@ func readPCI(d *sysfs.Dir) (dev Device, ok bool) {
 	if n, ok := d.Dec("numa_node", sysfs.Optional); ok && n >= 0 {
 		fn.NUMANode = &n
 	}
-	fn.PhysFn = d.Target("physfn")
+	fn.PhysFn = pciTarget(d, "physfn")
 	// VFs are numbered from 0 without gaps; probing the links costs one
 	// readlink for a function without SR-IOV, where listing the
 	// directory would cost far more.
 	for i := 0; ; i++ {
-		vf := d.Target("virtfn" + strconv.Itoa(i))
+		link := "virtfn" + strconv.Itoa(i)
+		vf := d.Target(link)
 		if vf == "" {
 			break
 		}
-		fn.VirtFns = append(fn.VirtFns, vf)
+		if isPCIName(vf) {
+			fn.VirtFns = append(fn.VirtFns, vf)
+		} else {
+			d.Warn(link, fmt.Errorf("%w: points to %s, not a PCI function", sysfs.ErrInvalid, quote.Text(vf)))
+		}
 	}
 	if s, ok := d.Attr("reset_method", sysfs.Optional); ok {
 		fn.ResetMethod = new(strings.Join(strings.Fields(s), " "))
@@ -188,6 +216,17 @@ func readPCI(d *sysfs.Dir) (dev Device, ok bool) {
 		return dev, false
 	}
 	return dev, true
+}
+
+// pciTarget is the PCI function a link points to, "" when there is none;
+// a link to something else is a warning.
+func pciTarget(d *sysfs.Dir, link string) string {
+	t := d.Target(link)
+	if t != "" && !isPCIName(t) {
+		d.Warn(link, fmt.Errorf("%w: points to %s, not a PCI function", sysfs.ErrInvalid, quote.Text(t)))
+		return ""
+	}
+	return t
 }
 
 // readHeaderType reads the header type from config, which unprivileged

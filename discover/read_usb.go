@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/sysfs"
 )
@@ -32,20 +33,45 @@ func usbDevices(ctx context.Context, f *sysfs.FS) ([]Device, []Warning, error) {
 }
 
 // usbDeviceNames lists the USB device entries of /sys/bus/usb/devices
-// (interfaces left out), sorted.
+// (interfaces left out), sorted. An entry whose name the kernel cannot
+// have made (usbN, or BUS-PORT[.PORT...]) is a warning and is left out:
+// a device's name is its identity, and it reaches ids, file paths and the
+// commands hostdev advises.
 func usbDeviceNames(f *sysfs.FS) ([]string, []Warning) {
 	names, warns := f.ListBus(usbBusDir)
-	return slices.DeleteFunc(names, isInterfaceName), warns
+	kept := names[:0]
+	for _, n := range names {
+		switch {
+		case isUSBDeviceName(n):
+			kept = append(kept, n)
+		case !isUSBInterfaceName(n):
+			warns = append(warns, Warning{Path: "/" + usbBusDir, Err: fmt.Errorf(
+				"%w: entry %s is not a USB device's name (usbN or BUS-PORT[.PORT]...); left out",
+				sysfs.ErrInvalid, quote.Text(n))})
+		}
+	}
+	return kept, warns
 }
 
-func isInterfaceName(n string) bool { return strings.Contains(n, ":") }
+// isUSBInterfaceName reports whether n is an interface's sysfs name:
+// DEVICE:CONFIG.INTERFACE, where a root hub's DEVICE is BUS-0 ("1-0:1.0").
+func isUSBInterfaceName(n string) bool {
+	dev, suffix, ok := strings.Cut(n, ":")
+	if !ok || !isInterfaceSuffix(suffix) {
+		return false
+	}
+	if bus, ok := strings.CutSuffix(dev, "-0"); ok && isDigits(bus) {
+		return true
+	}
+	return isUSBDeviceName(dev) && !strings.HasPrefix(dev, "usb")
+}
 
 // usbDevicesNamed reads the named USB devices, as usbDevices reads all of
 // them: a name that is not (or no longer) there is left out, silently.
 // It opens each name directly, so its cost does not grow with the number
 // of devices on the bus.
 func usbDevicesNamed(f *sysfs.FS, names []string) ([]Device, []Warning) {
-	names = slices.DeleteFunc(sortedSet(names), isInterfaceName)
+	names = slices.DeleteFunc(sortedSet(names), func(n string) bool { return !isUSBDeviceName(n) })
 	devs, warns, _ := sysfs.ReadEntries(context.Background(), f, usbBusDir, names, readUSB)
 	return devs, warns
 }
@@ -109,7 +135,11 @@ func readUSB(d *sysfs.Dir) (dev Device, ok bool) {
 	setHex(d, "bDeviceProtocol", 8, sysfs.Optional, &u.Protocol)
 	u.MaxChild, _ = d.Dec("maxchild", sysfs.Optional)
 	if s, ok := d.Attr("speed", sysfs.Optional); ok {
-		u.Speed = Speed(s)
+		if validSpeed(s) {
+			u.Speed = Speed(s)
+		} else {
+			d.Warn("speed", fmt.Errorf("%w: %s is not a speed in Mbit/s", sysfs.ErrInvalid, quote.Text(s)))
+		}
 	}
 	u.Manufacturer = optionalString(d, "manufacturer")
 	u.Product = optionalString(d, "product")
@@ -199,7 +229,12 @@ func readInterfaces(d *sysfs.Dir) []Interface {
 	}
 	var ifs []Interface
 	for _, n := range names {
-		if !strings.HasPrefix(n, prefix) {
+		rest, ok := strings.CutPrefix(n, prefix)
+		if !ok {
+			continue
+		}
+		if !isInterfaceSuffix(rest) {
+			d.Warn(n, fmt.Errorf("%w: not an interface's name (%sCONFIG.INTERFACE); left out", sysfs.ErrInvalid, prefix))
 			continue
 		}
 		sub, err := d.Sub(n)
@@ -269,6 +304,29 @@ func isUSBDeviceName(name string) bool {
 		}
 	}
 	return true
+}
+
+// isInterfaceSuffix reports whether s is the CONFIG.INTERFACE that ends an
+// interface's name, two decimal numbers.
+func isInterfaceSuffix(s string) bool {
+	c, i, ok := strings.Cut(s, ".")
+	return ok && isDigits(c) && isDigits(i)
+}
+
+// validSpeed reports whether s can be what the kernel prints in speed:
+// "unknown", or Mbit/s as a decimal number ("1.5", "480") or, for
+// wireless USB, a range ("53.3-480").
+func validSpeed(s string) bool {
+	if s == "unknown" {
+		return true
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	return decimal(lo) && (!isRange || decimal(hi))
+}
+
+func decimal(s string) bool {
+	whole, frac, ok := strings.Cut(s, ".")
+	return isDigits(whole) && (!ok || isDigits(frac))
 }
 
 func isDigits(s string) bool {

@@ -396,7 +396,7 @@ func (w *watcher) pciRescan(b *batch) {
 // devices, and gives up when the watcher is stopped: a host can have
 // thousands of functions, and Close waits for the loop.
 func (w *watcher) pciAll(b *batch) {
-	listed, warns := w.fs.ListBus(pciBusDir)
+	listed, warns := pciFunctionNames(w.fs)
 	var devs []Device
 	for i := 0; i < len(listed); i += readChunk {
 		if w.stopped() {
