@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // hostileNames are bus entry names the kernel never makes, each built to
@@ -134,4 +135,81 @@ func TestUSBInterfaceAndSpeedValidated(t *testing.T) {
 			t.Errorf("warning %q, want an invalid value of 1-2", w)
 		}
 	}
+}
+
+// FuzzUSBEntry reads a device whose bus entry name, devpath, speed and
+// interface directory are anything a forged capture may hold. Whatever
+// they are, what the scan gives back is in the kernel's forms, and the
+// three real devices beside it are all still there.
+func FuzzUSBEntry(f *testing.F) {
+	f.Add("1-4", "4", "480", "1-4:1.0")
+	f.Add("1-2,hostdevice=x", "2,hostdevice=/dev/sda", "12,x", "1-2:1.0,x")
+	f.Add(`1-4"},{"execute":"quit`, "4\n", "53.3-480", "1-4:1.0\n")
+	f.Add("usb9", "0", "unknown", "9-0:1.0")
+	f.Add("1-4.1.2", "4.1.2", "1.5", "1-4.1.2:2.10")
+	// One tree per fuzzing process; each input adds its device, and takes
+	// it away again.
+	root := f.TempDir()
+	tree := sysfstest.NewHostAt(root)
+	tree.AddUSB(sysfstest.RootHub(1, "480"))
+	for _, port := range []string{"1", "2", "3"} {
+		tree.AddUSB(sysfstest.USBDevice{Bus: 1, Port: port, IDVendor: 0x0403, IDProduct: 0x6001})
+	}
+	if err := tree.Err(); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, devpath, speed, ifname string) {
+		if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." ||
+			strings.ContainsAny(ifname, "/\x00") || ifname == "" || ifname == "." || ifname == ".." ||
+			slices.Contains([]string{"1-1", "1-2", "1-3", "usb1"}, name) {
+			return // not a directory entry, or a real device's
+		}
+		tree := sysfstest.NewHostAt(root)
+		dir := "sys/devices/pci0000:00/0000:00:14.0/usb1/fuzzed"
+		link := filepath.Join(root, "sys/bus/usb/devices", name)
+		defer func() {
+			os.RemoveAll(filepath.Join(root, dir))
+			os.Remove(link)
+		}()
+		tree.WriteFile(dir+"/busnum", "1\n")
+		tree.WriteFile(dir+"/devnum", "9\n")
+		tree.WriteFile(dir+"/idVendor", "0483\n")
+		tree.WriteFile(dir+"/idProduct", "2016\n")
+		tree.WriteFile(dir+"/devpath", devpath)
+		tree.WriteFile(dir+"/speed", speed)
+		tree.WriteFile(dir+"/"+ifname+"/bInterfaceClass", "08\n")
+		tree.WriteFile(dir+"/"+ifname+"/bInterfaceNumber", "00\n")
+		tree.Symlink("sys/bus/usb/devices/"+name, "/"+dir)
+		if err := tree.Err(); err != nil {
+			return // a name the file system refuses
+		}
+		devs, _, err := readUSBAll(openFS(t, root))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, d := range devs {
+			seen[d.Name] = true
+			u := d.USB
+			if !isUSBDeviceName(d.Name) {
+				t.Errorf("device named %q", d.Name)
+			}
+			if _, err := ParsePortPath(string(u.Port)); u.Port != "" && err != nil {
+				t.Errorf("%q: port %q: %v", d.Name, u.Port, err)
+			}
+			if u.Speed != "" && !validSpeed(string(u.Speed)) {
+				t.Errorf("%q: speed %q", d.Name, u.Speed)
+			}
+			for _, in := range u.Interfaces {
+				if !isUSBInterfaceName(in.Name) {
+					t.Errorf("%q: interface %q", d.Name, in.Name)
+				}
+			}
+		}
+		for _, n := range []string{"1-1", "1-2", "1-3", "usb1"} {
+			if !seen[n] {
+				t.Errorf("%s is gone; devices %q", n, namesOf(devs))
+			}
+		}
+	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/internal/quote"
+	"github.com/hostdev/hostdev/internal/usbnum"
 	"github.com/hostdev/hostdev/pciaddr"
 )
 
@@ -79,9 +80,9 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 		for i, it := range items {
 			d := it.Device
 			if d.Bus == discover.BusPCI {
-				fmt.Fprintf(&b, "-device vfio-pci,id=%s,%s=%s\n", ids[i], vfioKey(d), vfioValue(d))
+				fmt.Fprintf(&b, "-device vfio-pci,id=%s,%s=%s\n", qemuValue(ids[i]), vfioKey(d), qemuValue(vfioValue(d)))
 			} else {
-				fmt.Fprintf(&b, "-device usb-host,id=%s,hostbus=%d,hostaddr=%d\n", ids[i], d.USB.Busnum, d.USB.Devnum)
+				fmt.Fprintf(&b, "-device usb-host,id=%s,hostbus=%d,hostaddr=%d\n", qemuValue(ids[i]), d.USB.Busnum, d.USB.Devnum)
 			}
 		}
 	case FormatQMP:
@@ -209,7 +210,7 @@ func formatList() string {
 // device number, or a PCI address.
 func writable(d discover.Device) error {
 	switch {
-	case d.Bus == discover.BusUSB && d.USB != nil && d.USB.Busnum > 0 && d.USB.Devnum > 0:
+	case d.Bus == discover.BusUSB && d.USB != nil && d.USB.Busnum > 0 && d.USB.Busnum <= 255 && usbnum.ValidDevnum(d.USB.Devnum):
 		return nil
 	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.Address != nil:
 		return nil
@@ -232,10 +233,17 @@ func xlQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
+// qemuValue writes s as the value of a QEMU key=value option, where a
+// comma is written twice. Every value Write puts in a -device line goes
+// through it, whatever it holds; ids are plain already.
+func qemuValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
 // deviceID gives the id QEMU's device_add and device_del use for d. It
 // depends only on what the device is, so that writing the same device
 // again gives the same id: hostdev-usb-VVVV-PPPP-SERIAL when the serial is
 // plain, else hostdev-usb-VVVV-PPPP-pBUS-PORT; hostdev-pci-DDDD-BB-SS.F.
+// It is built only from numbers and plain serials, so it is always in
+// QEMU's id alphabet (a letter, then letters, digits, '-', '.' and '_').
 func deviceID(d discover.Device) string {
 	if d.Bus == discover.BusPCI && d.PCI != nil {
 		return "hostdev-pci-" + strings.ReplaceAll(address(d).String(), ":", "-")
@@ -247,11 +255,16 @@ func deviceID(d discover.Device) string {
 	return base + portID(d)
 }
 
+// portID is pBUS-PORT, or, for a device whose port path is not one (a
+// Device built by hand; Scan never gives one), bBUS-dDEVNUM.
 func portID(d discover.Device) string {
 	if d.USB == nil {
 		return "p0"
 	}
-	return fmt.Sprintf("p%d-%s", d.USB.Busnum, d.USB.Port)
+	if p, err := discover.ParsePortPath(string(d.USB.Port)); err == nil {
+		return fmt.Sprintf("p%d-%s", d.USB.Busnum, p)
+	}
+	return fmt.Sprintf("b%d-d%d", d.USB.Busnum, d.USB.Devnum)
 }
 
 // plainSerial says whether a serial can stand in a QEMU id: letters,
@@ -302,8 +315,14 @@ func libvirtHostdev(it Resolved) (string, error) {
 		}
 		h.SubsysPCI = nil
 		bus, dev := uint(d.USB.Busnum), uint(d.USB.Devnum)
-		usb.Source.Vendor = &libvirtxml.DomainHostDevProductVendorID{ID: "0x" + d.VendorID.String()}
-		usb.Source.Product = &libvirtxml.DomainHostDevProductVendorID{ID: "0x" + d.ProductID.String()}
+		// No USB device has a vendor or product id of 0, and the libvirt
+		// reader refuses one; a device whose idVendor could not be read
+		// has 0, and its address alone names it.
+		usb.Source.Vendor, usb.Source.Product = nil, nil
+		if d.VendorID != 0 && d.ProductID != 0 {
+			usb.Source.Vendor = &libvirtxml.DomainHostDevProductVendorID{ID: "0x" + d.VendorID.String()}
+			usb.Source.Product = &libvirtxml.DomainHostDevProductVendorID{ID: "0x" + d.ProductID.String()}
+		}
 		usb.Source.Address = &libvirtxml.DomainAddressUSB{Bus: &bus, Device: &dev}
 		h.SubsysUSB = usb
 	case discover.BusPCI:

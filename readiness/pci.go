@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/internal/quote"
 )
 
 // IsBridge reports whether a function is a PCI-to-PCI (or CardBus)
@@ -110,7 +111,14 @@ func comparePCI(a, b discover.Device) int {
 
 // nodedev is libvirt's name for a PCI function: pci_0000_01_00_0.
 func nodedev(name string) string {
-	return "pci_" + strings.NewReplacer(":", "_", ".", "_").Replace(name)
+	return quote.Shell("pci_" + strings.NewReplacer(":", "_", ".", "_").Replace(name))
+}
+
+// sysfsPath writes dir+name+file as one shell word. Scan gives only names
+// the kernel makes, which need no quoting; a Device built by hand may
+// hold anything, and a command hostdev advises must not run it.
+func sysfsPath(dir, name, file string) string {
+	return quote.Shell(dir + name + file)
 }
 
 // named lists functions as "0000:00:1f.2 (ahci)".
@@ -192,9 +200,9 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 				"virsh nodedev-detach " + nodedev(d.Name),
 				"# or by hand:",
 				"modprobe vfio-pci",
-				fmt.Sprintf("echo vfio-pci > /sys/bus/pci/devices/%s/driver_override", d.Name),
-				fmt.Sprintf("echo %s > /sys/bus/pci/devices/%s/driver/unbind", d.Name, d.Name),
-				fmt.Sprintf("echo %s > /sys/bus/pci/drivers_probe", d.Name),
+				"echo vfio-pci > " + sysfsPath("/sys/bus/pci/devices/", d.Name, "/driver_override"),
+				"echo " + quote.Shell(d.Name) + " > " + sysfsPath("/sys/bus/pci/devices/", d.Name, "/driver/unbind"),
+				"echo " + quote.Shell(d.Name) + " > /sys/bus/pci/drivers_probe",
 			}})
 	}
 	if p.ResetMethod != nil && *p.ResetMethod == "" {
@@ -204,7 +212,7 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 				"state from one VM to the next, or fail after a guest reboot.",
 			Fix: []string{
 				"# give it back the kernel's own reset methods:",
-				fmt.Sprintf("echo default > /sys/bus/pci/devices/%s/reset_method", d.Name),
+				"echo default > " + sysfsPath("/sys/bus/pci/devices/", d.Name, "/reset_method"),
 			}})
 	}
 	if p.BootVGA {

@@ -54,7 +54,7 @@ func usbReasons(d discover.Device, access func(string) error) []Reason {
 				"usbguard list-devices --blocked   # find its number",
 				"usbguard allow-device -p N        # -p keeps the rule",
 				"# without USBGuard:",
-				fmt.Sprintf("echo 1 > /sys/bus/usb/devices/%s/authorized", d.Name),
+				"echo 1 > " + sysfsPath("/sys/bus/usb/devices/", d.Name, "/authorized"),
 			}})
 	}
 	if access != nil && u.Devnode != "" {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/sysfstest"
 )
 
@@ -100,5 +102,43 @@ func TestErrorLinesQuoted(t *testing.T) {
 	checkClean(t, "stderr", errs)
 	if !strings.Contains(errs, `unknown flag: --bogus\x1b[31m\u202e`) {
 		t.Errorf("stderr does not name the flag quoted: %q", errs)
+	}
+}
+
+// TestHostileTreeWrites: a forged tree whose devpath and bus entry names
+// carry QEMU properties, a second QMP command and a second line gets
+// warnings, and every --format still writes one reference to the one
+// real device, which reads back as exactly that.
+func TestHostileTreeWrites(t *testing.T) {
+	tr := pluggable(t)
+	tr.Plug(stick("1", `S"},{"execute":"quit"}`))
+	dev, err := filepath.EvalSymlinks(filepath.Join(tr.Root(), "sys/bus/usb/devices/1-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(tr.Root(), dev)
+	tr.WriteFile(rel+"/devpath", "1,hostdevice=/dev/sda\n")
+	for _, n := range []string{`1-1"},{"execute":"quit`, "1-1,hostdevice=x", "1-1\n-device usb-host"} {
+		tr.Symlink("sys/bus/usb/devices/"+n, "/"+filepath.ToSlash(rel))
+	}
+	if err := tr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range hypervisor.Formats() {
+		code, out, errs := hostdev(t, "resolve", "--root", tr.Root(), "--format", string(f), "host:0483:2016")
+		if code != 0 {
+			t.Fatalf("%s: exit %d, stderr %q", f, code, errs)
+		}
+		if strings.Count(errs, "warning: ") != 4 || !strings.Contains(errs, "devpath") {
+			t.Errorf("%s: stderr %q, want a warning for devpath and for each forged entry", f, errs)
+		}
+		checkClean(t, "stderr", errs)
+		refs, _, err := hypervisor.Refs([]byte(out))
+		if err != nil || len(refs) != 1 {
+			t.Fatalf("%s: %q reads back as %d references (%v), want 1", f, out, len(refs), err)
+		}
+		if strings.Contains(out, "hostdevice") || strings.Contains(out, "quit") {
+			t.Errorf("%s: forged text in the output: %q", f, out)
+		}
 	}
 }

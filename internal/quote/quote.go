@@ -64,3 +64,16 @@ func Values(ss []string) string {
 	}
 	return strings.Join(out, ",")
 }
+
+// Shell writes s as one word of a POSIX shell command: as it is when it
+// holds only letters, digits and @%+=:,./_-, else inside single quotes,
+// where the shell expands nothing (a ' is written '\''). It is for a
+// command hostdev advises, which a user pastes into a shell.
+func Shell(s string) string {
+	if s != "" && strings.Trim(s, shellPlain) == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+const shellPlain = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-"

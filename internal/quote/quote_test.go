@@ -1,6 +1,9 @@
 package quote
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 func TestQuote(t *testing.T) {
 	for _, tc := range []struct {
@@ -33,5 +36,35 @@ func TestQuote(t *testing.T) {
 				t.Errorf("Printable(%q) = %v, want %v", tc.in, got, want)
 			}
 		})
+	}
+}
+
+// TestShell runs what Shell writes through a real shell, which must give
+// back the very bytes.
+func TestShell(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh:", err)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"0000:01:00.0", "0000:01:00.0"},
+		{"1-2.1", "1-2.1"},
+		{"", "''"},
+		{"HDA Intel", "'HDA Intel'"},
+		{"it's", `'it'\''s'`},
+		{"$(reboot)", "'$(reboot)'"},
+		{"1-2;rm -rf ~", "'1-2;rm -rf ~'"},
+		{"`id`\n\\", "'`id`\n\\'"},
+		{"'", `''\'''`},
+		{"K\x1b[31m*", "'K\x1b[31m*'"},
+	} {
+		got := Shell(tc.in)
+		if got != tc.want {
+			t.Errorf("Shell(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		out, err := exec.Command(sh, "-c", "printf %s "+got).Output()
+		if err != nil || string(out) != tc.in {
+			t.Errorf("sh printed %q (%v) for %s, want %q", out, err, got, tc.in)
+		}
 	}
 }
