@@ -67,7 +67,8 @@ func Values(ss []string) string {
 
 // Shell writes s as one word of a POSIX shell command: as it is when it
 // holds only letters, digits and @%+=:,./_-, else inside single quotes,
-// where the shell expands nothing (a ' is written '\”). It is for a
+// where the shell expands nothing; a single quote in s closes the quotes,
+// is written escaped, and opens them again. It is for a
 // command hostdev advises, which a user pastes into a shell.
 func Shell(s string) string {
 	if s != "" && strings.Trim(s, shellPlain) == "" {
