@@ -43,13 +43,8 @@ type usbJSON struct {
 	Interfaces   []interfaceJSON `json:"interfaces"`
 	// Authorized is a pointer so that JSON from before it existed reads
 	// back as authorized.
-	Authorized *bool `json:"authorized,omitempty"`
-	// Unclean names the fields among manufacturer, product and serial
-	// that the text output would quote (internal/quote): JSON carries a
-	// device's bytes as they are, C1 controls and bidi overrides among
-	// them, so a consumer that prints them learns here that it must not
-	// print them raw. Reading JSON back ignores it.
-	Unclean []string `json:"unclean,omitempty"`
+	Authorized *bool    `json:"authorized,omitempty"`
+	Unclean    []string `json:"unclean,omitempty"`
 }
 
 type interfaceJSON struct {
@@ -79,6 +74,7 @@ type pciJSON struct {
 	ResetMethod        *string  `json:"reset_method,omitempty"`
 	BootVGA            bool     `json:"boot_vga,omitempty"`
 	HeaderType         *uint8   `json:"header_type,omitempty"`
+	Unclean            []string `json:"unclean,omitempty"`
 }
 
 // MarshalJSON writes the device in the form `list --json` prints.
@@ -97,7 +93,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			Hub: u.IsHub(), MaxChild: u.MaxChild,
 			Interfaces: []interfaceJSON{},
 			Authorized: new(!u.Unauthorized),
-			Unclean:    unclean(u),
+			Unclean:    unclean(d),
 		}
 		for _, in := range u.Interfaces {
 			j.Interfaces = append(j.Interfaces, interfaceJSON{
@@ -120,6 +116,7 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			BootVGA:     p.BootVGA,
 			HeaderType:  p.HeaderType,
 			Revision:    (*hexByte)(p.Revision),
+			Unclean:     unclean(d),
 		}
 		if p.Address != nil {
 			j.Address = p.Address.String()
@@ -186,17 +183,51 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// unclean lists, by JSON name, the device's own strings that are not
-// printable by the rule of internal/quote; nil when all are.
-func unclean(u *USB) []string {
+// unclean lists, by their JSON names, the strings of d that the text
+// output would quote (internal/quote); nil when all are printable. JSON
+// carries them as they are, C1 controls and bidi overrides among them, so
+// a consumer that prints them learns here that it must not print them
+// raw. Strings read from a captured tree (paths, drivers) are anyone's,
+// so they count as much as a device's own. An interface's field is named
+// "interfaces[N].driver". Reading JSON back ignores it.
+func unclean(d Device) []string {
 	var out []string
-	for _, f := range []struct {
-		name string
-		s    *string
-	}{{"manufacturer", u.Manufacturer}, {"product", u.Product}, {"serial", u.Serial}} {
-		if f.s != nil && !quote.Printable(*f.s) {
-			out = append(out, f.name)
+	add := func(name, s string) {
+		if !quote.Printable(s) {
+			out = append(out, name)
 		}
+	}
+	addPtr := func(name string, s *string) {
+		if s != nil {
+			add(name, *s)
+		}
+	}
+	add("name", d.Name)
+	add("vendor_name", d.VendorName)
+	add("product_name", d.ProductName)
+	add("sysfs_path", d.SysfsPath)
+	add("parent", d.Parent)
+	if u := d.USB; u != nil {
+		add("speed", string(u.Speed))
+		addPtr("manufacturer", u.Manufacturer)
+		addPtr("product", u.Product)
+		addPtr("serial", u.Serial)
+		add("controller", u.Controller)
+		for i, in := range u.Interfaces {
+			add(fmt.Sprintf("interfaces[%d].name", i), in.Name)
+			add(fmt.Sprintf("interfaces[%d].driver", i), in.Driver)
+		}
+	}
+	if p := d.PCI; p != nil {
+		add("class_name", p.ClassName)
+		add("subclass_name", p.SubclassName)
+		add("driver", p.Driver)
+		add("driver_override", p.DriverOverride)
+		add("physfn", p.PhysFn)
+		for i, vf := range p.VirtFns {
+			add(fmt.Sprintf("virtfns[%d]", i), vf)
+		}
+		addPtr("reset_method", p.ResetMethod)
 	}
 	return out
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/hostdev/hostdev/pciaddr"
 )
 
 // TestJSONUnclean: unclean names the device strings the text output
@@ -53,6 +55,42 @@ func TestJSONUnclean(t *testing.T) {
 			}
 			if diff := cmp.Diff(d, back); diff != "" {
 				t.Errorf("round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Strings a captured tree supplies besides the device's own (its paths,
+// its drivers) are anyone's too, on either bus.
+func TestJSONUncleanTreeStrings(t *testing.T) {
+	addr := func(s string) *pciaddr.Address { a, _ := pciaddr.Parse(s); return &a }
+	for _, tc := range []struct {
+		name string
+		d    Device
+		want []string
+	}{
+		{"usb interface driver and path", Device{Bus: BusUSB, Name: "1-1", SysfsPath: "/sys/devices/\x1b]0;x\x07/1-1",
+			USB: &USB{Interfaces: []Interface{{Name: "1-1:1.0", Driver: "ok"}, {Name: "1-1:1.1", Driver: "HDA\u202eIntel"}}}},
+			[]string{"sysfs_path", "interfaces[1].driver"}},
+		{"pci driver and override", Device{Bus: BusPCI, Name: "0000:01:00.0",
+			PCI: &PCI{Address: addr("0000:01:00.0"), Driver: "nv\x1b[2J", DriverOverride: "vfio-pci\n"}},
+			[]string{"driver", "driver_override"}},
+		{"pci clean, spaces allowed", Device{Bus: BusPCI, Name: "0000:00:1b.0",
+			PCI: &PCI{Address: addr("0000:00:1b.0"), Driver: "HDA Intel"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Unclean []string `json:"unclean"`
+			}
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got.Unclean); diff != "" {
+				t.Errorf("unclean (-want +got):\n%s\n%s", diff, b)
 			}
 		})
 	}
