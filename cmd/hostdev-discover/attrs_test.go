@@ -173,7 +173,7 @@ func TestWriteAtomicXattrFails(t *testing.T) {
 	p := writeFile(t, "vm.xml", "old")
 	keep := &fileAttrs{mode: 0o644, uid: os.Geteuid(), gid: os.Getegid(),
 		xattrs: []xattr{{name: "nosuchnamespace.x", value: []byte("1")}}}
-	err := writeAtomic(p, fillTemp, keep, strings.NewReader("new"))
+	err := writeAtomic(p, fillTemp, keep, 0, strings.NewReader("new"))
 	if err == nil || !strings.Contains(err.Error(), p+": cannot keep its extended attribute nosuchnamespace.x") {
 		t.Errorf("writeAtomic: %v; want an error about the attribute", err)
 	}

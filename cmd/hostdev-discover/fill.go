@@ -101,7 +101,7 @@ before writing anything.`,
 			if bytes.Equal(out, doc) {
 				return nil
 			}
-			return writeAtomic(target, fillTemp, attrs, bytes.NewReader(out))
+			return writeAtomic(target, fillTemp, attrs, 0, bytes.NewReader(out))
 		},
 	}
 	flags.register(c)

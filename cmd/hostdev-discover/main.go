@@ -7,6 +7,7 @@
 //	hostdev-discover groups            # the IOMMU groups, viable or shared
 //	hostdev-discover check 01:00.0     # can it be given to a VM? how to fix it
 //	hostdev-discover snapshot -o snap.tar.gz
+//	hostdev-discover nfd yubikey=host:1050:0407   # labels for Node Feature Discovery
 package main
 
 import (
@@ -143,7 +144,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 	})
 	root.SetHelpCommand(helpCommand())
 	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e),
-		watchCommand(e), waitCommand(e), followCommand(e), groupsCommand(e), checkCommand(e))
+		watchCommand(e), waitCommand(e), followCommand(e), groupsCommand(e), checkCommand(e), nfdCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -57,7 +57,7 @@ device node, a FIFO or a socket is refused.`,
 			for _, w := range res.Warnings {
 				fmt.Fprintf(e.stderr, "warning: %s\n", text(w.Error()))
 			}
-			if err := writeAtomic(out, snapshotTemp, nil, &arc); err != nil {
+			if err := writeAtomic(out, snapshotTemp, nil, 0, &arc); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stderr, "captured %d devices into %s\n", len(res.Devices), out)
@@ -80,17 +80,17 @@ const (
 // renames it over path and syncs the folder, so a failure or a crash never
 // leaves half a file behind and a rename once done survives a power cut.
 // pattern names the temporary file after what it will become. With keep
-// nil the file keeps CreateTemp's mode 0600 (a snapshot holds serial
-// numbers) and its creator as owner; otherwise it gets keep's mode, owner,
-// group and extended attributes, and if any of them cannot be set nothing
-// is replaced. Errors name path, the file the user asked for; the
+// nil the file gets mode, or keeps CreateTemp's 0600 (a snapshot holds
+// serial numbers) when mode is 0, and its creator as owner; otherwise it
+// gets keep's mode, owner, group and extended attributes, and if any of
+// them cannot be set nothing is replaced. Errors name path, the file the user asked for; the
 // temporary name would mean nothing to them.
 //
 // path must be a regular file, a symlink to one (the file it points to is
 // replaced, as a shell's > would write to it) or absent: renaming over a
 // device node, a FIFO or a socket would replace it, and as root
 // -o /dev/null would replace /dev/null.
-func writeAtomic(path, pattern string, keep *fileAttrs, src io.WriterTo) (err error) {
+func writeAtomic(path, pattern string, keep *fileAttrs, mode fs.FileMode, src io.WriterTo) (err error) {
 	path, _, err = outputTarget(path)
 	if err != nil {
 		return err
@@ -105,9 +105,14 @@ func writeAtomic(path, pattern string, keep *fileAttrs, src io.WriterTo) (err er
 			os.Remove(tmp.Name())
 		}
 	}()
-	if keep != nil {
+	switch {
+	case keep != nil:
 		if err := keep.apply(tmp, path); err != nil {
 			return err
+		}
+	case mode != 0:
+		if err := tmp.Chmod(mode); err != nil {
+			return outputError("chmod", path, err)
 		}
 	}
 	if _, err := src.WriteTo(tmp); err != nil {

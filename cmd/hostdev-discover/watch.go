@@ -25,6 +25,9 @@ import (
 type watchFlags struct {
 	scanFlags
 	rescan time.Duration
+	// scannedRoot is the folder start's watcher reads: --root, or the
+	// folder a snapshot was unpacked into.
+	scannedRoot string
 }
 
 func (f *watchFlags) register(c *cobra.Command) {
@@ -45,6 +48,7 @@ func (f *watchFlags) start(c *cobra.Command, e *env, initial bool) (w *discover.
 	if err != nil {
 		return nil, func() {}, err
 	}
+	f.scannedRoot = opts.Root
 	wo := discover.WatchOptions{Options: opts, Initial: initial, Rescan: f.rescan}
 	if f.rescan <= 0 {
 		wo.Rescan = discover.NoRescan
