@@ -227,6 +227,13 @@ func sortedKeys(m map[string]string) []string {
 // gives every driver directory, and links member (root-relative) into it
 // under its base name.
 func (h *Host) driver(bus, name, member string) string {
+	dir := h.driverDir(bus, name)
+	h.link(dir+"/"+path.Base(member), member)
+	return dir
+}
+
+// driverDir makes sys/bus/BUS/drivers/NAME once, and returns it.
+func (h *Host) driverDir(bus, name string) string {
 	dir := "sys/bus/" + bus + "/drivers/" + name
 	if !h.drivers[bus+"/"+name] {
 		h.drivers[bus+"/"+name] = true
@@ -238,7 +245,6 @@ func (h *Host) driver(bus, name, member string) string {
 			h.write(dir+"/remove_id", "")
 		}
 	}
-	h.link(dir+"/"+path.Base(member), member)
 	return dir
 }
 

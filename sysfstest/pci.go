@@ -89,10 +89,15 @@ type pciNode struct {
 	dir    string
 	parent string
 	bus    int
-	driver string   // the bound driver, "" if none
-	links  []string // root-relative links outside dir, removed with it
-	group  int      // the IOMMU group, -1 if none
-	physFn string   // the PF's address, for a VF
+	driver string // the bound driver, "" if none
+	// native is the driver drivers_probe binds it to, as the kernel's ID
+	// tables would: the one it was added with, unless that was vfio-pci
+	// or pci-stub.
+	native   string
+	override string   // driver_override, "" for none
+	links    []string // root-relative links outside dir, removed with it
+	group    int      // the IOMMU group, -1 if none
+	physFn   string   // the PF's address, for a VF
 	// config is the config file to patch with bus numbers, "" if none.
 	config      string
 	secondary   int // lowest bus directly below; -1 before any child
@@ -229,6 +234,10 @@ func (h *Host) AddPCI(f PCIFunction) string {
 		group: -1, physFn: f.PhysFn, links: []string{"sys/bus/pci/devices/" + f.Address}}
 	if f.Driver != "" && wanted("driver", f.Omit, f.Raw) {
 		n.driver = f.Driver
+	}
+	n.override = f.DriverOverride
+	if f.Driver != "vfio-pci" && f.Driver != "pci-stub" {
+		n.native = f.Driver
 	}
 	if f.IOMMUGroup != nil {
 		n.group = *f.IOMMUGroup
