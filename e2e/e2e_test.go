@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ var boot = vmConfig{
 		"usb-ehci,id=ehci,addr=0x5",
 		// Alone in its IOMMU group, and bound to vfio-pci: assignable.
 		"edu,addr=0x6",
+		// Alone in its group, on e1000e: vfio takes it and gives it back.
+		"e1000e,addr=0x8",
 		// Where a PCI device is hotplugged.
 		"pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1,addr=0x7",
 		// The identical pair: same vendor and product, told apart by serial.
@@ -44,6 +47,7 @@ var boot = vmConfig{
 		"e2e.resolve=host:46f4:0001", "e2e.resolve=serial=E2E-B",
 		"e2e.check=00:06.0", "e2e.check=00:1f.3",
 		"e2e.hotplug=serial=HOT1",
+		"e2e.vfiotake=0000:00:08.0", "e2e.vfioblocked=0000:00:1f.3",
 	},
 }
 
@@ -68,6 +72,7 @@ func TestGuest(t *testing.T) {
 	t.Run("resolve", func(t *testing.T) { checkResolve(t, v, list) })
 	t.Run("readiness", func(t *testing.T) { checkReadiness(t, v, sys) })
 	t.Run("hotplug", func(t *testing.T) { checkHotplug(t, v, ready, len(list)) })
+	t.Run("vfio", func(t *testing.T) { checkVFIO(t, v) })
 	t.Run("usb-backends", func(t *testing.T) {
 		checkBackends(t, v, "usb-backend both", len(sys.usb))
 		checkBackends(t, v, "usb-backend both after hotplug", len(sys.usb)+1)
@@ -564,5 +569,50 @@ func checkHotplug(t *testing.T, v *vm, ready, devices int) {
 	// wait serial=HOT1: returned with the first tablet, exit 0.
 	if len(wait) != 2 || !strings.HasPrefix(wait[0], at(first)) || wait[1] != "rc=0" {
 		t.Errorf("wait serial=HOT1:\n%s\nwant a line starting %q, then rc=0", strings.Join(wait, "\n"), at(first))
+	}
+}
+
+// checkVFIO: on the guest's real kernel, vfio takes 00:08.0 from e1000e
+// to vfio-pci (its group's device node appears) and gives it back, and it
+// refuses 00:1f.3, whose group ahci holds through 00:1f.2.
+func checkVFIO(t *testing.T, v *vm) {
+	sec := func(name string) string {
+		t.Helper()
+		text, rc := v.section(t, name)
+		if rc != 0 {
+			t.Fatalf("%s: rc=%d\n%s", name, rc, text)
+		}
+		return strings.TrimSpace(text)
+	}
+	if got := sec("vfio before"); got != "e1000e\n(null)" {
+		t.Fatalf("before: %q, want e1000e with no override", got)
+	}
+	var held []struct{ Address, Driver, Override string }
+	if err := json.Unmarshal([]byte(sec("vfio take")), &held); err != nil || len(held) != 1 ||
+		held[0].Address != "0000:00:08.0" || held[0].Driver != "e1000e" || held[0].Override != "" {
+		t.Fatalf("take: %+v (%v), want 0000:00:08.0 held from e1000e", held, err)
+	}
+	if got := sec("vfio taken"); got != "vfio-pci\nvfio-pci" {
+		t.Errorf("taken: %q, want vfio-pci with the override", got)
+	}
+	var plan struct {
+		Group    int      `json:"group"`
+		DevNodes []string `json:"devnodes"`
+		Error    string   `json:"error"`
+		Take     []string `json:"take"`
+	}
+	if err := json.Unmarshal([]byte(sec("vfio plan 0000:00:1f.3")), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.Error, "0000:00:1f.2 (ahci)") {
+		t.Errorf("plan for 00:1f.3: %+v, want it refused for 00:1f.2 on ahci", plan)
+	}
+	nodes := strings.Fields(sec("vfio devnodes"))
+	if !slices.Contains(nodes, "vfio") || len(nodes) < 2 {
+		t.Errorf("/dev/vfio after take: %q, want vfio and the group's node", nodes)
+	}
+	sec("vfio release")
+	if got := sec("vfio after"); got != "e1000e\n(null)" {
+		t.Errorf("after release: %q, want e1000e again with no override", got)
 	}
 }

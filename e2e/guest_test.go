@@ -92,8 +92,14 @@ func findBusybox(t *testing.T) string {
 // buildBinary builds hostdev-discover statically into dir.
 func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
-	out := filepath.Join(dir, "hostdev-discover")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/hostdev-discover")
+	return buildStatic(t, dir, "./cmd/hostdev-discover")
+}
+
+// buildStatic builds the command pkg statically into dir.
+func buildStatic(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	out := filepath.Join(dir, path.Base(pkg))
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
 	cmd.Dir = testenv.ModuleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -209,6 +215,8 @@ var guestModules = []string{
 	"scsi_common", "scsi_mod", "usb-storage",
 	"hid", "usbhid", "hid-generic",
 	"libata", "libahci", "ahci",
+	// A NIC alone in its group, on a host driver, for vfio's take and release.
+	"e1000e",
 	"irqbypass", "vfio", "vfio_iommu_type1", "vfio_virqfd", "vfio-pci-core", "vfio-pci",
 }
 
@@ -221,7 +229,7 @@ var busyboxApplets = []string{
 
 // buildInitramfs writes the guest's initramfs: busybox, the binary, the
 // modules in load order (listed in /etc/modules), and init.
-func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary string, lib libusbBinary, init []byte) {
+func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary, vfiotool string, lib libusbBinary, init []byte) {
 	t.Helper()
 	f, err := os.Create(out)
 	if err != nil {
@@ -251,6 +259,7 @@ func buildInitramfs(t *testing.T, out string, k kernel, busybox, binary string, 
 		check(w.Symlink("bin/"+a, "busybox"))
 	}
 	check(w.File("bin/hostdev-discover", 0o755, read(binary)))
+	check(w.File("bin/vfiotool", 0o755, read(vfiotool)))
 	// The libusb build and the shared objects it loads.
 	check(w.File("bin/hostdev-discover-libusb", 0o755, read(lib.path)))
 	made := map[string]bool{"lib": true}

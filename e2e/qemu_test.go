@@ -61,7 +61,7 @@ func bootVM(t *testing.T, cfg vmConfig) *vm {
 		t.Fatal(err)
 	}
 	initrd := filepath.Join(dir, "initramfs.cpio")
-	buildInitramfs(t, initrd, k, busybox, bin, lib, init)
+	buildInitramfs(t, initrd, k, busybox, bin, buildStatic(t, dir, "./e2e/vfiotool"), lib, init)
 	t.Logf("guest built in %v", time.Since(t0).Round(time.Millisecond))
 
 	args := []string{

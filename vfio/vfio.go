@@ -5,9 +5,12 @@
 // VFIO gives a process an IOMMU group whole, and only once no endpoint of
 // the group is held by a host driver (bridges do not count). A Plan for
 // one function therefore takes the endpoints of its group that sit in its
-// slot with it (a GPU's audio function), and refuses when an endpoint in
-// another slot is on a host driver: taking that would take a device the
-// user never asked for, such as the host's SATA controller.
+// slot with it, when that slot is behind a bridge: the functions of one
+// card, such as a GPU and its audio function. It refuses when any other
+// endpoint of the group is on a host driver: taking that would take a
+// device the user never asked for. The functions of a slot on a root bus
+// are the chipset's separate devices (00:1f.2 the SATA controller, 00:1f.3
+// the SMBus or the sound), so they count as other slots do.
 //
 //	p, err := vfio.NewPlan(devs, "0000:01:00.0")
 //	if err != nil { ... } // *vfio.BlockedError names what holds the group
@@ -41,16 +44,18 @@ const Driver = "vfio-pci"
 type Plan struct {
 	Target discover.Device
 	Group  int
-	// Take is Target and the other endpoints of its group in its slot,
-	// by address: the functions Take binds to vfio-pci.
+	// Take is Target and, behind a bridge, the other endpoints of its
+	// group in its slot, by address: the functions Take binds to
+	// vfio-pci.
 	Take []discover.Device
-	// Others are the group's endpoints in other slots, which Take leaves
-	// where they are: each is unbound or on a VFIO driver already.
+	// Others are the group's other endpoints, which Take leaves where
+	// they are: each is unbound or on a VFIO driver already.
 	Others []discover.Device
 }
 
-// BlockedError is a function that cannot be given to VFIO because an
-// endpoint of its IOMMU group in another slot is on a host driver.
+// BlockedError is a function that cannot be given to VFIO because
+// another endpoint of its IOMMU group, one a Plan does not take with it,
+// is on a host driver.
 type BlockedError struct {
 	Target  discover.Device
 	Group   int
@@ -62,7 +67,7 @@ func (e *BlockedError) Error() string {
 	for i, d := range e.Holders {
 		parts[i] = fmt.Sprintf("%s (%s)", quote.Text(d.Name), quote.Text(d.PCI.Driver))
 	}
-	return fmt.Sprintf("%s: IOMMU group %d also holds %s, on a host driver and in another slot; "+
+	return fmt.Sprintf("%s: IOMMU group %d also holds %s, on a host driver and not a function of the same card; "+
 		"VFIO needs the whole group, and hostdev takes no device that was not asked for",
 		quote.Text(e.Target.Name), e.Group, strings.Join(parts, ", "))
 }
@@ -92,7 +97,7 @@ func NewPlan(devs []discover.Device, addr string) (Plan, error) {
 		if d.PCI == nil || d.PCI.Address == nil || d.PCI.IOMMUGroup == nil || *d.PCI.IOMMUGroup != p.Group || !endpoint(d.PCI) {
 			continue
 		}
-		if sameSlot(*d.PCI, *t.PCI) {
+		if d.Name == t.Name || t.Parent != "" && d.Parent == t.Parent && sameSlot(*d.PCI, *t.PCI) {
 			p.Take = append(p.Take, d)
 			continue
 		}

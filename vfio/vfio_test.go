@@ -13,7 +13,8 @@ import (
 )
 
 // host is a GPU with its audio function behind a root port (group 1), a
-// USB controller with an unbound function in its slot (group 2), a NIC
+// USB controller with an unbound function in its slot on the root bus
+// (group 2), a NIC
 // that shares group 3 with an NVMe drive in another slot, and a NIC whose
 // group 4 partner in another slot is unbound.
 func host(t *testing.T) *sysfstest.Host {
@@ -78,7 +79,9 @@ func TestPlan(t *testing.T) {
 	}{
 		{addr: "0000:01:00.0", take: []string{"0000:01:00.0", "0000:01:00.1"}, group: 1},
 		{addr: "0000:01:00.1", take: []string{"0000:01:00.0", "0000:01:00.1"}, group: 1},
-		{addr: "0000:00:14.0", take: []string{"0000:00:14.0", "0000:00:14.2"}, group: 2},
+		// On the root bus, a slot's functions are separate devices.
+		{addr: "0000:00:14.0", take: []string{"0000:00:14.0"}, others: []string{"0000:00:14.2"}, group: 2},
+		{addr: "0000:00:14.2", take: []string{"0000:00:14.2"}, others: []string{"0000:00:14.0"}, group: 2, blockedBy: []string{"0000:00:14.0"}},
 		{addr: "0000:02:00.0", take: []string{"0000:02:00.0"}, others: []string{"0000:03:00.0"}, group: 3, blockedBy: []string{"0000:03:00.0"}},
 		{addr: "0000:04:00.0", take: []string{"0000:04:00.0"}, others: []string{"0000:05:00.0"}, group: 4},
 		{addr: "0000:00:01.0", err: "a bridge"},
@@ -99,7 +102,7 @@ func TestPlan(t *testing.T) {
 			if diff := cmp.Diff(tc.blockedBy, names(blocked.Holders)); diff != "" {
 				t.Errorf("%s: holders (-want +got):\n%s", tc.addr, diff)
 			}
-			if !strings.Contains(err.Error(), "0000:03:00.0 (nvme)") {
+			if want := blocked.Holders[0].Name + " (" + blocked.Holders[0].PCI.Driver + ")"; !strings.Contains(err.Error(), want) {
 				t.Errorf("%s: %v does not name the holder and its driver", tc.addr, err)
 			}
 		case err != nil:
@@ -163,8 +166,9 @@ func TestTakeAndRelease(t *testing.T) {
 func TestTakeKeepsWhatWasThere(t *testing.T) {
 	tr := sysfstest.NewHost(t)
 	g := 7
-	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:06:00.0", Vendor: 0x1b36, Device: 0x0005, Class: 0x00ff00, Driver: "vfio-pci", IOMMUGroup: &g})
-	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:06:00.1", Vendor: 0x1b36, Device: 0x0005, Class: 0x00ff00, DriverOverride: "pci-stub", IOMMUGroup: &g})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Driver: "pcieport", IOMMUGroup: &g})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:06:00.0", Parent: "0000:00:02.0", Vendor: 0x1b36, Device: 0x0005, Class: 0x00ff00, Driver: "vfio-pci", IOMMUGroup: &g})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:06:00.1", Parent: "0000:00:02.0", Vendor: 0x1b36, Device: 0x0005, Class: 0x00ff00, DriverOverride: "pci-stub", IOMMUGroup: &g})
 	tr.AddDriver("pci", "pci-stub")
 	root := tr.Root()
 	before := drivers(t, root)

@@ -148,5 +148,20 @@ if [ -n "$(arg hotplug)" ]; then
 	# The tablet is plugged in again; the PCI function is gone.
 	section "usb-backend both after hotplug" hostdev-discover-libusb list --usb-backend both
 fi
+# vfio: a function on a host driver goes to vfio-pci and back; one whose
+# group a host driver holds in another slot is refused.
+if [ -n "$(arg vfiotake)" ]; then
+	a=$(arg vfiotake)
+	drv() { readlink /sys/bus/pci/devices/$1/driver | sed 's,.*/,,'; cat /sys/bus/pci/devices/$1/driver_override; }
+	section "vfio before" drv $a
+	section "vfio take" vfiotool take $a
+	section "vfio taken" drv $a
+	section "vfio devnodes" ls /dev/vfio
+	section "vfio release" vfiotool release
+	section "vfio after" drv $a
+	for b in $(arg vfioblocked); do
+		section "vfio plan $b" vfiotool plan $b
+	done
+fi
 say "==POWEROFF=="
 poweroff -f
