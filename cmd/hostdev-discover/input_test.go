@@ -27,13 +27,11 @@ func TestConfigLimit(t *testing.T) {
 		{"resolve", "-n", "--root", root, "-f", "/dev/zero"},
 		{"fill", "-n", "--root", root, "/dev/zero"},
 	} {
-		start := time.Now()
+		// Without the limit this would not end; how long it takes to reach
+		// it is the machine's business (25 s under -race on a busy one).
 		code, _, errs := hostdev(t, args...)
 		if code != 1 || !strings.Contains(errs, want("/dev/zero")) {
 			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", args, code, errs, want("/dev/zero"))
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("%v: took %v", args, d)
 		}
 	}
 
