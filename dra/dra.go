@@ -136,7 +136,8 @@ func build(rep *readiness.Report, maxAttrs int) *Inventory {
 		kept = append(kept, v)
 	}
 	names, sources := deviceNames(kept)
-	seen := map[string]bool{}
+	inv.Devices = make([]Device, 0, len(kept))
+	seen := make(map[string]bool, len(kept))
 	for i, v := range kept {
 		d := Device{Source: v.Device, NamedBy: sources[i]}
 		if names[i] == "" || seen[names[i]] {
