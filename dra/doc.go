@@ -41,7 +41,9 @@
 //     serial, with an empty one, with one that has no letter or digit, or
 //     sharing its mapped serial with another device, is named by where it is
 //     plugged in, usb-VVVV-PPPP-port-B-P-P (bus and port path, "3-2.1" as
-//     3-2-1), which stays the same across a replug into the same port.
+//     3-2-1), which stays the same across a replug into the same port, but
+//     not across a reboot that numbers the buses otherwise (the kernel
+//     numbers them in the order their host controller drivers load).
 //     A serial-named device that gets a twin is renamed by port: an identical
 //     serial is no identity.
 //   - A PCI function is named by its address, pci-DDDD-BB-SS-F.
