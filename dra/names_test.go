@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/sysfstest"
 )
@@ -187,4 +188,33 @@ func TestLabelAndFit(t *testing.T) {
 	if strings.Contains(got, "--") || len(got) > MaxNameLength {
 		t.Errorf("fit at a dash = %q", got)
 	}
+}
+
+// FuzzDeviceName: whatever bytes a serial or a sysfs name holds, the name
+// made of it is a DNS label, and the string value is valid UTF-8 of at
+// most 64 bytes that tells it apart from any other value.
+func FuzzDeviceName(f *testing.F) {
+	for _, s := range []string{"A7022OOQ", `"quoted"`, "K\x00\x1b[31m\nx\xff", "Ünïcödé-序列号",
+		strings.Repeat("0123456789ABCDEFGHIJ", 10), "!!!", "", "a\u202eb", "3-2.1", strings.Repeat("-a", 40)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, prefix := range []string{"usb-0403-6001-sn-", "usb-0403-6001-port-", "pci-"} {
+			lbl := label(s)
+			if lbl == "" && prefix == "usb-0403-6001-sn-" {
+				continue // named by port instead
+			}
+			n := fit(prefix, lbl, s)
+			if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+				t.Fatalf("fit(%q, label(%q)) = %q: %v", prefix, s, n, errs)
+			}
+		}
+		v := String(s)
+		if len(v) > MaxStringLength || !utf8.ValidString(v) {
+			t.Fatalf("String(%q) = %q: %d bytes", s, v, len(v))
+		}
+		if len(quote.Text(s)) <= MaxStringLength && v != quote.Text(s) {
+			t.Fatalf("String(%q) = %q, shortened although %q fits", s, v, quote.Text(s))
+		}
+	})
 }
