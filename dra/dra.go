@@ -173,7 +173,7 @@ func build(rep *readiness.Report, maxAttrs int) *Inventory {
 		d.API = resourceapi.Device{Name: names[i], Taints: taints,
 			Attributes: make(map[resourceapi.QualifiedName]resourceapi.DeviceAttribute, len(attrs))}
 		for _, a := range attrs {
-			d.API.Attributes[a.name] = a.value
+			d.API.Attributes[a.name] = a.value()
 		}
 		// The last line of defence: a device the API server would refuse
 		// would take its whole slice down with it.
