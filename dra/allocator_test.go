@@ -12,6 +12,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/dynamic-resource-allocation/cel"
 	"k8s.io/dynamic-resource-allocation/structured"
+
+	"github.com/hostdev/hostdev/dra/draattr"
+	"github.com/hostdev/hostdev/sysfstest"
 )
 
 // The DeviceClasses the allocator tests use, as a cluster would define them.
@@ -227,5 +230,34 @@ func TestAllocatorSplitPool(t *testing.T) {
 		expr: `device.attributes["hostdev.io"].serial == "S000"`})
 	if err != nil || got != "" {
 		t.Errorf("from 3 slices of 4: %q, %v; want nothing", got, err)
+	}
+}
+
+// TestAllocatorHostileSerials: a selector written with draattr (the value
+// as the driver publishes it, as a CEL literal) picks each device by its
+// serial, whatever the serial holds.
+func TestAllocatorHostileSerials(t *testing.T) {
+	const node = "node-1"
+	serials := []string{`"quoted"`, `back\slash`, "K\x00\x1b[31m\nx\xff", "Ünïcödé-序列号", "a\u202eb",
+		strings.Repeat("0123456789ABCDEFGHIJ", 10), strings.Repeat("0123456789ABCDEFGHIJ", 9) + "x", "ab", "AB"}
+	h := sysfstest.NewHost(t)
+	rh := sysfstest.RootHub(1, "480")
+	rh.MaxChild = 15
+	h.Plug(rh)
+	for i, s := range serials {
+		h.Plug(sysfstest.USBDevice{Bus: 1, Port: fmt.Sprint(i + 1), IDVendor: 0x1234, IDProduct: 0x5678, Serial: new(s)})
+	}
+	inv := inventory(t, h.Root())
+	slices := inv.Slices(node, 1)
+	for i, s := range serials {
+		want, ok := bySource(inv, fmt.Sprintf("1-%d", i+1))
+		if !ok {
+			t.Fatalf("%q: not published", s)
+		}
+		expr := fmt.Sprintf(`device.attributes[%s].%s == %s`, draattr.CEL(draattr.DriverName), draattr.Serial, draattr.CEL(draattr.Value(s)))
+		got, err := allocate(t, allocation{class: "usb.hostdev.io", slices: slices, node: node, expr: expr})
+		if err != nil || got != want.API.Name {
+			t.Errorf("%q with %s: %q, %v; want %q", s, expr, got, err, want.API.Name)
+		}
 	}
 }

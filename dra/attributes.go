@@ -5,32 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	resourceapi "k8s.io/api/resource/v1"
 
 	"github.com/hostdev/hostdev/discover"
-	"github.com/hostdev/hostdev/internal/quote"
+	"github.com/hostdev/hostdev/dra/draattr"
 	"github.com/hostdev/hostdev/readiness"
 )
-
-// String gives the value a string attribute holds for s: s itself when it
-// is printable and fits in 64 bytes; a Go string literal when it is not
-// printable (as `hostdev-discover list` prints it); and past 64 bytes, the
-// first 55 bytes of that, '~' and 8 hex digits of the SHA-256 of s. A CEL
-// selector compares an attribute with String of the value it wants.
-func String(s string) string {
-	v := quote.Text(s)
-	if len(v) <= MaxStringLength {
-		return v
-	}
-	h := hash8(s)
-	cut := MaxStringLength - len(h) - 1
-	for cut > 0 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return v[:cut] + "~" + h
-}
 
 // hash8 is 8 hex digits of the SHA-256 of s.
 func hash8(s string) string {
@@ -63,7 +44,7 @@ func (a attr) value() resourceapi.DeviceAttribute {
 }
 
 func str(name resourceapi.QualifiedName, s string) attr {
-	return attr{name: name, kind: 's', s: String(s)}
+	return attr{name: name, kind: 's', s: draattr.Value(s)}
 }
 
 func integer(name resourceapi.QualifiedName, n int) attr {

@@ -5,42 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	resourceapi "k8s.io/api/resource/v1"
 )
-
-func TestString(t *testing.T) {
-	exact := strings.Repeat("x", MaxStringLength)
-	long := strings.Repeat("y", MaxStringLength+1)
-	wide := strings.Repeat("é", 40) // 80 bytes, 40 characters
-	for _, tc := range []struct{ name, in, want string }{
-		{"plain", "FT232R USB UART", "FT232R USB UART"},
-		{"empty", "", ""},
-		{"quote inside", `a"b`, `a"b`},
-		{"leading quote", `"a`, `"\"a"`},
-		{"escape", "K\x1b[31m", `"K\x1b[31m"`},
-		{"not UTF-8", "a\xffb", `"a\xffb"`},
-		{"bidi", "a\u202eb", `"a\u202eb"`},
-		{"64 bytes", exact, exact},
-		{"65 bytes", long, long[:55] + "~" + hash8(long)},
-		{"80 bytes of é", wide, wide[:54] + "~" + hash8(wide)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := String(tc.in)
-			if got != tc.want {
-				t.Errorf("String(%q) = %q, want %q", tc.in, got, tc.want)
-			}
-			if len(got) > MaxStringLength || !utf8.ValidString(got) {
-				t.Errorf("String(%q) = %q: %d bytes, valid UTF-8 %v", tc.in, got, len(got), utf8.ValidString(got))
-			}
-		})
-	}
-	// Two long values that share their first 64 bytes stay apart.
-	if a, b := String(long+"1"), String(long+"2"); a == b {
-		t.Errorf("String shortens two values to one: %q", a)
-	}
-}
 
 // TestAttributeBudget: a device never has more attributes than the API
 // takes; the ones past it go from the end of the priority order, with a

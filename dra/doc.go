@@ -123,7 +123,7 @@
 // its firmware or a captured tree says. A printable value (valid UTF-8,
 // no control or format characters, not starting with '"') is published as
 // it is; any other is published as a Go string literal, exactly as
-// `hostdev-discover list` prints it (see String). A value longer than 64
+// `hostdev-discover list` prints it (draattr.Value). A value longer than 64
 // bytes keeps its first 55 bytes (never splitting a character) and ends in
 // '~' and 8 hex digits of the SHA-256 of the whole value.
 //

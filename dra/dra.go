@@ -9,56 +9,49 @@ import (
 	resourceapi "k8s.io/api/resource/v1"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/dra/draattr"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/sysfs"
 )
 
-// DriverName is the name the driver publishes under, and the domain of its
-// attributes: device.attributes["hostdev.io"].serial in a CEL selector.
-// It is a DNS subdomain, as the API wants, outside the k8s.io and
-// kubernetes.io domains Kubernetes keeps for itself, and short, because
-// every selector a user writes spells it out. It names the project rather
-// than a vendor: the driver hands out devices of every vendor.
-const DriverName = "hostdev.io"
+// DriverName is the name the driver publishes under; see draattr.DriverName.
+const DriverName = draattr.DriverName
 
-// The attributes, by name. See the package documentation for what each
-// holds and on which devices.
+// The attributes, by name, typed for the API's maps; draattr has them as
+// plain strings. See the package documentation for what each holds and on
+// which devices.
 const (
-	AttrBusType   resourceapi.QualifiedName = "busType"
-	AttrVendorID  resourceapi.QualifiedName = "vendorID"
-	AttrProductID resourceapi.QualifiedName = "productID"
-
-	AttrPreparable resourceapi.QualifiedName = "preparable"
-	AttrClass      resourceapi.QualifiedName = "class"
-	AttrDriver     resourceapi.QualifiedName = "driver"
-
-	AttrVendorName  resourceapi.QualifiedName = "vendorName"
-	AttrProductName resourceapi.QualifiedName = "productName"
-
-	AttrSerial           resourceapi.QualifiedName = "serial"
-	AttrPort             resourceapi.QualifiedName = "port"
-	AttrBusnum           resourceapi.QualifiedName = "busnum"
-	AttrDevnum           resourceapi.QualifiedName = "devnum"
-	AttrBus              resourceapi.QualifiedName = "bus"
-	AttrDeviceNumber     resourceapi.QualifiedName = "deviceNumber"
-	AttrInterfaceClasses resourceapi.QualifiedName = "interfaceClasses"
-	AttrManufacturer     resourceapi.QualifiedName = "manufacturer"
-	AttrProduct          resourceapi.QualifiedName = "product"
-	AttrSpeed            resourceapi.QualifiedName = "speed"
-	AttrController       resourceapi.QualifiedName = "controller"
-
-	AttrPCIBusID           resourceapi.QualifiedName = "resource.kubernetes.io/pciBusID"
-	AttrIOMMUGroup         resourceapi.QualifiedName = "iommuGroup"
-	AttrIOMMUGroupViable   resourceapi.QualifiedName = "iommuGroupViable"
-	AttrPrepareTakes       resourceapi.QualifiedName = "prepareTakesFunctions"
-	AttrPrepareBlockedBy   resourceapi.QualifiedName = "prepareBlockedBy"
-	AttrNUMANode           resourceapi.QualifiedName = "resource.kubernetes.io/numaNode"
-	AttrSRIOVPhysFn        resourceapi.QualifiedName = "sriovPhysFn"
-	AttrSRIOVNumVFs        resourceapi.QualifiedName = "sriovNumVFs"
-	AttrSubsystemVendorID  resourceapi.QualifiedName = "subsystemVendorID"
-	AttrSubsystemProductID resourceapi.QualifiedName = "subsystemProductID"
-	AttrBootVGA            resourceapi.QualifiedName = "bootVGA"
-	AttrPCIeRoot           resourceapi.QualifiedName = "resource.kubernetes.io/pcieRoot"
+	AttrBusType            resourceapi.QualifiedName = draattr.BusType
+	AttrVendorID           resourceapi.QualifiedName = draattr.VendorID
+	AttrProductID          resourceapi.QualifiedName = draattr.ProductID
+	AttrPreparable         resourceapi.QualifiedName = draattr.Preparable
+	AttrClass              resourceapi.QualifiedName = draattr.Class
+	AttrDriver             resourceapi.QualifiedName = draattr.Driver
+	AttrVendorName         resourceapi.QualifiedName = draattr.VendorName
+	AttrProductName        resourceapi.QualifiedName = draattr.ProductName
+	AttrSerial             resourceapi.QualifiedName = draattr.Serial
+	AttrPort               resourceapi.QualifiedName = draattr.Port
+	AttrBusnum             resourceapi.QualifiedName = draattr.Busnum
+	AttrDevnum             resourceapi.QualifiedName = draattr.Devnum
+	AttrBus                resourceapi.QualifiedName = draattr.Bus
+	AttrDeviceNumber       resourceapi.QualifiedName = draattr.DeviceNumber
+	AttrInterfaceClasses   resourceapi.QualifiedName = draattr.InterfaceClasses
+	AttrManufacturer       resourceapi.QualifiedName = draattr.Manufacturer
+	AttrProduct            resourceapi.QualifiedName = draattr.Product
+	AttrSpeed              resourceapi.QualifiedName = draattr.Speed
+	AttrController         resourceapi.QualifiedName = draattr.Controller
+	AttrPCIBusID           resourceapi.QualifiedName = draattr.PCIBusID
+	AttrIOMMUGroup         resourceapi.QualifiedName = draattr.IOMMUGroup
+	AttrIOMMUGroupViable   resourceapi.QualifiedName = draattr.IOMMUGroupViable
+	AttrPrepareTakes       resourceapi.QualifiedName = draattr.PrepareTakes
+	AttrPrepareBlockedBy   resourceapi.QualifiedName = draattr.PrepareBlockedBy
+	AttrNUMANode           resourceapi.QualifiedName = draattr.NUMANode
+	AttrSRIOVPhysFn        resourceapi.QualifiedName = draattr.SRIOVPhysFn
+	AttrSRIOVNumVFs        resourceapi.QualifiedName = draattr.SRIOVNumVFs
+	AttrSubsystemVendorID  resourceapi.QualifiedName = draattr.SubsystemVendorID
+	AttrSubsystemProductID resourceapi.QualifiedName = draattr.SubsystemProductID
+	AttrBootVGA            resourceapi.QualifiedName = draattr.BootVGA
+	AttrPCIeRoot           resourceapi.QualifiedName = draattr.PCIeRoot
 )
 
 // The API's limits (k8s.io/api/resource/v1), which Build and Slices keep.
@@ -66,7 +59,7 @@ const (
 	MaxDevicesPerSlice        = resourceapi.ResourceSliceMaxDevices                          // 128
 	MaxTaintedDevicesPerSlice = resourceapi.ResourceSliceMaxDevicesWithAdvancedFeatures      // 64, once a device has taints
 	MaxAttributes             = resourceapi.ResourceSliceMaxAttributesAndCapacitiesPerDevice // 32, attributes and capacities
-	MaxStringLength           = resourceapi.DeviceAttributeMaxValueLength                    // 64 bytes
+	MaxStringLength           = draattr.MaxValueLength                                       // 64 bytes
 	MaxNameLength             = 63                                                           // a DNS label
 )
 

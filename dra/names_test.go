@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/hostdev/hostdev/dra/draattr"
 	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/sysfstest"
@@ -79,7 +80,7 @@ func TestHostileSerials(t *testing.T) {
 			}
 		}
 		if c.serial != nil {
-			if got, want := *d.API.Attributes[AttrSerial].StringValue, String(*c.serial); got != want {
+			if got, want := *d.API.Attributes[AttrSerial].StringValue, draattr.Value(*c.serial); got != want {
 				t.Errorf("1-%s: serial %q, want %q", c.port, got, want)
 			}
 		}
@@ -209,12 +210,12 @@ func FuzzDeviceName(f *testing.F) {
 				t.Fatalf("fit(%q, label(%q)) = %q: %v", prefix, s, n, errs)
 			}
 		}
-		v := String(s)
+		v := draattr.Value(s)
 		if len(v) > MaxStringLength || !utf8.ValidString(v) {
-			t.Fatalf("String(%q) = %q: %d bytes", s, v, len(v))
+			t.Fatalf("Value(%q) = %q: %d bytes", s, v, len(v))
 		}
 		if len(quote.Text(s)) <= MaxStringLength && v != quote.Text(s) {
-			t.Fatalf("String(%q) = %q, shortened although %q fits", s, v, quote.Text(s))
+			t.Fatalf("Value(%q) = %q, shortened although %q fits", s, v, quote.Text(s))
 		}
 	})
 }
