@@ -2,6 +2,7 @@ package dra
 
 import (
 	"fmt"
+	"github.com/hostdev/hostdev/sysfstest"
 	"slices"
 	"strings"
 	"testing"
@@ -144,5 +145,25 @@ func TestValidateSlice(t *testing.T) {
 	s.Spec.Devices[0].Taints = []resourceapi.DeviceTaint{{Key: "a", Effect: "NoSchedule"}}
 	if err := validateSlice(s); err == nil {
 		t.Error("65 devices, one tainted: no error")
+	}
+}
+
+// The functions of a slot on the root bus are the chipset's separate
+// devices: a prepare of one never takes another, so a sibling on a host
+// driver keeps it from being prepared, as vfio.GroupPlan says.
+func TestChipsetSiblingsBlock(t *testing.T) {
+	tr := sysfstest.NewHost(t)
+	g := 5
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.0", Vendor: 0x8086, Device: 0x2918, Class: 0x060100, Driver: "lpc_ich", IOMMUGroup: &g})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.2", Vendor: 0x8086, Device: 0x2922, Class: 0x010601, Driver: "ahci", IOMMUGroup: &g})
+	tr.AddPCI(sysfstest.PCIFunction{Address: "0000:00:1f.3", Vendor: 0x8086, Device: 0x2930, Class: 0x0c0500, Driver: "vfio-pci", IOMMUGroup: &g})
+	inv := inventory(t, tr.Root())
+	d, ok := bySource(inv, "0000:00:1f.3")
+	if !ok {
+		t.Fatalf("0000:00:1f.3 not published: %v", inv.Warnings)
+	}
+	if d.Preparable || len(d.Takes) != 0 || len(d.BlockedBy) != 1 || d.BlockedBy[0] != "0000:00:1f.2" {
+		t.Errorf("0000:00:1f.3: preparable %v, takes %v, blocked by %v; want not preparable, blocked by 0000:00:1f.2 alone",
+			d.Preparable, d.Takes, d.BlockedBy)
 	}
 }

@@ -2,6 +2,7 @@ package dra
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/hostdev/hostdev/dra/draattr"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/sysfs"
+	"github.com/hostdev/hostdev/vfio"
 )
 
 // DriverName is the name the driver publishes under; see draattr.DriverName.
@@ -193,40 +195,26 @@ func never(v readiness.Verdict) bool {
 }
 
 // groupPlan says, for a PCI function in group g, which other functions of
-// the group a prepare takes with it (those in its own slot) and which keep
-// it from being prepared (endpoints in other slots on host drivers; the
-// group's Shared list is every endpoint on a host driver once one of them
-// keeps another member from being assigned).
+// the group a prepare takes with it and which keep it from being prepared,
+// by vfio's own rule (vfio.GroupPlan), so that what is published and what
+// a prepare does cannot disagree.
 func groupPlan(d discover.Device, g *readiness.Group) (takes, blockedBy []string) {
 	if d.PCI == nil || g == nil {
 		return nil, nil
 	}
-	self := *d.PCI.Address
-	sameSlot := func(m discover.Device) bool {
-		a := m.PCI.Address
-		return a != nil && a.Domain == self.Domain && a.Bus == self.Bus && a.Slot == self.Slot
-	}
-	for _, m := range g.Members {
-		if m.Name == d.Name || readiness.IsBridge(m.PCI) || notEndpoint(m.PCI) {
-			continue
-		}
-		if sameSlot(m) {
+	p, err := vfio.GroupPlan(d, g.Members)
+	for _, m := range p.Take {
+		if m.Name != d.Name {
 			takes = append(takes, m.Name)
 		}
 	}
-	for _, m := range g.Shared {
-		if m.Name != d.Name && !sameSlot(m) {
+	var blocked *vfio.BlockedError
+	if errors.As(err, &blocked) {
+		for _, m := range blocked.Holders {
 			blockedBy = append(blockedBy, m.Name)
 		}
 	}
 	return takes, blockedBy
-}
-
-// notEndpoint reports host and ISA bridges, which readiness never counts
-// as endpoints either.
-func notEndpoint(p *discover.PCI) bool {
-	c := p.Class >> 8
-	return c == 0x0600 || c == 0x0601
 }
 
 // deviceNames gives every device its name and says where it came from;

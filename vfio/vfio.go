@@ -91,9 +91,26 @@ func NewPlan(devs []discover.Device, addr string) (Plan, error) {
 	if t.PCI.IOMMUGroup == nil {
 		return Plan{}, fmt.Errorf("%s: no IOMMU group; VFIO needs the IOMMU on (intel_iommu=on or amd_iommu=on)", quote.Text(addr))
 	}
+	var members []discover.Device
+	for _, d := range devs {
+		if d.PCI != nil && d.PCI.IOMMUGroup != nil && *d.PCI.IOMMUGroup == *t.PCI.IOMMUGroup {
+			members = append(members, d)
+		}
+	}
+	return GroupPlan(t, members)
+}
+
+// GroupPlan is NewPlan for a caller that has the members of the target's
+// IOMMU group at hand (readiness.Group.Members): it costs the size of the
+// group, not of the scan. target must be a PCI function with a group, and
+// members every function of that group, target among them.
+func GroupPlan(t discover.Device, members []discover.Device) (Plan, error) {
+	if t.PCI == nil || t.PCI.Address == nil || t.PCI.IOMMUGroup == nil || !endpoint(t.PCI) {
+		return Plan{}, fmt.Errorf("%s: not a PCI endpoint with an IOMMU group", quote.Text(t.Name))
+	}
 	p := Plan{Target: t, Group: *t.PCI.IOMMUGroup}
 	var holders []discover.Device
-	for _, d := range devs {
+	for _, d := range members {
 		if d.PCI == nil || d.PCI.Address == nil || d.PCI.IOMMUGroup == nil || *d.PCI.IOMMUGroup != p.Group || !endpoint(d.PCI) {
 			continue
 		}
