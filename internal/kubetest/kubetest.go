@@ -174,7 +174,7 @@ func (cp *ControlPlane) start(bin string, opts Options) error {
 		peer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 		p, err := startProcess(cp.dir, "etcd", filepath.Join(bin, "etcd"), args(
 			"name", "kubetest",
-			"data-dir", filepath.Join(cp.dir, "etcd"),
+			"data-dir", filepath.Join(cp.dir, "etcd-"+strconv.Itoa(ports[0])), // a retry's own
 			"listen-client-urls", client,
 			"advertise-client-urls", client,
 			"listen-peer-urls", peer,
