@@ -51,7 +51,7 @@ func TestSchedulerAllocatesBySerial(t *testing.T) {
 		}
 	}
 	node := cp.Node
-	create(t, ctx, "ResourceSlice", func() error {
+	create(t, "ResourceSlice", func() error {
 		_, err := c.ResourceV1().ResourceSlices().Create(ctx, &resourcev1.ResourceSlice{
 			ObjectMeta: metav1.ObjectMeta{Name: node + "-" + driver},
 			Spec: resourcev1.ResourceSliceSpec{
@@ -63,7 +63,7 @@ func TestSchedulerAllocatesBySerial(t *testing.T) {
 		}, metav1.CreateOptions{})
 		return err
 	})
-	create(t, ctx, "DeviceClass", func() error {
+	create(t, "DeviceClass", func() error {
 		_, err := c.ResourceV1().DeviceClasses().Create(ctx, &resourcev1.DeviceClass{
 			ObjectMeta: metav1.ObjectMeta{Name: driver},
 			Spec: resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{
@@ -88,14 +88,14 @@ func TestSchedulerAllocatesBySerial(t *testing.T) {
 	}
 	ns := metav1.NamespaceDefault
 	claimName := "key-b"
-	create(t, ctx, "ResourceClaim", func() error {
+	create(t, "ResourceClaim", func() error {
 		_, err := c.ResourceV1().ResourceClaims(ns).Create(ctx, &resourcev1.ResourceClaim{
 			ObjectMeta: metav1.ObjectMeta{Name: claimName},
 			Spec:       bySerial("B"),
 		}, metav1.CreateOptions{})
 		return err
 	})
-	create(t, ctx, "Pod", func() error {
+	create(t, "Pod", func() error {
 		_, err := c.CoreV1().Pods(ns).Create(ctx, pod("uses-b", corev1.PodResourceClaim{Name: "key", ResourceClaimName: &claimName}), metav1.CreateOptions{})
 		return err
 	})
@@ -108,14 +108,14 @@ func TestSchedulerAllocatesBySerial(t *testing.T) {
 	// The same through a ResourceClaimTemplate: the resourceclaim
 	// controller makes the claim, the scheduler allocates the device left.
 	template := "key-a"
-	create(t, ctx, "ResourceClaimTemplate", func() error {
+	create(t, "ResourceClaimTemplate", func() error {
 		_, err := c.ResourceV1().ResourceClaimTemplates(ns).Create(ctx, &resourcev1.ResourceClaimTemplate{
 			ObjectMeta: metav1.ObjectMeta{Name: template},
 			Spec:       resourcev1.ResourceClaimTemplateSpec{Spec: bySerial("A")},
 		}, metav1.CreateOptions{})
 		return err
 	})
-	create(t, ctx, "Pod", func() error {
+	create(t, "Pod", func() error {
 		_, err := c.CoreV1().Pods(ns).Create(ctx, pod("uses-a", corev1.PodResourceClaim{Name: "key", ResourceClaimTemplateName: &template}), metav1.CreateOptions{})
 		return err
 	})
@@ -149,7 +149,7 @@ func TestStopLeavesNothing(t *testing.T) {
 	}
 }
 
-func create(t *testing.T, ctx context.Context, kind string, f func() error) {
+func create(t *testing.T, kind string, f func() error) {
 	t.Helper()
 	if err := f(); err != nil {
 		t.Fatalf("create %s: %v", kind, err)
