@@ -293,6 +293,96 @@ func TestWatchNewBus(t *testing.T) {
 	h.same()
 }
 
+// A folder above the bus folders removed just after the watcher watched
+// it, and its parent watched only then (the watcher looked again and found
+// the parent the deepest folder there): inotify tells nothing of that
+// removal, as fsnotify leaves out a watched folder's own removal when it
+// watches the parent, and the parent's watch came too late to see it. The
+// folder made again is a new one, which the watcher must watch rather
+// than take for the one it watched: what is made in it next, a bus and
+// its root hub, is seen at once. Under load, an unplug and replug of a
+// host's last bus can go this way.
+func TestWatchFolderReplacedUnseen(t *testing.T) {
+	tr := sysfstest.NewHostAt(t.TempDir())
+	h := &fakeHost{t: t, tree: tr}
+	root := tr.Root()
+	bus := filepath.Join(root, "dev", "bus")
+	poke := filepath.Join(root, "poke")
+	var (
+		mu     sync.Mutex
+		seen   []string
+		gone   bool
+		hookEr error
+	)
+	h.hooks = &watchHooks{
+		// Unbuffered, so that fsnotify hands the poke over before it reads
+		// what follows it.
+		noEventBuffer: true,
+		addWatch: func(fsw *fsnotify.Watcher, dir string) error {
+			if err := fsw.Add(dir); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if dir == bus && !gone {
+				// Watched, then removed at once. fsnotify reads the removal
+				// after the poke, which the loop takes only when this pass
+				// is over: by then the parent, dev, is watched too.
+				gone = true
+				hookEr = errors.Join(os.WriteFile(poke, nil, 0o644), os.Remove(bus))
+			}
+			return nil
+		},
+		seen: func(ev fsnotify.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Has(fsnotify.Create) {
+				seen = append(seen, ev.Name)
+			}
+		},
+	}
+	h.start(WatchOptions{})
+	// waitSeen waits until the loop has taken in the creation of name.
+	waitSeen := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			ok, err := slices.Contains(seen, name), hookEr
+			mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the watcher did not take in %s in 10s", name)
+			}
+		}
+	}
+	if err := os.MkdirAll(bus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitSeen(poke)
+	if _, err := os.Stat(bus); !os.IsNotExist(err) {
+		t.Fatalf("dev/bus is there: %v", err)
+	}
+	// dev/bus again, alone: the deepest folder, for the watcher to watch.
+	if err := os.Mkdir(bus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitSeen(bus)
+	rh := sysfstest.RootHub(2, "480")
+	rh.Controller = "0000:00:12.0"
+	tr.Plug(rh)
+	tr.Plug(key(2, "1", "AGAIN"))
+	h.check()
+	evs := h.next(3) // in one pass or more: sorted
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, "add usb2@1", "add 2-1@2", "add 0000:00:12.0")
+	h.same()
+}
+
 // A device whose sysfs entries show up after its node: the node alone
 // names nothing, and the watcher looks again until it does.
 func TestWatchSysfsAfterNode(t *testing.T) {
