@@ -303,13 +303,16 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.added = append(b.added, d)
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
-		case had && !full && !w.dying[name] && lostInterfaces(old, d) && w.nodeExists(d.USB.Busnum, d.USB.Devnum) &&
+		case had && !full && !w.dying[name] && lostInterfaces(old, d) &&
 			!slices.Contains(b.fired, recheckKey{name: name, late: true}):
-			// Only interfaces gone, and the node still there: most likely
-			// an unplug caught half way (the kernel takes the interfaces
-			// first, the node next), which is not a change worth telling.
-			// The late look decides: a device still there without them
-			// was unbound or deconfigured, and that is a change.
+			// Only interfaces gone, or their drivers: most likely an
+			// unplug caught half way (the kernel unbinds the interfaces
+			// and takes them first, the node next), which is not a change
+			// worth telling. The node may be gone already, its event not
+			// yet read, and with it the bus folder when it was the last,
+			// so that nodeMissing cannot tell. The late look decides: a
+			// device still there without them was unbound or
+			// deconfigured, and that is a change.
 			w.schedule(recheckKey{name: name, late: true}, 0)
 			continue
 		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
@@ -336,14 +339,15 @@ func (w *watcher) forgetUSB(d Device) {
 	}
 }
 
-// lostInterfaces says whether d is old with fewer interfaces, each of
-// those left as it was, and nothing else changed.
+// lostInterfaces says whether d is old with less: fewer interfaces, or
+// interfaces that lost their driver, or files (read as zero) as a folder
+// being removed does, and nothing else changed.
 func lostInterfaces(old, d Device) bool {
-	if old.USB == nil || d.USB == nil || len(d.USB.Interfaces) >= len(old.USB.Interfaces) {
+	if old.USB == nil || d.USB == nil || reflect.DeepEqual(old, d) {
 		return false
 	}
 	for _, i := range d.USB.Interfaces {
-		if !slices.ContainsFunc(old.USB.Interfaces, func(o Interface) bool { return reflect.DeepEqual(o, i) }) {
+		if !slices.ContainsFunc(old.USB.Interfaces, func(o Interface) bool { return lessOf(i, o) }) {
 			return false
 		}
 	}
@@ -351,6 +355,16 @@ func lostInterfaces(old, d Device) bool {
 	ou.Interfaces, du.Interfaces = nil, nil
 	old.USB, d.USB = &ou, &du
 	return reflect.DeepEqual(old, d)
+}
+
+// lessOf says whether i is o, or o with some of its fields unset.
+func lessOf(i, o Interface) bool {
+	return i.Name == o.Name &&
+		(i.Number == o.Number || i.Number == 0) &&
+		(i.Class == o.Class || i.Class == 0) &&
+		(i.Subclass == o.Subclass || i.Subclass == 0) &&
+		(i.Protocol == o.Protocol || i.Protocol == 0) &&
+		(i.Driver == o.Driver || i.Driver == "")
 }
 
 // settle has a new device read again a few times while it settles, when

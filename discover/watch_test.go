@@ -1017,20 +1017,30 @@ func TestWatchUeventSyntaxErrorSkipped(t *testing.T) {
 }
 
 // Without uevents, a new device is read again while it settles. A look
-// that lands in the middle of an unplug (the kernel took the interfaces,
-// not yet the node) is no change: the watcher looks again a little later,
-// and by then the device is gone, which is a remove and nothing else. A
-// device that is still there without its interfaces then was deconfigured,
-// and that is a change. The unplug happens from the watcher's own
-// rechecks, so the test needs no timing.
+// that lands in the middle of an unplug is no change: the kernel has
+// unbound the interfaces' drivers or taken the interfaces, not yet the
+// node, or the node too, its event not yet read (and with it the bus
+// folder, for a bus's last node, so that no folder says a node is
+// missing). The watcher looks again a little later, and by then the
+// device is gone, which is a remove and nothing else. A device that is
+// still there without its interfaces or drivers then was deconfigured or
+// unbound, and that is a change. The unplug happens from the watcher's
+// own rechecks, so the test needs no timing.
 func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
+	rootHub := sysfstest.RootHub(2, "480")
+	rootHub.Controller = "0000:00:11.0"
 	for _, tc := range []struct {
 		name   string
-		unplug bool // at the late look, the node and the device are gone
+		dev    sysfstest.USBDevice
+		take   string // at the first settle look: "interfaces", "drivers", or "interfaces+node"
+		unplug bool   // at the late look, the node and the device are gone
 		want   string
 	}{
-		{"unplugged", true, "remove 1-3@2"},
-		{"deconfigured", false, "change 1-3@2"},
+		{"unplugged", key(1, "3", "K"), "interfaces", true, "remove 1-3@2"},
+		{"deconfigured", key(1, "3", "K"), "interfaces", false, "change 1-3@2"},
+		{"unbinding, unplugged", key(1, "3", "K"), "drivers", true, "remove 1-3@2"},
+		{"unbound", key(1, "3", "K"), "drivers", false, "change 1-3@2"},
+		{"root hub, node and folder gone", rootHub, "interfaces+node", true, "remove usb2@1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newTree(t, false, []int{1})
@@ -1038,38 +1048,62 @@ func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
 			var (
 				mu      sync.Mutex // the tree, between the test and the hook
 				plugged sysfstest.USBDevice
+				name    string
 				settled bool
 			)
 			h.hooks = &watchHooks{due: func(k recheckKey) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case k == recheckKey{name: "1-3"} && !settled:
-					// The first settle look: the kernel has just taken the
-					// interface, its bus link and its driver's.
+				case k == recheckKey{name: name} && !settled:
+					// The first settle look: the kernel has just unbound the
+					// interface, or taken it with its bus link and its
+					// driver's, and perhaps the node.
 					settled = true
-					link := filepath.Join(root, "sys/bus/usb/devices/1-3:1.0")
+					ifName := strings.TrimPrefix(name, "usb") + ":1.0"
+					if plugged.Port == "" {
+						ifName = strings.TrimPrefix(name, "usb") + "-0:1.0"
+					}
+					link := filepath.Join(root, "sys/bus/usb/devices", ifName)
 					dir, err := filepath.EvalSymlinks(link)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					for _, p := range []string{dir, link, filepath.Join(root, "sys/bus/usb/drivers/usb-storage/1-3:1.0")} {
+					drv, err := filepath.EvalSymlinks(filepath.Join(dir, "driver"))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					gone := []string{filepath.Join(dir, "driver"), filepath.Join(drv, ifName)}
+					if tc.take != "drivers" {
+						gone = append(gone, dir, link)
+					}
+					for _, p := range gone {
 						if err := os.RemoveAll(p); err != nil {
 							t.Error(err)
 						}
 					}
-				case k == recheckKey{name: "1-3", late: true} && tc.unplug:
-					h.tree.RemoveDevNode(1, plugged.Devnum)
-					h.tree.RemoveUSBEntries("1-3")
+					if tc.take == "interfaces+node" {
+						h.tree.RemoveDevNode(plugged.Bus, plugged.Devnum)
+					}
+				case k == recheckKey{name: name, late: true} && tc.unplug:
+					if tc.take != "interfaces+node" {
+						h.tree.RemoveDevNode(plugged.Bus, plugged.Devnum)
+					}
+					h.tree.RemoveUSBEntries(name)
 				}
 			}}
 			h.start(WatchOptions{})
 			mu.Lock()
-			plugged = h.tree.Plug(key(1, "3", "K"))
+			plugged = h.tree.Plug(tc.dev)
+			name = "usb2"
+			if plugged.Port != "" {
+				name = fmt.Sprintf("%d-%s", plugged.Bus, plugged.Port)
+			}
 			h.check()
 			mu.Unlock()
-			want(t, h.next(1), "add 1-3@2")
+			want(t, h.next(1), fmt.Sprintf("add %s@%d", name, plugged.Devnum))
 			evs := h.next(1)
 			want(t, evs, tc.want)
 			mu.Lock()
@@ -1077,9 +1111,19 @@ func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
 			if !settled {
 				t.Error("no settle look")
 			}
+			if tc.take == "interfaces+node" {
+				if _, err := os.Stat(filepath.Join(root, "dev/bus/usb/002")); !os.IsNotExist(err) {
+					t.Errorf("the bus folder is still there: %v", err)
+				}
+			}
 			mu.Unlock()
-			if !tc.unplug && len(evs[0].Device.USB.Interfaces) != 0 {
-				t.Errorf("deconfigured, with interfaces %+v", evs[0].Device.USB.Interfaces)
+			if !tc.unplug {
+				ifs := evs[0].Device.USB.Interfaces
+				if tc.take == "drivers" && (len(ifs) != 1 || ifs[0].Driver != "") {
+					t.Errorf("unbound, with interfaces %+v", ifs)
+				} else if tc.take == "interfaces" && len(ifs) != 0 {
+					t.Errorf("deconfigured, with interfaces %+v", ifs)
+				}
 			}
 			h.idle()
 			select {
