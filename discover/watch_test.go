@@ -383,6 +383,88 @@ func TestWatchFolderReplacedUnseen(t *testing.T) {
 	h.same()
 }
 
+// funcRecorder is a sysfs.Recorder that calls file with the path of each
+// file read.
+type funcRecorder func(path string)
+
+func (f funcRecorder) File(path string, _ []byte) { f(path) }
+func (funcRecorder) Symlink(string, string)       {}
+func (funcRecorder) Dir(string)                   {}
+
+// A device read while the kernel is still making it, its node made just
+// after the read and before the watcher compares: it is not added half
+// made, to change a moment later, but once whole, when its node's event
+// brings it back. The watcher reads it in a listing that another
+// device's node (which no /sys/dev/char link names) calls for, and the
+// test finishes it, driver link and node, as the watcher reads the other.
+func TestWatchReadBeforeNode(t *testing.T) {
+	h := newTree(t, false, []int{1})
+	root := h.tree.Root()
+	var (
+		mu      sync.Mutex
+		armed   bool
+		hookErr error
+	)
+	var half, other sysfstest.USBDevice
+	var ifDir, target string
+	h.hooks = &watchHooks{recorder: funcRecorder(func(p string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed || !strings.HasSuffix(p, "/1-4/busnum") {
+			return
+		}
+		// 1-3, read just before, half made: the kernel finishes it now.
+		armed = false
+		hookErr = errors.Join(os.Symlink(target, filepath.Join(ifDir, "driver")),
+			os.WriteFile(filepath.Join(root, fmt.Sprintf("dev/bus/usb/001/%03d", half.Devnum)), nil, 0o644))
+	})}
+	h.start(WatchOptions{})
+	mu.Lock()
+	half, other = key(1, "3", "HALF"), key(1, "4", "OTHER")
+	half.Devnum, other.Devnum = 2, 3
+	dir := filepath.Join(root, h.tree.AddUSB(half)) // no node yet
+	h.tree.AddUSB(other)
+	h.check()
+	ifDir = filepath.Join(dir, "1-3:1.0")
+	var err error
+	if target, err = os.Readlink(filepath.Join(ifDir, "driver")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ifDir, "driver")); err != nil { // not bound yet
+		t.Fatal(err)
+	}
+	armed = true
+	mu.Unlock()
+	h.tree.AddDevNode(1, other.Devnum)
+	h.check()
+	var evs []Event
+	for _, n := range []string{"1-3", "1-4"} {
+		for !slices.ContainsFunc(evs, func(e Event) bool { return e.Op == Add && e.Device.Name == n }) {
+			evs = append(evs, h.next(1)...)
+		}
+	}
+	mu.Lock()
+	if armed || hookErr != nil {
+		t.Fatalf("the hook did not finish 1-3: %v", hookErr)
+	}
+	mu.Unlock()
+	h.idle()
+	for more := true; more; {
+		select {
+		case ev := <-h.w.Events:
+			evs = append(evs, ev)
+		default:
+			more = false
+		}
+	}
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, fmt.Sprintf("add 1-3@%d", half.Devnum), fmt.Sprintf("add 1-4@%d", other.Devnum))
+	if ifs := evs[0].Device.USB.Interfaces; len(ifs) != 1 || ifs[0].Driver != "usb-storage" {
+		t.Errorf("1-3 added with interfaces %+v", ifs)
+	}
+	h.same()
+}
+
 // A device whose sysfs entries show up after its node: the node alone
 // names nothing, and the watcher looks again until it does.
 func TestWatchSysfsAfterNode(t *testing.T) {
