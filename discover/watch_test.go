@@ -285,11 +285,38 @@ func TestWatchNewBus(t *testing.T) {
 	tr.Plug(sysfstest.RootHub(4, "5000"))
 	tr.Plug(key(4, "2", "K4"))
 	h.check()
-	evs = h.next(2)
-	for len(evs) < 3 && !slices.ContainsFunc(evs, func(e Event) bool { return e.Device.Name == "4-2" }) {
-		evs = append(evs, h.next(1)...)
+	// The watcher may still be busy with the unplug (a listing for the
+	// folders that went) as the bus comes back, and read the root hub
+	// while it is made. The two adds, and at most changes of those two
+	// (settle looks that find them whole), once the watcher is done.
+	evs = nil
+	for _, n := range []string{"usb4", "4-2"} {
+		for !slices.ContainsFunc(evs, func(e Event) bool { return e.Op == Add && e.Device.Name == n }) {
+			evs = append(evs, h.next(1)...)
+		}
 	}
-	h.quiet(50 * time.Millisecond)
+	h.idle() // the pass's events are in Events before the loop waits
+	for more := true; more; {
+		select {
+		case ev := <-h.w.Events:
+			evs = append(evs, ev)
+		default:
+			more = false
+		}
+	}
+	var added []string
+	for _, e := range evs {
+		switch {
+		case e.Op == Add:
+			added = append(added, names([]Device{e.Device}))
+		case e.Op == Change && (e.Device.Name == "usb4" || e.Device.Name == "4-2"):
+		default:
+			t.Errorf("after the bus came back: %s", brief(evs))
+		}
+	}
+	if slices.Sort(added); !slices.Equal(added, []string{"4-2@2", "usb4@1"}) {
+		t.Errorf("after the bus came back: %s", brief(evs))
+	}
 	h.same()
 }
 
@@ -958,10 +985,20 @@ func TestWatchPCIRemovedAndBack(t *testing.T) {
 	pci := func(action string) {
 		h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: action, Devpath: "/devices/pci0000:00/0000:00:11.0", Subsystem: "pci"}}
 	}
-	h.w.mu.Lock() // the next pass waits here, so both uevents make one batch
+	// The plug's pass waits on mu, which the test holds, so that both
+	// uevents wait for the pass after it and make one batch. Sent before
+	// that pass has begun, they could make it with the plug's node event
+	// (the order of the events is then another), or come before it.
+	h.w.mu.Lock()
+	passes := h.w.w.passes.Load()
 	h.tree.Plug(key(1, "1", "X"))
 	h.check()
-	time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); h.w.w.passes.Load() == passes; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.w.mu.Unlock()
+			t.Fatal("no pass for the plug in 10s")
+		}
+	}
 	pci("remove")
 	pci("add")
 	h.w.mu.Unlock()
