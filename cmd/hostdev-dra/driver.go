@@ -47,7 +47,9 @@ type config struct {
 	RegistrarDir string           // the kubelet's plugin registry
 	AllowPCI     []match.Selector // PCI functions a prepare may take from host drivers
 	Debounce     time.Duration    // how long events are gathered before a republish
-	Metadata     bool             // EnableDeviceMetadata
+	Rescan       time.Duration    // the watcher's full rescan; 0 is discover's default
+	Uevents      discover.UeventMode
+	Metadata     bool // EnableDeviceMetadata
 	// Write replaces the sysfs writes of vfio.Binder (tests).
 	Write func(rel, value string) error
 	Log   *slog.Logger
@@ -225,7 +227,7 @@ func (d *driver) publish(ctx context.Context) error {
 // watch republishes on every batch of device events, gathered for
 // cfg.Debounce, until ctx is done.
 func (d *driver) watch(ctx context.Context, ready chan<- struct{}) error {
-	w, err := d.host.Watch(ctx, discover.WatchOptions{})
+	w, err := d.host.Watch(ctx, discover.WatchOptions{Rescan: d.cfg.Rescan, Uevents: d.cfg.Uevents})
 	if err != nil {
 		return err
 	}

@@ -119,7 +119,9 @@ func (e *env) start() *running {
 	}
 	r, err := start(e.t.Context(), config{Root: e.host.Root(), NodeName: node, CDIRoot: e.cdiRoot,
 		DataDir: e.dataDir, RegistrarDir: e.regDir, AllowPCI: sels, Metadata: true,
-		Write: e.host.WritePCIControl, Log: log}, e.client)
+		// A fake tree has no uevents: driver binds show at the rescan.
+		Rescan: 200 * time.Millisecond,
+		Write:  e.host.WritePCIControl, Log: log}, e.client)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -346,6 +348,18 @@ func TestPublishAndFollow(t *testing.T) {
 	if took > time.Second {
 		t.Errorf("an unplug took %v to reach the slices, want under 1 s", took)
 	}
+	// Unbound, the NIC needs no --allow-pci. (On a host, the unbind's
+	// uevent wakes the watcher; here the rescan does.)
+	e.host.UnbindDriver("0000:02:00.0")
+	took = e.waitPublished("an unbind", func(m map[string]resourceapi.Device) bool {
+		d := m[nic]
+		return d.Attributes[dra.AttrDriver].StringValue != nil && *d.Attributes[dra.AttrDriver].StringValue == "" &&
+			preparable(d) && len(d.Taints) == 0
+	})
+	t.Logf("unbind to ResourceSlice: %v", took)
+	if took > time.Second {
+		t.Errorf("an unbind took %v to reach the slices, want under 1 s", took)
+	}
 }
 
 // A prepare of the GPU binds it and its audio function to vfio-pci and
@@ -389,6 +403,10 @@ func TestPrepareGPUAndRestart(t *testing.T) {
 	r.stop()
 	e.start()
 	k = e.kubelet()
+	again, errMsg = k.prepare(c)
+	if errMsg != "" || len(again) != 1 || !slices.Equal(again[0].CdiDeviceIds, devs[0].CdiDeviceIds) {
+		t.Errorf("a prepare after a restart gave %v %q, want the first's %v", again, errMsg, devs)
+	}
 	if errMsg := k.unprepare(c); errMsg != "" {
 		t.Fatalf("unprepare: %s", errMsg)
 	}

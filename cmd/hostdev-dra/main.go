@@ -26,6 +26,7 @@ import (
 	metadatav1beta1 "k8s.io/dynamic-resource-allocation/api/metadata/v1beta1"
 	"k8s.io/dynamic-resource-allocation/kubeletplugin"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/dra"
 	"github.com/hostdev/hostdev/match"
 )
@@ -100,7 +101,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	var cfg config
 	var allow allowFlag
-	var kubeconfig, logLevel string
+	var kubeconfig, logLevel, uevents string
 	fs.StringVar(&cfg.Root, "root", "/", "the host's root directory: its sysfs is ROOT/sys")
 	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "the node's name, and its pool's (default $NODE_NAME)")
 	fs.StringVar(&cfg.CDIRoot, "cdi-root", "/var/run/cdi", "where the CDI specs of prepared claims are written")
@@ -109,6 +110,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.Var(&allow, "allow-pci", "a selector of PCI functions a prepare may take from host drivers (repeatable)")
 	fs.BoolVar(&cfg.Metadata, "device-metadata", true, "have the kubelet plugin helper write each prepared device's attributes into the pod (EnableDeviceMetadata)")
 	fs.DurationVar(&cfg.Debounce, "debounce", 20*time.Millisecond, "how long device events are gathered before the slices are rebuilt")
+	fs.DurationVar(&cfg.Rescan, "rescan", discover.DefaultRescan, "the period of the full rescan under the event sources")
+	fs.StringVar(&uevents, "uevents", "auto", "listen to kernel uevents (PCI changes, driver binds): auto (when --root is /), on (--root is the host's sysfs mounted elsewhere; needs the host's network namespace), or off (binds show at the rescan)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -122,6 +125,16 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if cfg.NodeName == "" {
 		return errors.New("no node name: set --node-name or $NODE_NAME (the downward API's spec.nodeName)")
+	}
+	switch uevents {
+	case "auto":
+		cfg.Uevents = discover.UeventsAuto
+	case "on":
+		cfg.Uevents = discover.UeventsOn
+	case "off":
+		cfg.Uevents = discover.UeventsOff
+	default:
+		return fmt.Errorf("--uevents %q: want auto, on or off", uevents)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {

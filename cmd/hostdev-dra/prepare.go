@@ -126,7 +126,7 @@ func (d *driver) PrepareResourceClaims(ctx context.Context, claims []*resourceap
 	changed := false
 	for _, c := range claims {
 		if p, ok := cp.Claims[c.UID]; ok && !p.Pending {
-			result[c.UID] = kubeletplugin.PrepareResult{Devices: p.results()}
+			result[c.UID] = kubeletplugin.PrepareResult{Devices: p.results(d.cfg.Metadata)}
 			continue
 		} else if ok {
 			if err := d.undo(ctx, p); err != nil {
@@ -141,13 +141,7 @@ func (d *driver) PrepareResourceClaims(ctx context.Context, claims []*resourceap
 			continue
 		}
 		changed = true
-		res := kubeletplugin.PrepareResult{Devices: p.results()}
-		if d.cfg.Metadata {
-			for i := range res.Devices {
-				res.Devices[i].Metadata = metadata(p.Devices[i].Published)
-			}
-		}
-		result[c.UID] = res
+		result[c.UID] = kubeletplugin.PrepareResult{Devices: p.results(d.cfg.Metadata)}
 	}
 	if changed {
 		if err := d.publish(ctx); err != nil {
@@ -157,11 +151,17 @@ func (d *driver) PrepareResourceClaims(ctx context.Context, claims []*resourceap
 	return result, nil
 }
 
-func (p *preparedClaim) results() []kubeletplugin.Device {
+// results gives what the kubelet gets for a prepared claim, with each
+// device's published attributes when withMetadata.
+func (p *preparedClaim) results(withMetadata bool) []kubeletplugin.Device {
 	var out []kubeletplugin.Device
 	for _, dev := range p.Devices {
-		out = append(out, kubeletplugin.Device{Requests: dev.Requests, PoolName: dev.Pool,
-			DeviceName: dev.Device, CDIDeviceIDs: dev.CDIIDs})
+		r := kubeletplugin.Device{Requests: dev.Requests, PoolName: dev.Pool,
+			DeviceName: dev.Device, CDIDeviceIDs: dev.CDIIDs}
+		if withMetadata {
+			r.Metadata = metadata(dev.Published)
+		}
+		out = append(out, r)
 	}
 	return out
 }
