@@ -11,6 +11,7 @@ import (
 	"time"
 
 	resourceapi "k8s.io/api/resource/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/dynamic-resource-allocation/kubeletplugin"
 	"k8s.io/dynamic-resource-allocation/resourceslice"
 
@@ -142,8 +143,8 @@ func (d *driver) applyPolicy(inv *dra.Inventory, rep *readiness.Report) map[stri
 			if !ok || !hostDriver(f) || d.allowed(f) {
 				continue
 			}
-			if firstDriver == "" {
-				firstDriver = f.PCI.Driver
+			if firstDriver == "" && len(validation.IsValidLabelValue(f.PCI.Driver)) == 0 {
+				firstDriver = f.PCI.Driver // a taint's value is a label value
 			}
 			held = append(held, fmt.Sprintf("%s is on host driver %s", f.Name, f.PCI.Driver))
 		}

@@ -394,6 +394,13 @@ func TestPrepareGPUAndRestart(t *testing.T) {
 		t.Errorf("CDI ids %v: want the device metadata's second", devs[0].CdiDeviceIds)
 	}
 
+	// The audio function went to vfio-pci with the GPU: it is not
+	// another claim's to take.
+	other := e.claim("other", "pci-0000-01-00-1")
+	if _, errMsg := k.prepare(other); !strings.Contains(errMsg, "0000:01:00.1") || !strings.Contains(errMsg, "default/vm") {
+		t.Errorf("prepare of the GPU's audio function for another claim: error %q, want it to name the function and claim default/vm", errMsg)
+	}
+
 	again, errMsg := k.prepare(c)
 	if errMsg != "" || len(again) != 1 || !slices.Equal(again[0].CdiDeviceIds, devs[0].CdiDeviceIds) {
 		t.Errorf("a second prepare gave %v %q, want the first's %v", again, errMsg, devs)
@@ -512,4 +519,25 @@ func TestPrepareUSBAfterReplug(t *testing.T) {
 		t.Fatalf("unprepare: %s", errMsg)
 	}
 	e.waitPublished("the unprepare of an unplugged device", func(m map[string]resourceapi.Device) bool { _, ok := m[yubiKey]; return !ok })
+}
+
+// The flags: the policy is in the help, and a bad selector or a missing
+// node name stops the driver before it touches anything.
+func TestFlags(t *testing.T) {
+	var out strings.Builder
+	if err := run([]string{"-h"}, &out); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"--allow-pci SELECTOR", TaintHostDriverNotAllowed, "pci-stub", "USB devices are never unbound", "-cdi-root"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("-h does not say %q", want)
+		}
+	}
+	if err := run([]string{"--node-name", "n", "--allow-pci", "vendor=zz"}, io.Discard); err == nil || !strings.Contains(err.Error(), "zz") {
+		t.Errorf("a bad --allow-pci: %v", err)
+	}
+	t.Setenv("NODE_NAME", "")
+	if err := run(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "--node-name") {
+		t.Errorf("no node name: %v", err)
+	}
 }

@@ -38,7 +38,8 @@ hostdev.io). It runs on every node as a DaemonSet and:
 
   - publishes the node's USB devices and PCI endpoint functions in the
     ResourceSlices of one pool named after the node, and republishes within
-    a few milliseconds of a plug, an unplug or a driver bind;
+    milliseconds of a plug or an unplug, and of a driver bind when kernel
+    uevents are heard (see --uevents; else at the next --rescan);
   - prepares an allocated device for a pod: a PCI function (with the other
     functions of its slot in its IOMMU group, a GPU's audio function) is
     bound to vfio-pci, and the pod gets /dev/vfio/vfio and /dev/vfio/N; a USB
@@ -111,7 +112,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.BoolVar(&cfg.Metadata, "device-metadata", true, "have the kubelet plugin helper write each prepared device's attributes into the pod (EnableDeviceMetadata)")
 	fs.DurationVar(&cfg.Debounce, "debounce", 20*time.Millisecond, "how long device events are gathered before the slices are rebuilt")
 	fs.DurationVar(&cfg.Rescan, "rescan", discover.DefaultRescan, "the period of the full rescan under the event sources")
-	fs.StringVar(&uevents, "uevents", "auto", "listen to kernel uevents (PCI changes, driver binds): auto (when --root is /), on (--root is the host's sysfs mounted elsewhere; needs the host's network namespace), or off (binds show at the rescan)")
+	fs.StringVar(&uevents, "uevents", "auto", "listen to kernel uevents (PCI changes, driver binds): auto (when --root is /), on (--root is the host's sysfs mounted elsewhere; a pod may need hostNetwork to receive them), or off (binds show at the rescan)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "a kubeconfig file; in-cluster configuration when empty")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

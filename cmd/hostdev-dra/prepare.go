@@ -254,7 +254,7 @@ func (d *driver) prepareClaim(ctx context.Context, cp *checkpoint, c *resourceap
 			}
 			for _, f := range plan.Take {
 				if owner, ok := inUse[f.Name]; ok {
-					return p, fmt.Errorf("device %s: its function %s is prepared for %s already", r.Device, f.Name, owner)
+					return p, fmt.Errorf("device %s (%s): %s, which a prepare takes with it, is prepared for %s already", r.Device, dev.Source.Name, f.Name, owner)
 				}
 				pd.Functions = append(pd.Functions, f.Name)
 			}
