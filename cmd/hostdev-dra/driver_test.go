@@ -27,9 +27,11 @@ import (
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 	cdispec "tags.cncf.io/container-device-interface/specs-go"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/dra"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/sysfstest"
+	"github.com/hostdev/hostdev/vfio"
 )
 
 const node = "node1"
@@ -76,6 +78,9 @@ type env struct {
 	regDir  string
 	cdiRoot string
 	allow   []string
+	// write, when set, is the driver's sysfs write instead of the tree's
+	// own WritePCIControl.
+	write func(rel, value string) error
 }
 
 func newEnv(t *testing.T, allow ...string) *env {
@@ -113,6 +118,10 @@ func (e *env) start() *running {
 		}
 		sels = append(sels, s)
 	}
+	write := e.host.WritePCIControl
+	if e.write != nil {
+		write = e.write
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -121,7 +130,7 @@ func (e *env) start() *running {
 		DataDir: e.dataDir, RegistrarDir: e.regDir, AllowPCI: sels, Metadata: true,
 		// A fake tree has no uevents: driver binds show at the rescan.
 		Rescan: 200 * time.Millisecond,
-		Write:  e.host.WritePCIControl, Log: log}, e.client)
+		Write:  write, Log: log}, e.client)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -539,5 +548,82 @@ func TestFlags(t *testing.T) {
 	t.Setenv("NODE_NAME", "")
 	if err := run(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "--node-name") {
 		t.Errorf("no node name: %v", err)
+	}
+}
+
+// A driver that died between binding a GPU to vfio-pci and finishing the
+// prepare left a pending entry in its checkpoint: an unprepare by the next
+// instance gives the functions back all the same.
+func TestUnprepareAfterCrash(t *testing.T) {
+	e := newEnv(t, "0000:01:00.*")
+	res, err := discover.Scan(t.Context(), discover.Options{Root: e.host.Root(), Numeric: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := vfio.NewPlan(res.Devices, "0000:01:00.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd := preparedDevice{Requests: []string{"gpu"}, Pool: node, Device: gpu}
+	for _, f := range plan.Take {
+		pd.Functions = append(pd.Functions, f.Name)
+		pd.Held = append(pd.Held, vfio.Held{Address: f.Name, Driver: f.PCI.Driver, Override: f.PCI.DriverOverride})
+	}
+	if err := os.MkdirAll(e.dataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	cp := &checkpoint{Claims: map[types.UID]*preparedClaim{"uid-vm": {Namespace: "default", Name: "vm", Pending: true,
+		Devices: []preparedDevice{pd}}}}
+	if err := cp.save(e.dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (vfio.Binder{Root: e.host.Root(), Write: e.host.WritePCIControl}).Take(t.Context(), plan); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	k := e.kubelet()
+	c := &resourceapi.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "vm", UID: "uid-vm"}}
+	if errMsg := k.unprepare(c); errMsg != "" {
+		t.Fatalf("unprepare: %s", errMsg)
+	}
+	if got := e.pciDrivers("0000:01:00.0", "0000:01:00.1"); !slices.Equal(got, []string{"nouveau", "snd_hda_intel"}) {
+		t.Errorf("drivers after unprepare: %v, want nouveau, snd_hda_intel", got)
+	}
+}
+
+// The checkpoint holds what a prepare is about to move before it moves
+// anything: a crash in between leaves a record to restore from.
+func TestCheckpointBeforeBind(t *testing.T) {
+	e := newEnv(t, "0000:01:00.*")
+	var seen []string
+	e.write = func(rel, value string) error {
+		if seen == nil {
+			cp, err := loadCheckpoint(e.dataDir)
+			if err != nil {
+				return err
+			}
+			seen = []string{}
+			if p := cp.Claims["uid-vm"]; p != nil && p.Pending && len(p.Devices) == 1 {
+				for _, h := range p.Devices[0].Held {
+					seen = append(seen, h.Address+"="+h.Driver)
+				}
+			}
+		}
+		return e.host.WritePCIControl(rel, value)
+	}
+	e.start()
+	k := e.kubelet()
+	if _, errMsg := k.prepare(e.claim("vm", gpu)); errMsg != "" {
+		t.Fatalf("prepare: %s", errMsg)
+	}
+	if want := []string{"0000:01:00.0=nouveau", "0000:01:00.1=snd_hda_intel"}; !slices.Equal(seen, want) {
+		t.Errorf("the checkpoint at the first sysfs write held %v, want a pending %v", seen, want)
+	}
+	cp, err := loadCheckpoint(e.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cp.Claims["uid-vm"]; p == nil || p.Pending {
+		t.Errorf("the checkpoint after the prepare: %+v, want the claim prepared", p)
 	}
 }
