@@ -200,6 +200,7 @@ func (d *driver) publish(ctx context.Context) error {
 			}
 			gone[p.Device] = fmt.Sprintf("%s went away while prepared for claim %s/%s", p.Device, c.Namespace, c.Name)
 			api := *p.Published.DeepCopy()
+			api.Name = p.Device // a record a crash cut short may hold no more
 			if api.Attributes == nil {
 				api.Attributes = map[resourceapi.QualifiedName]resourceapi.DeviceAttribute{}
 			}
