@@ -283,7 +283,7 @@ type watcher struct {
 	fsw      *fsnotify.Watcher
 	fsEvents <-chan fsnotify.Event // fsw's, until closed
 	fsErrors <-chan error
-	watched  map[string]bool // the folders under watch
+	watched  map[string]bool // the folders watched, some perhaps gone since (see rewatch)
 	polling  bool            // the file events are lost: poll instead
 	uconn    *uevent.Conn
 	uevents  chan ueventItem
@@ -471,6 +471,9 @@ func (w *watcher) gotFileEvent(b *batch, ev fsnotify.Event, ok bool) {
 		return
 	}
 	w.fileEvent(b, ev)
+	if w.hooks != nil && w.hooks.seen != nil {
+		w.hooks.seen(ev)
+	}
 }
 
 func (w *watcher) gotFileError(b *batch, err error, ok bool) {

@@ -29,6 +29,10 @@ type batch struct {
 	rootHubs bool
 	// pciGone: PCI functions the kernel said it removed.
 	pciGone map[string]bool
+	// nodesBefore: the nodes of the buses read, as they were before the
+	// read, nil for a bus without a folder (see nodeMissingBefore); nil
+	// outside such a read.
+	nodesBefore map[int]map[int]bool
 
 	removed, added []Device
 	changed        []change
@@ -170,9 +174,7 @@ func (w *watcher) usbRescan(b *batch) {
 		}
 	}
 	if len(want) > 0 {
-		got := map[string]Device{}
-		w.readUSBNames(slices.Sorted(maps.Keys(want)), got)
-		w.diffUSB(b, want, got, false)
+		w.readUSBDiff(b, want)
 	}
 
 	// A node nobody claims: a device replugged where it was (same name,
@@ -189,9 +191,7 @@ func (w *watcher) usbRescan(b *batch) {
 			}
 		}
 		if len(same) > 0 {
-			again := map[string]Device{}
-			w.readUSBNames(same, again)
-			w.diffUSB(b, set(same), again, false)
+			w.readUSBDiff(b, set(same))
 		}
 		if _, ok := w.byNode[k]; !ok {
 			w.schedule(recheckKey{bus: n.bus, dev: n.dev}, 0)
@@ -204,6 +204,58 @@ func (w *watcher) usbRescan(b *batch) {
 			w.schedule(recheckKey{name: name, gone: true}, 0)
 		}
 	}
+}
+
+// readUSBDiff reads the named USB devices and compares them with what is
+// known, outside a full rescan. The nodes of their buses are listed first:
+// a device is whole once its node is there (the kernel makes the node
+// last), but only if the node was there before the device was read.
+func (w *watcher) readUSBDiff(b *batch, want map[string]bool) {
+	b.nodesBefore = map[int]map[int]bool{}
+	for n := range want {
+		bus := busFromName(n)
+		if _, ok := b.nodesBefore[bus]; ok || bus <= 0 {
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(w.devDir, fmt.Sprintf("%03d", bus)))
+		if err != nil {
+			b.nodesBefore[bus] = nil // no folder
+			continue
+		}
+		nodes := make(map[int]bool, len(ents))
+		for _, e := range ents {
+			if dn, ok := nodeNumber(e.Name()); ok {
+				nodes[dn] = true
+			}
+		}
+		b.nodesBefore[bus] = nodes
+	}
+	got := map[string]Device{}
+	w.readUSBNames(slices.Sorted(maps.Keys(want)), got)
+	w.diffUSB(b, want, got, false)
+	b.nodesBefore = nil
+}
+
+// nodeMissingBefore is nodeMissing for a device that is new, or new at
+// its devnum: whether it was read before its node was made, and so
+// perhaps half made (its node's event brings it back whole). A bus
+// folder made since the read counts as one without the node: its event
+// brings the device back too. For a bus not listed before the read (a
+// busnum that is not the name's), and outside readUSBDiff, it is
+// nodeMissing.
+func (w *watcher) nodeMissingBefore(b *batch, d Device) bool {
+	if d.USB == nil || d.USB.Busnum <= 0 || d.USB.Devnum <= 0 {
+		return w.nodeMissing(d)
+	}
+	nodes, listed := b.nodesBefore[d.USB.Busnum]
+	switch {
+	case !listed:
+		return w.nodeMissing(d)
+	case nodes != nil:
+		return !nodes[d.USB.Devnum]
+	}
+	_, err := os.Stat(filepath.Join(w.devDir, fmt.Sprintf("%03d", d.USB.Busnum)))
+	return err == nil
 }
 
 // nodeMissing says whether d's bus folder has nodes but d has none.
@@ -289,13 +341,13 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.rootHubs = b.rootHubs || old.USB.IsRootHub()
 			b.removed = append(b.removed, old)
 			w.forgetUSB(old)
-			if !full && w.nodeMissing(d) {
+			if !full && w.nodeMissingBefore(b, d) {
 				continue // its node comes next, and says so
 			}
 			b.added = append(b.added, d)
 			w.settle(name)
 		case !had:
-			if !full && w.nodeMissing(d) {
+			if !full && w.nodeMissingBefore(b, d) {
 				// Still being made: the kernel makes the node last, and
 				// its event brings the device back here, whole.
 				continue
@@ -303,13 +355,16 @@ func (w *watcher) diffUSB(b *batch, want map[string]bool, got map[string]Device,
 			b.added = append(b.added, d)
 			b.rootHubs = b.rootHubs || d.USB.IsRootHub()
 			w.settle(name)
-		case had && !full && !w.dying[name] && lostInterfaces(old, d) && w.nodeExists(d.USB.Busnum, d.USB.Devnum) &&
+		case had && !full && !w.dying[name] && lostInterfaces(old, d) &&
 			!slices.Contains(b.fired, recheckKey{name: name, late: true}):
-			// Only interfaces gone, and the node still there: most likely
-			// an unplug caught half way (the kernel takes the interfaces
-			// first, the node next), which is not a change worth telling.
-			// The late look decides: a device still there without them
-			// was unbound or deconfigured, and that is a change.
+			// Only interfaces gone, or their drivers: most likely an
+			// unplug caught half way (the kernel unbinds the interfaces
+			// and takes them first, the node next), which is not a change
+			// worth telling. The node may be gone already, its event not
+			// yet read, and with it the bus folder when it was the last,
+			// so that nodeMissing cannot tell. The late look decides: a
+			// device still there without them was unbound or
+			// deconfigured, and that is a change.
 			w.schedule(recheckKey{name: name, late: true}, 0)
 			continue
 		case !reflect.DeepEqual(old, d) && (full || !w.dying[name] && !w.nodeMissing(d)):
@@ -336,14 +391,15 @@ func (w *watcher) forgetUSB(d Device) {
 	}
 }
 
-// lostInterfaces says whether d is old with fewer interfaces, each of
-// those left as it was, and nothing else changed.
+// lostInterfaces says whether d is old with less: fewer interfaces, or
+// interfaces that lost their driver, or files (read as zero) as a folder
+// being removed does, and nothing else changed.
 func lostInterfaces(old, d Device) bool {
-	if old.USB == nil || d.USB == nil || len(d.USB.Interfaces) >= len(old.USB.Interfaces) {
+	if old.USB == nil || d.USB == nil || reflect.DeepEqual(old, d) {
 		return false
 	}
 	for _, i := range d.USB.Interfaces {
-		if !slices.ContainsFunc(old.USB.Interfaces, func(o Interface) bool { return reflect.DeepEqual(o, i) }) {
+		if !slices.ContainsFunc(old.USB.Interfaces, func(o Interface) bool { return lessOf(i, o) }) {
 			return false
 		}
 	}
@@ -351,6 +407,16 @@ func lostInterfaces(old, d Device) bool {
 	ou.Interfaces, du.Interfaces = nil, nil
 	old.USB, d.USB = &ou, &du
 	return reflect.DeepEqual(old, d)
+}
+
+// lessOf says whether i is o, or o with some of its fields unset.
+func lessOf(i, o Interface) bool {
+	return i.Name == o.Name &&
+		(i.Number == o.Number || i.Number == 0) &&
+		(i.Class == o.Class || i.Class == 0) &&
+		(i.Subclass == o.Subclass || i.Subclass == 0) &&
+		(i.Protocol == o.Protocol || i.Protocol == 0) &&
+		(i.Driver == o.Driver || i.Driver == "")
 }
 
 // settle has a new device read again a few times while it settles, when

@@ -42,6 +42,9 @@ type watchHooks struct {
 	// due is called, in the loop, with each recheck that fell due, before
 	// the device it names is read.
 	due func(recheckKey)
+	// seen is called, in the loop, with each file event once the watcher
+	// has taken it in (and watched what it calls for).
+	seen func(fsnotify.Event)
 }
 
 func (w *watcher) startSources() {
@@ -127,6 +130,14 @@ func (w *watcher) startPolling(why error) {
 // while it does not exist, the deepest of its parents that does, so that
 // it is seen when it comes. A bus folder newly watched may hold nodes made
 // before the watch: the batch compares the listing.
+//
+// It adds every watch again, even one it has already for that path: the
+// folder there now may be a new one, made after the one it watched was
+// removed, and inotify need not have told that removal (fsnotify leaves
+// out a watched folder's own removal when it watches the parent, and a
+// parent watched only after the removal saw nothing). Adding a watch that
+// inotify has already is harmless, and ensureWatches runs only when a
+// folder comes or goes, or at a full rescan.
 func (w *watcher) ensureWatches(b *batch) {
 	if w.fsw == nil {
 		return
@@ -136,7 +147,7 @@ func (w *watcher) ensureWatches(b *batch) {
 		if !ok {
 			return
 		}
-		w.addWatchOnce(dir)
+		w.addWatch(dir)
 		if dir == w.devDir {
 			break
 		}
@@ -153,7 +164,9 @@ func (w *watcher) ensureWatches(b *batch) {
 	}
 	for _, e := range ents {
 		if _, ok := busNumber(e.Name()); ok && e.IsDir() {
-			if w.addWatchOnce(filepath.Join(w.devDir, e.Name())) {
+			if w.addWatch(filepath.Join(w.devDir, e.Name())) {
+				// New, or perhaps new: nodes made before the watch are
+				// seen only in the listing.
 				b.listUSB = true
 			}
 		}
@@ -175,9 +188,10 @@ func (w *watcher) deepestDir() (string, bool) {
 	}
 }
 
-// rewatch watches again what is there now, trusting nothing it knew:
-// adding a watch that inotify has already is harmless, and one it lost
-// with the events is back.
+// rewatch watches again what is there now, as ensureWatches always does,
+// and first drops from fsnotify the watches of folders that are gone: the
+// events lost may have been their removal, which fsnotify needs to forget
+// them.
 func (w *watcher) rewatch(b *batch) {
 	if w.fsw == nil {
 		return
@@ -191,20 +205,19 @@ func (w *watcher) rewatch(b *batch) {
 	w.ensureWatches(b)
 }
 
-// addWatch is fsnotify's Add, or the test's.
-func (w *watcher) addWatch(dir string) error {
-	if w.hooks != nil && w.hooks.addWatch != nil {
-		return w.hooks.addWatch(w.fsw, dir)
-	}
-	return w.fsw.Add(dir)
-}
-
-// addWatchOnce reports whether it added a watch that was not there.
-func (w *watcher) addWatchOnce(dir string) bool {
-	if w.watched[dir] || w.stopped() {
+// addWatch watches dir, through fsnotify's Add or the test's, and reports
+// whether it could.
+func (w *watcher) addWatch(dir string) bool {
+	if w.stopped() {
 		return false
 	}
-	if err := w.addWatch(dir); err != nil {
+	var err error
+	if w.hooks != nil && w.hooks.addWatch != nil {
+		err = w.hooks.addWatch(w.fsw, dir)
+	} else {
+		err = w.fsw.Add(dir)
+	}
+	if err != nil {
 		if w.stopped() {
 			return false // closed meanwhile: fsnotify says so, and it does not matter
 		}
@@ -276,7 +289,8 @@ func (w *watcher) fileEvent(b *batch, ev fsnotify.Event) {
 }
 
 // unwatch forgets the watches at and below dir, which is gone (inotify
-// drops them itself).
+// drops them itself). The list is only for rewatch: ensureWatches never
+// trusts it.
 func (w *watcher) unwatch(dir string) {
 	for d := range w.watched {
 		if d == dir || strings.HasPrefix(d, dir+string(filepath.Separator)) {

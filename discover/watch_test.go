@@ -285,11 +285,210 @@ func TestWatchNewBus(t *testing.T) {
 	tr.Plug(sysfstest.RootHub(4, "5000"))
 	tr.Plug(key(4, "2", "K4"))
 	h.check()
-	evs = h.next(2)
-	for len(evs) < 3 && !slices.ContainsFunc(evs, func(e Event) bool { return e.Device.Name == "4-2" }) {
-		evs = append(evs, h.next(1)...)
+	// The watcher may still be busy with the unplug (a listing for the
+	// folders that went) as the bus comes back, and read the root hub
+	// while it is made. The two adds, and at most changes of those two
+	// (settle looks that find them whole), once the watcher is done.
+	evs = nil
+	for _, n := range []string{"usb4", "4-2"} {
+		for !slices.ContainsFunc(evs, func(e Event) bool { return e.Op == Add && e.Device.Name == n }) {
+			evs = append(evs, h.next(1)...)
+		}
 	}
-	h.quiet(50 * time.Millisecond)
+	h.idle() // the pass's events are in Events before the loop waits
+	for more := true; more; {
+		select {
+		case ev := <-h.w.Events:
+			evs = append(evs, ev)
+		default:
+			more = false
+		}
+	}
+	var added []string
+	for _, e := range evs {
+		switch {
+		case e.Op == Add:
+			added = append(added, names([]Device{e.Device}))
+		case e.Op == Change && (e.Device.Name == "usb4" || e.Device.Name == "4-2"):
+		default:
+			t.Errorf("after the bus came back: %s", brief(evs))
+		}
+	}
+	if slices.Sort(added); !slices.Equal(added, []string{"4-2@2", "usb4@1"}) {
+		t.Errorf("after the bus came back: %s", brief(evs))
+	}
+	h.same()
+}
+
+// A folder above the bus folders removed just after the watcher watched
+// it, and its parent watched only then (the watcher looked again and found
+// the parent the deepest folder there): inotify tells nothing of that
+// removal, as fsnotify leaves out a watched folder's own removal when it
+// watches the parent, and the parent's watch came too late to see it. The
+// folder made again is a new one, which the watcher must watch rather
+// than take for the one it watched: what is made in it next, a bus and
+// its root hub, is seen at once. Under load, an unplug and replug of a
+// host's last bus can go this way.
+func TestWatchFolderReplacedUnseen(t *testing.T) {
+	tr := sysfstest.NewHostAt(t.TempDir())
+	h := &fakeHost{t: t, tree: tr}
+	root := tr.Root()
+	bus := filepath.Join(root, "dev", "bus")
+	poke := filepath.Join(root, "poke")
+	var (
+		mu     sync.Mutex
+		seen   []string
+		gone   bool
+		hookEr error
+	)
+	h.hooks = &watchHooks{
+		// Unbuffered, so that fsnotify hands the poke over before it reads
+		// what follows it.
+		noEventBuffer: true,
+		addWatch: func(fsw *fsnotify.Watcher, dir string) error {
+			if err := fsw.Add(dir); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if dir == bus && !gone {
+				// Watched, then removed at once. fsnotify reads the removal
+				// after the poke, which the loop takes only when this pass
+				// is over: by then the parent, dev, is watched too.
+				gone = true
+				hookEr = errors.Join(os.WriteFile(poke, nil, 0o644), os.Remove(bus))
+			}
+			return nil
+		},
+		seen: func(ev fsnotify.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if ev.Has(fsnotify.Create) {
+				seen = append(seen, ev.Name)
+			}
+		},
+	}
+	h.start(WatchOptions{})
+	// waitSeen waits until the loop has taken in the creation of name.
+	waitSeen := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			ok, err := slices.Contains(seen, name), hookEr
+			mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the watcher did not take in %s in 10s", name)
+			}
+		}
+	}
+	if err := os.MkdirAll(bus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitSeen(poke)
+	if _, err := os.Stat(bus); !os.IsNotExist(err) {
+		t.Fatalf("dev/bus is there: %v", err)
+	}
+	// dev/bus again, alone: the deepest folder, for the watcher to watch.
+	if err := os.Mkdir(bus, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitSeen(bus)
+	rh := sysfstest.RootHub(2, "480")
+	rh.Controller = "0000:00:12.0"
+	tr.Plug(rh)
+	tr.Plug(key(2, "1", "AGAIN"))
+	h.check()
+	evs := h.next(3) // in one pass or more: sorted
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, "add usb2@1", "add 2-1@2", "add 0000:00:12.0")
+	h.same()
+}
+
+// funcRecorder is a sysfs.Recorder that calls file with the path of each
+// file read.
+type funcRecorder func(path string)
+
+func (f funcRecorder) File(path string, _ []byte) { f(path) }
+func (funcRecorder) Symlink(string, string)       {}
+func (funcRecorder) Dir(string)                   {}
+
+// A device read while the kernel is still making it, its node made just
+// after the read and before the watcher compares: it is not added half
+// made, to change a moment later, but once whole, when its node's event
+// brings it back. The watcher reads it in a listing that another
+// device's node (which no /sys/dev/char link names) calls for, and the
+// test finishes it, driver link and node, as the watcher reads the other.
+func TestWatchReadBeforeNode(t *testing.T) {
+	h := newTree(t, false, []int{1})
+	root := h.tree.Root()
+	var (
+		mu      sync.Mutex
+		armed   bool
+		hookErr error
+	)
+	var half, other sysfstest.USBDevice
+	var ifDir, target string
+	h.hooks = &watchHooks{recorder: funcRecorder(func(p string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !armed || !strings.HasSuffix(p, "/1-4/busnum") {
+			return
+		}
+		// 1-3, read just before, half made: the kernel finishes it now.
+		armed = false
+		hookErr = errors.Join(os.Symlink(target, filepath.Join(ifDir, "driver")),
+			os.WriteFile(filepath.Join(root, fmt.Sprintf("dev/bus/usb/001/%03d", half.Devnum)), nil, 0o644))
+	})}
+	h.start(WatchOptions{})
+	mu.Lock()
+	half, other = key(1, "3", "HALF"), key(1, "4", "OTHER")
+	half.Devnum, other.Devnum = 2, 3
+	dir := filepath.Join(root, h.tree.AddUSB(half)) // no node yet
+	h.tree.AddUSB(other)
+	h.check()
+	ifDir = filepath.Join(dir, "1-3:1.0")
+	var err error
+	if target, err = os.Readlink(filepath.Join(ifDir, "driver")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ifDir, "driver")); err != nil { // not bound yet
+		t.Fatal(err)
+	}
+	armed = true
+	mu.Unlock()
+	h.tree.AddDevNode(1, other.Devnum)
+	h.check()
+	var evs []Event
+	for _, n := range []string{"1-3", "1-4"} {
+		for !slices.ContainsFunc(evs, func(e Event) bool { return e.Op == Add && e.Device.Name == n }) {
+			evs = append(evs, h.next(1)...)
+		}
+	}
+	mu.Lock()
+	if armed || hookErr != nil {
+		t.Fatalf("the hook did not finish 1-3: %v", hookErr)
+	}
+	mu.Unlock()
+	h.idle()
+	for more := true; more; {
+		select {
+		case ev := <-h.w.Events:
+			evs = append(evs, ev)
+		default:
+			more = false
+		}
+	}
+	slices.SortFunc(evs, func(a, b Event) int { return compareDevices(a.Device, b.Device) })
+	want(t, evs, fmt.Sprintf("add 1-3@%d", half.Devnum), fmt.Sprintf("add 1-4@%d", other.Devnum))
+	if ifs := evs[0].Device.USB.Interfaces; len(ifs) != 1 || ifs[0].Driver != "usb-storage" {
+		t.Errorf("1-3 added with interfaces %+v", ifs)
+	}
 	h.same()
 }
 
@@ -786,10 +985,20 @@ func TestWatchPCIRemovedAndBack(t *testing.T) {
 	pci := func(action string) {
 		h.w.w.uevents <- ueventItem{ev: uevent.Event{Action: action, Devpath: "/devices/pci0000:00/0000:00:11.0", Subsystem: "pci"}}
 	}
-	h.w.mu.Lock() // the next pass waits here, so both uevents make one batch
+	// The plug's pass waits on mu, which the test holds, so that both
+	// uevents wait for the pass after it and make one batch. Sent before
+	// that pass has begun, they could make it with the plug's node event
+	// (the order of the events is then another), or come before it.
+	h.w.mu.Lock()
+	passes := h.w.w.passes.Load()
 	h.tree.Plug(key(1, "1", "X"))
 	h.check()
-	time.Sleep(20 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); h.w.w.passes.Load() == passes; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.w.mu.Unlock()
+			t.Fatal("no pass for the plug in 10s")
+		}
+	}
 	pci("remove")
 	pci("add")
 	h.w.mu.Unlock()
@@ -927,20 +1136,30 @@ func TestWatchUeventSyntaxErrorSkipped(t *testing.T) {
 }
 
 // Without uevents, a new device is read again while it settles. A look
-// that lands in the middle of an unplug (the kernel took the interfaces,
-// not yet the node) is no change: the watcher looks again a little later,
-// and by then the device is gone, which is a remove and nothing else. A
-// device that is still there without its interfaces then was deconfigured,
-// and that is a change. The unplug happens from the watcher's own
-// rechecks, so the test needs no timing.
+// that lands in the middle of an unplug is no change: the kernel has
+// unbound the interfaces' drivers or taken the interfaces, not yet the
+// node, or the node too, its event not yet read (and with it the bus
+// folder, for a bus's last node, so that no folder says a node is
+// missing). The watcher looks again a little later, and by then the
+// device is gone, which is a remove and nothing else. A device that is
+// still there without its interfaces or drivers then was deconfigured or
+// unbound, and that is a change. The unplug happens from the watcher's
+// own rechecks, so the test needs no timing.
 func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
+	rootHub := sysfstest.RootHub(2, "480")
+	rootHub.Controller = "0000:00:11.0"
 	for _, tc := range []struct {
 		name   string
-		unplug bool // at the late look, the node and the device are gone
+		dev    sysfstest.USBDevice
+		take   string // at the first settle look: "interfaces", "drivers", or "interfaces+node"
+		unplug bool   // at the late look, the node and the device are gone
 		want   string
 	}{
-		{"unplugged", true, "remove 1-3@2"},
-		{"deconfigured", false, "change 1-3@2"},
+		{"unplugged", key(1, "3", "K"), "interfaces", true, "remove 1-3@2"},
+		{"deconfigured", key(1, "3", "K"), "interfaces", false, "change 1-3@2"},
+		{"unbinding, unplugged", key(1, "3", "K"), "drivers", true, "remove 1-3@2"},
+		{"unbound", key(1, "3", "K"), "drivers", false, "change 1-3@2"},
+		{"root hub, node and folder gone", rootHub, "interfaces+node", true, "remove usb2@1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newTree(t, false, []int{1})
@@ -948,38 +1167,62 @@ func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
 			var (
 				mu      sync.Mutex // the tree, between the test and the hook
 				plugged sysfstest.USBDevice
+				name    string
 				settled bool
 			)
 			h.hooks = &watchHooks{due: func(k recheckKey) {
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
-				case k == recheckKey{name: "1-3"} && !settled:
-					// The first settle look: the kernel has just taken the
-					// interface, its bus link and its driver's.
+				case k == recheckKey{name: name} && !settled:
+					// The first settle look: the kernel has just unbound the
+					// interface, or taken it with its bus link and its
+					// driver's, and perhaps the node.
 					settled = true
-					link := filepath.Join(root, "sys/bus/usb/devices/1-3:1.0")
+					ifName := strings.TrimPrefix(name, "usb") + ":1.0"
+					if plugged.Port == "" {
+						ifName = strings.TrimPrefix(name, "usb") + "-0:1.0"
+					}
+					link := filepath.Join(root, "sys/bus/usb/devices", ifName)
 					dir, err := filepath.EvalSymlinks(link)
 					if err != nil {
 						t.Error(err)
 						return
 					}
-					for _, p := range []string{dir, link, filepath.Join(root, "sys/bus/usb/drivers/usb-storage/1-3:1.0")} {
+					drv, err := filepath.EvalSymlinks(filepath.Join(dir, "driver"))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					gone := []string{filepath.Join(dir, "driver"), filepath.Join(drv, ifName)}
+					if tc.take != "drivers" {
+						gone = append(gone, dir, link)
+					}
+					for _, p := range gone {
 						if err := os.RemoveAll(p); err != nil {
 							t.Error(err)
 						}
 					}
-				case k == recheckKey{name: "1-3", late: true} && tc.unplug:
-					h.tree.RemoveDevNode(1, plugged.Devnum)
-					h.tree.RemoveUSBEntries("1-3")
+					if tc.take == "interfaces+node" {
+						h.tree.RemoveDevNode(plugged.Bus, plugged.Devnum)
+					}
+				case k == recheckKey{name: name, late: true} && tc.unplug:
+					if tc.take != "interfaces+node" {
+						h.tree.RemoveDevNode(plugged.Bus, plugged.Devnum)
+					}
+					h.tree.RemoveUSBEntries(name)
 				}
 			}}
 			h.start(WatchOptions{})
 			mu.Lock()
-			plugged = h.tree.Plug(key(1, "3", "K"))
+			plugged = h.tree.Plug(tc.dev)
+			name = "usb2"
+			if plugged.Port != "" {
+				name = fmt.Sprintf("%d-%s", plugged.Bus, plugged.Port)
+			}
 			h.check()
 			mu.Unlock()
-			want(t, h.next(1), "add 1-3@2")
+			want(t, h.next(1), fmt.Sprintf("add %s@%d", name, plugged.Devnum))
 			evs := h.next(1)
 			want(t, evs, tc.want)
 			mu.Lock()
@@ -987,9 +1230,19 @@ func TestWatchUnplugHalfWayIsNoChange(t *testing.T) {
 			if !settled {
 				t.Error("no settle look")
 			}
+			if tc.take == "interfaces+node" {
+				if _, err := os.Stat(filepath.Join(root, "dev/bus/usb/002")); !os.IsNotExist(err) {
+					t.Errorf("the bus folder is still there: %v", err)
+				}
+			}
 			mu.Unlock()
-			if !tc.unplug && len(evs[0].Device.USB.Interfaces) != 0 {
-				t.Errorf("deconfigured, with interfaces %+v", evs[0].Device.USB.Interfaces)
+			if !tc.unplug {
+				ifs := evs[0].Device.USB.Interfaces
+				if tc.take == "drivers" && (len(ifs) != 1 || ifs[0].Driver != "") {
+					t.Errorf("unbound, with interfaces %+v", ifs)
+				} else if tc.take == "interfaces" && len(ifs) != 0 {
+					t.Errorf("deconfigured, with interfaces %+v", ifs)
+				}
 			}
 			h.idle()
 			select {

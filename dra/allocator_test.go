@@ -13,6 +13,7 @@ import (
 	"k8s.io/dynamic-resource-allocation/cel"
 	"k8s.io/dynamic-resource-allocation/structured"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/dra/draattr"
 	"github.com/hostdev/hostdev/sysfstest"
 )
@@ -259,5 +260,46 @@ func TestAllocatorHostileSerials(t *testing.T) {
 		if err != nil || got != want.API.Name {
 			t.Errorf("%q with %s: %q, %v; want %q", s, expr, got, err, want.API.Name)
 		}
+	}
+}
+
+// draattr.Selector, what `hostdev-discover resolve --format cel` prints,
+// picks each published device, through the real allocator, and nothing
+// else: with that device taken, no other fits. Twins with one serial are
+// told apart by port, a device without a serial too, and a PCI function
+// by its address.
+func TestSelectorPicksOne(t *testing.T) {
+	const node = "node-1"
+	h := sysfstest.NewHost(t)
+	rh := sysfstest.RootHub(1, "480")
+	rh.MaxChild = 8
+	h.Plug(rh)
+	for i, s := range []*string{new("TWIN"), new("TWIN"), new("K1"), nil, new("")} {
+		h.Plug(sysfstest.USBDevice{Bus: 1, Port: fmt.Sprint(i + 1), IDVendor: 0x1234, IDProduct: 0x5678, Serial: s})
+	}
+	g := 1
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:00:01.0", Vendor: 0x8086, Device: 0x1901, Class: 0x060400, Driver: "pcieport", IOMMUGroup: &g})
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:01:00.0", Parent: "0000:00:01.0", Vendor: 0x10de, Device: 0x2684, Class: 0x030000, Driver: "vfio-pci", IOMMUGroup: &g})
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:01:00.1", Parent: "0000:00:01.0", Vendor: 0x10de, Device: 0x22ba, Class: 0x040300, Driver: "vfio-pci", IOMMUGroup: &g})
+	rep := assess(t, h.Root())
+	inv := Build(rep)
+	var all []discover.Device
+	for _, v := range rep.Devices {
+		all = append(all, v.Device)
+	}
+	slices := inv.Slices(node, 1)
+	for _, d := range inv.Devices {
+		expr := draattr.Selector(d.Source, all)
+		got, err := allocate(t, allocation{class: "any.hostdev.io", slices: slices, node: node, expr: expr})
+		if err != nil || got != d.API.Name {
+			t.Errorf("%s: %s picks %q (%v), want %q", d.Source.Name, expr, got, err, d.API.Name)
+		}
+		got, err = allocate(t, allocation{class: "any.hostdev.io", slices: slices, node: node, expr: expr, allocated: []string{d.API.Name}})
+		if err != nil || got != "" {
+			t.Errorf("%s: with it taken, %s picks %q (%v), want nothing", d.Source.Name, expr, got, err)
+		}
+	}
+	if len(inv.Devices) != 8 {
+		t.Errorf("%d devices published, want 5 USB and 3 PCI (the root hub's controller too)", len(inv.Devices))
 	}
 }

@@ -175,6 +175,10 @@ with -device or -usbdevice is taken as QEMU's, not as an option of ours.
   xen         usbdev=[...] / pci=[...]
   xen-legacy  usbdevice='host:B.D'
   seed        <host bus='usb'>...<target dev='BBB.DDD'/></host>
+  cel         the CEL selector of the device under hostdev's Kubernetes DRA
+              driver (hostdev.io): by serial, or port, or PCI address
+  claim       a ResourceClaimTemplate (resource.k8s.io/v1) asking for
+              every device resolved, one request each
 
 Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 4 more than one device matches (the error says which term picks each),
@@ -237,25 +241,33 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 						SerialShared: hypervisor.SharedSerial(d, res.Devices)})
 				}
 			}
+			switch format {
+			case "cel":
+				return writeCEL(e.stdout, items, res.Devices)
+			case "claim":
+				return writeClaim(e.stdout, items, res.Devices)
+			}
 			return writeResults(e.stdout, format, hvFormat, out, items, all)
 		},
 	}
 	flags.register(c)
-	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy or seed")
+	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, cel or claim")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
 	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
 	return c
 }
 
-// parseFormat checks --format: text, json, or a hypervisor's format.
+// parseFormat checks --format: text, json, cel, claim, or a hypervisor's
+// format.
 func parseFormat(format string) (hypervisor.Format, error) {
-	if format == "text" || format == "json" {
+	switch format {
+	case "text", "json", "cel", "claim":
 		return "", nil
 	}
 	f, err := hypervisor.ParseFormat(format)
 	if err != nil {
-		return "", usageError{fmt.Errorf("--format: %w, text or json", err)}
+		return "", usageError{fmt.Errorf("--format: %w, text, json, cel or claim", err)}
 	}
 	return f, nil
 }

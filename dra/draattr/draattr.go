@@ -14,9 +14,12 @@ package draattr
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/internal/quote"
 )
 
@@ -97,3 +100,57 @@ func Value(s string) string {
 // CEL gives s as a CEL string literal, for a selector: Go's quoting, which
 // CEL reads the same for what Value returns.
 func CEL(s string) string { return strconv.Quote(s) }
+
+// The DeviceClasses deploy/deviceclasses.yaml defines: what the driver can
+// prepare, by bus.
+const (
+	ClassUSB = "usb." + DriverName
+	ClassPCI = "pci." + DriverName
+)
+
+// Selector gives the CEL expression that selects d, one of the devices of
+// a scan (all), under the driver: by what stays the same when it is
+// plugged in again. A USB device is selected by vendor, product and
+// serial, or, when it has no serial or another device of all shares it
+// (cheap clones do), by bus and port path; a PCI function by its address,
+// and its vendor and device, so that another card in that slot is not
+// taken for it. The bus type comes first, so that the expression is false,
+// not an error, on a device of the other bus, which lacks the attributes
+// it reads.
+func Selector(d discover.Device, all []discover.Device) string {
+	a := func(name string) string { return fmt.Sprintf("device.attributes[%s].%s", CEL(DriverName), name) }
+	terms := []string{
+		a(BusType) + " == " + CEL(string(d.Bus)),
+		a(VendorID) + " == " + CEL(d.VendorID.String()),
+		a(ProductID) + " == " + CEL(d.ProductID.String()),
+	}
+	switch {
+	case d.USB != nil && d.USB.Serial != nil && *d.USB.Serial != "" && !sharedSerial(d, all):
+		terms = append(terms, a(Serial)+" == "+CEL(Value(*d.USB.Serial)))
+	case d.USB != nil:
+		terms = append(terms, fmt.Sprintf("%s == %d", a(Busnum), d.USB.Busnum), a(Port)+" == "+CEL(Value(d.USB.Port.String())))
+	case d.PCI != nil && d.PCI.Address != nil:
+		terms = append(terms, fmt.Sprintf("device.attributes[%s].pciBusID == %s", CEL("resource.kubernetes.io"), CEL(d.PCI.Address.String())))
+	}
+	return strings.Join(terms, " && ")
+}
+
+// DeviceClass is the DeviceClass for d's bus.
+func DeviceClass(d discover.Device) string {
+	if d.Bus == discover.BusPCI {
+		return ClassPCI
+	}
+	return ClassUSB
+}
+
+// sharedSerial reports whether another device of all has d's vendor,
+// product and serial.
+func sharedSerial(d discover.Device, all []discover.Device) bool {
+	for _, o := range all {
+		if o.Name != d.Name && o.USB != nil && o.VendorID == d.VendorID && o.ProductID == d.ProductID &&
+			o.USB.Serial != nil && *o.USB.Serial == *d.USB.Serial {
+			return true
+		}
+	}
+	return false
+}
