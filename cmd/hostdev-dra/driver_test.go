@@ -345,18 +345,14 @@ func TestPublishAndFollow(t *testing.T) {
 		t.Errorf("NIC on igb without --allow-pci: preparable %v, taints %v; want unpreparable, %s=igb", preparable(d), d.Taints, TaintHostDriverNotAllowed)
 	}
 
+	// How long each takes is logged, not asserted: a test's machine is
+	// busy; bench/ measures it against a peer.
 	e.host.Plug(yubikey("1"))
 	took := e.waitPublished("a plug", func(m map[string]resourceapi.Device) bool { _, ok := m[yubiKey]; return ok })
 	t.Logf("plug to ResourceSlice: %v", took)
-	if took > time.Second {
-		t.Errorf("a plug took %v to reach the slices, want under 1 s", took)
-	}
 	e.host.Unplug("1-1")
 	took = e.waitPublished("an unplug", func(m map[string]resourceapi.Device) bool { _, ok := m[yubiKey]; return !ok })
 	t.Logf("unplug to ResourceSlice: %v", took)
-	if took > time.Second {
-		t.Errorf("an unplug took %v to reach the slices, want under 1 s", took)
-	}
 	// Unbound, the NIC needs no --allow-pci. (On a host, the unbind's
 	// uevent wakes the watcher; here the rescan does.)
 	e.host.UnbindDriver("0000:02:00.0")
@@ -366,9 +362,6 @@ func TestPublishAndFollow(t *testing.T) {
 			preparable(d) && len(d.Taints) == 0
 	})
 	t.Logf("unbind to ResourceSlice: %v", took)
-	if took > time.Second {
-		t.Errorf("an unbind took %v to reach the slices, want under 1 s", took)
-	}
 }
 
 // A prepare of the GPU binds it and its audio function to vfio-pci and
