@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/internal/quote"
 )
 
@@ -112,7 +113,8 @@ const (
 // a scan (all), under the driver: by what stays the same when it is
 // plugged in again. A USB device is selected by vendor, product and
 // serial, or, when it has no serial or another device of all shares it
-// (cheap clones do), by bus and port path; a PCI function by its address,
+// (cheap clones do; hypervisor.SharedSerial, the rule QEMU ids follow), by
+// bus and port path; a PCI function by its address,
 // and its vendor and device, so that another card in that slot is not
 // taken for it. The bus type comes first, so that the expression is false,
 // not an error, on a device of the other bus, which lacks the attributes
@@ -125,7 +127,7 @@ func Selector(d discover.Device, all []discover.Device) string {
 		a(ProductID) + " == " + CEL(d.ProductID.String()),
 	}
 	switch {
-	case d.USB != nil && d.USB.Serial != nil && *d.USB.Serial != "" && !sharedSerial(d, all):
+	case d.USB != nil && d.USB.Serial != nil && *d.USB.Serial != "" && !hypervisor.SharedSerial(d, all):
 		terms = append(terms, a(Serial)+" == "+CEL(Value(*d.USB.Serial)))
 	case d.USB != nil:
 		terms = append(terms, fmt.Sprintf("%s == %d", a(Busnum), d.USB.Busnum), a(Port)+" == "+CEL(Value(d.USB.Port.String())))
@@ -141,16 +143,4 @@ func DeviceClass(d discover.Device) string {
 		return ClassPCI
 	}
 	return ClassUSB
-}
-
-// sharedSerial reports whether another device of all has d's vendor,
-// product and serial.
-func sharedSerial(d discover.Device, all []discover.Device) bool {
-	for _, o := range all {
-		if o.Name != d.Name && o.USB != nil && o.VendorID == d.VendorID && o.ProductID == d.ProductID &&
-			o.USB.Serial != nil && *o.USB.Serial == *d.USB.Serial {
-			return true
-		}
-	}
-	return false
 }
