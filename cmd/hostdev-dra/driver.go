@@ -188,14 +188,35 @@ func (d *driver) publish(ctx context.Context) error {
 		return err
 	}
 	present := make(map[string]bool, len(inv.Devices))
+	pciDriver := map[string]string{}
 	for _, dev := range inv.Devices {
 		present[dev.API.Name] = true
+		if p := dev.Source.PCI; p != nil {
+			pciDriver[dev.Source.Name] = p.Driver
+		}
 	}
+	// gone holds the unhealthy: prepared devices that went away, and
+	// prepared devices one of whose functions left vfio-pci (another
+	// program unbound it): a VM using it has lost it.
 	gone := map[string]string{}
 	for _, uid := range slices.Sorted(maps.Keys(cp.Claims)) {
 		c := cp.Claims[uid]
 		for _, p := range c.Devices {
-			if present[p.Device] || gone[p.Device] != "" {
+			if gone[p.Device] != "" {
+				continue
+			}
+			if present[p.Device] {
+				for _, f := range p.Functions {
+					if drv, ok := pciDriver[f]; ok && drv != vfio.Driver {
+						now := "no driver"
+						if drv != "" {
+							now = drv
+						}
+						gone[p.Device] = fmt.Sprintf("%s left %s (it is on %s now) while prepared for claim %s/%s",
+							f, vfio.Driver, now, c.Namespace, c.Name)
+						break
+					}
+				}
 				continue
 			}
 			gone[p.Device] = fmt.Sprintf("%s went away while prepared for claim %s/%s", p.Device, c.Namespace, c.Name)
@@ -286,7 +307,8 @@ func (d *driver) healthChanged() {
 }
 
 // healthReport covers every published device: healthy when it is there,
-// unhealthy when it went away while prepared.
+// unhealthy when it went away while prepared, or a function of it left
+// vfio-pci.
 func (d *driver) healthReport() (kubeletplugin.DeviceHealthReport, <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -620,3 +620,42 @@ func TestCheckpointBeforeBind(t *testing.T) {
 		t.Errorf("the checkpoint after the prepare: %+v, want the claim prepared", p)
 	}
 }
+
+// A prepared GPU whose audio function another program takes off vfio-pci
+// is reported unhealthy, naming the function and the claim: a VM using
+// the GPU has lost part of it. It stays published.
+func TestHealthFunctionLeftVFIO(t *testing.T) {
+	e := newEnv(t, "0000:01:00.*")
+	e.start()
+	k := e.kubelet()
+	health, err := drahealthv1.NewDRAResourceHealthClient(k.conn).NodeWatchResources(t.Context(), &drahealthv1.NodeWatchResourcesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.claim("vm", gpu)
+	if devs, msg := k.prepare(c); msg != "" || len(devs) != 1 {
+		t.Fatalf("prepare: %v %s", devs, msg)
+	}
+	e.host.UnbindDriver("0000:01:00.1")
+	e.host.BindDriver("0000:01:00.1", "snd_hda_intel")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := health.Recv()
+		if err != nil {
+			t.Fatalf("health stream: %v", err)
+		}
+		i := slices.IndexFunc(resp.Devices, func(h *drahealthv1.DeviceHealth) bool { return h.Device.DeviceName == gpu })
+		if i >= 0 && resp.Devices[i].Health == drahealthv1.HealthStatus_UNHEALTHY {
+			if m := resp.Devices[i].Message; !strings.Contains(m, "0000:01:00.1") || !strings.Contains(m, "snd_hda_intel") || !strings.Contains(m, "default/vm") {
+				t.Errorf("health message %q does not name the function, its driver and the claim", m)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the GPU was never reported unhealthy")
+		}
+	}
+	if _, ok := e.published()[gpu]; !ok {
+		t.Error("the GPU is no longer published")
+	}
+}
