@@ -25,6 +25,10 @@ func IsBridge(p *discover.PCI) bool {
 	return false
 }
 
+// Endpoint reports whether a function is one VFIO counts in its group and
+// can hand out: no PCI bridge (IsBridge), host bridge or ISA bridge.
+func Endpoint(p *discover.PCI) bool { return !IsBridge(p) && !notEndpoint(p) }
+
 // notEndpoint reports whether a function is a host or ISA bridge: never
 // assignable, so never what a group is judged for.
 func notEndpoint(p *discover.PCI) bool {
@@ -32,11 +36,11 @@ func notEndpoint(p *discover.PCI) bool {
 	return c == 0x0600 || c == 0x0601
 }
 
-// vfioDriver reports whether a driver leaves a function free for VFIO:
+// VFIOHolder reports whether a driver leaves a function free for VFIO:
 // vfio-pci and its vendor variants (mlx5_vfio_pci, pds_vfio,
 // xe-vfio-pci, ...), and pci-stub, the placeholder that claims a device so
 // that no host driver does.
-func vfioDriver(driver string) bool {
+func VFIOHolder(driver string) bool {
 	return driver == "pci-stub" || strings.Contains(driver, "vfio")
 }
 
@@ -44,7 +48,7 @@ func vfioDriver(driver string) bool {
 // its group from VFIO. pcieport does not (since Linux 5.19 it is marked
 // driver_managed_dma, as the VFIO drivers and pci-stub are).
 func hostDriver(p *discover.PCI) bool {
-	return p.Driver != "" && !vfioDriver(p.Driver) && p.Driver != "pcieport"
+	return p.Driver != "" && !VFIOHolder(p.Driver) && p.Driver != "pcieport"
 }
 
 // buildGroups gathers the functions by their iommu_group links. The group

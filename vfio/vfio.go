@@ -85,7 +85,7 @@ func NewPlan(devs []discover.Device, addr string) (Plan, error) {
 	if t.PCI == nil || t.PCI.Address == nil {
 		return Plan{}, fmt.Errorf("%s: not a PCI function with an address", quote.Text(addr))
 	}
-	if !endpoint(t.PCI) {
+	if !readiness.Endpoint(t.PCI) {
 		return Plan{}, fmt.Errorf("%s: a bridge (class %s) is never given to VFIO", quote.Text(addr), t.PCI.Class)
 	}
 	if t.PCI.IOMMUGroup == nil {
@@ -105,13 +105,13 @@ func NewPlan(devs []discover.Device, addr string) (Plan, error) {
 // group, not of the scan. target must be a PCI function with a group, and
 // members every function of that group, target among them.
 func GroupPlan(t discover.Device, members []discover.Device) (Plan, error) {
-	if t.PCI == nil || t.PCI.Address == nil || t.PCI.IOMMUGroup == nil || !endpoint(t.PCI) {
+	if t.PCI == nil || t.PCI.Address == nil || t.PCI.IOMMUGroup == nil || !readiness.Endpoint(t.PCI) {
 		return Plan{}, fmt.Errorf("%s: not a PCI endpoint with an IOMMU group", quote.Text(t.Name))
 	}
 	p := Plan{Target: t, Group: *t.PCI.IOMMUGroup}
 	var holders []discover.Device
 	for _, d := range members {
-		if d.PCI == nil || d.PCI.Address == nil || d.PCI.IOMMUGroup == nil || *d.PCI.IOMMUGroup != p.Group || !endpoint(d.PCI) {
+		if d.PCI == nil || d.PCI.Address == nil || d.PCI.IOMMUGroup == nil || *d.PCI.IOMMUGroup != p.Group || !readiness.Endpoint(d.PCI) {
 			continue
 		}
 		if d.Name == t.Name || t.Parent != "" && d.Parent == t.Parent && sameSlot(*d.PCI, *t.PCI) {
@@ -119,7 +119,7 @@ func GroupPlan(t discover.Device, members []discover.Device) (Plan, error) {
 			continue
 		}
 		p.Others = append(p.Others, d)
-		if d.PCI.Driver != "" && !vfioDriver(d.PCI.Driver) {
+		if d.PCI.Driver != "" && !readiness.VFIOHolder(d.PCI.Driver) {
 			holders = append(holders, d)
 		}
 	}
@@ -142,16 +142,6 @@ func sameSlot(a, b discover.PCI) bool {
 	x, y := *a.Address, *b.Address
 	return x.Domain == y.Domain && x.Bus == y.Bus && x.Slot == y.Slot
 }
-
-// endpoint reports whether VFIO counts the function: host, ISA and PCI
-// bridges it does not.
-func endpoint(p *discover.PCI) bool {
-	return !readiness.IsBridge(p) && !(p.Class.Base() == 0x06 && p.Class.Sub() <= 1)
-}
-
-// vfioDriver reports whether a driver leaves a group usable by VFIO:
-// vfio-pci and its vendor variants, and pci-stub.
-func vfioDriver(d string) bool { return d == "pci-stub" || strings.Contains(d, "vfio") }
 
 // Held is one function Take moved, and what it had before, for Release.
 type Held struct {

@@ -80,8 +80,7 @@ func nfdLabels(rep *readiness.Report, sels []nfdSelector) []string {
 		}
 		viable++
 		for _, d := range g.Members {
-			// Host, ISA and PCI bridges are never assigned.
-			if d.PCI != nil && !readiness.IsBridge(d.PCI) && !(d.PCI.Class.Base() == 0x06 && d.PCI.Class.Sub() <= 1) {
+			if d.PCI != nil && readiness.Endpoint(d.PCI) {
 				ids[fmt.Sprintf("hostdev-pci-%s-%s.viable", d.VendorID, d.ProductID)]++
 			}
 		}
