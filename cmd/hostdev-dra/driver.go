@@ -18,6 +18,7 @@ import (
 	"github.com/hostdev/hostdev"
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/dra"
+	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
 	"github.com/hostdev/hostdev/vfio"
@@ -146,7 +147,7 @@ func (d *driver) applyPolicy(inv *dra.Inventory, rep *readiness.Report) map[stri
 			if firstDriver == "" && len(validation.IsValidLabelValue(f.PCI.Driver)) == 0 {
 				firstDriver = f.PCI.Driver // a taint's value is a label value
 			}
-			held = append(held, fmt.Sprintf("%s is on host driver %s", f.Name, f.PCI.Driver))
+			held = append(held, fmt.Sprintf("%s is on host driver %s", f.Name, quote.Text(f.PCI.Driver)))
 		}
 		if len(held) == 0 {
 			continue
@@ -210,7 +211,7 @@ func (d *driver) publish(ctx context.Context) error {
 					if drv, ok := pciDriver[f]; ok && drv != vfio.Driver {
 						now := "no driver"
 						if drv != "" {
-							now = drv
+							now = quote.Text(drv)
 						}
 						gone[p.Device] = fmt.Sprintf("%s left %s (it is on %s now) while prepared for claim %s/%s",
 							f, vfio.Driver, now, c.Namespace, c.Name)
