@@ -114,8 +114,21 @@ func hostDriver(d discover.Device) bool {
 // inventory scans the host and builds what it publishes, with the
 // --allow-pci policy applied. refused holds, for each device the policy
 // refuses, why.
-func (d *driver) inventory(ctx context.Context) (inv *dra.Inventory, rep *readiness.Report, refused map[string]string, err error) {
-	rep, err = d.host.Assess(ctx)
+//
+// With a watcher, it takes the USB devices as the watcher holds them and
+// scans only the PCI functions: a rescan of every USB device on every
+// event would cost a node with a thousand of them most of a second per
+// plug (BenchmarkPlugToAPI). PCI functions are always read afresh, as a
+// prepare changes their drivers behind the watcher's back (it hears binds
+// only from uevents, which are off for a --root other than /), and a
+// health report must not call a prepared function gone from vfio-pci on a
+// stale reading.
+func (d *driver) inventory(ctx context.Context, w *discover.Watcher) (inv *dra.Inventory, rep *readiness.Report, refused map[string]string, err error) {
+	if w == nil {
+		rep, err = d.host.Assess(ctx)
+	} else {
+		rep, err = d.assessWatched(ctx, w)
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("scan %s: %w", d.cfg.Root, err)
 	}
@@ -161,6 +174,22 @@ func (d *driver) applyPolicy(inv *dra.Inventory, rep *readiness.Report) map[stri
 	return refused
 }
 
+// assessWatched judges the watcher's USB devices with the PCI functions
+// scanned now.
+func (d *driver) assessWatched(ctx context.Context, w *discover.Watcher) (*readiness.Report, error) {
+	res, err := d.host.Scan(ctx, discover.BusPCI)
+	if err != nil {
+		return nil, err
+	}
+	devs := slices.DeleteFunc(w.Devices(), func(dev discover.Device) bool { return dev.Bus != discover.BusUSB })
+	rep, err := readiness.Assess(append(devs, res.Devices...), readiness.Options{Root: d.host.Root()})
+	if err != nil {
+		return nil, err
+	}
+	rep.Warnings = append(res.Warnings, rep.Warnings...)
+	return rep, nil
+}
+
 func (d *driver) allowed(f discover.Device) bool {
 	for _, s := range d.cfg.AllowPCI {
 		if s.Match(f) {
@@ -174,10 +203,14 @@ func (d *driver) allowed(f discover.Device) bool {
 // plugin's ResourceSlice controller. A device a claim has prepared that
 // is no longer there stays published, tainted, under the attributes it had
 // when it was prepared.
-func (d *driver) publish(ctx context.Context) error {
+func (d *driver) publish(ctx context.Context) error { return d.publishFrom(ctx, nil) }
+
+// publishFrom is publish, with the USB devices as w holds them when w is
+// not nil (see inventory).
+func (d *driver) publishFrom(ctx context.Context, w *discover.Watcher) error {
 	d.pubMu.Lock()
 	defer d.pubMu.Unlock()
-	inv, _, refused, err := d.inventory(ctx)
+	inv, _, refused, err := d.inventory(ctx, w)
 	if err != nil {
 		return err
 	}
@@ -283,7 +316,7 @@ func (d *driver) watch(ctx context.Context, ready chan<- struct{}) error {
 			}
 		case <-fire:
 			timer, fire = nil, nil
-			if err := d.publish(ctx); err != nil {
+			if err := d.publishFrom(ctx, w); err != nil {
 				d.backgroundError(err, "republish after device events")
 			}
 		}

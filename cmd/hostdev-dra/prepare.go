@@ -183,7 +183,7 @@ func (d *driver) prepareClaim(ctx context.Context, cp *checkpoint, c *resourceap
 	if c.Status.Allocation == nil {
 		return nil, errors.New("not allocated")
 	}
-	inv, rep, refused, err := d.inventory(ctx)
+	inv, rep, refused, err := d.inventory(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
