@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 internal/kubetest/prepare.sh >/dev/null
-benchtime=${2:-100x}
-if [ "${1:-}" != "-benchtime" ]; then benchtime=100x; fi
+benchtime=100x
+if [ "${1:-}" = -benchtime ] && [ -n "${2:-}" ]; then benchtime=$2; fi
 go test -run XXX -bench 'DriverRSS' -benchtime 1x ./cmd/hostdev-dra | grep -v '^        [IWE][0-9]\{4\}\|^        {'
 go test -run XXX -bench 'PlugToAPI' -benchtime "$benchtime" ./cmd/hostdev-dra | grep -v '^        [IWE][0-9]\{4\}\|^        {'
