@@ -38,7 +38,7 @@ import (
 // for a USB device and /dev/vfio/N, the IOMMU group's node, for PCI.
 
 var (
-	chvWord    = regexp.MustCompile(`(?m)(?:^|\s)(?:--device(?:\s+|=)["']?path=|ch-remote\b|cloud-hypervisor\b)`)
+	chvWord    = regexp.MustCompile(`(?m)(?:^|\s)(?:--device(?:\s+|=)["']?(?:[a-z_]+=[^,\s]*,)*(?:path|fd)=|ch-remote\b|cloud-hypervisor\b)`)
 	crosvmWord = regexp.MustCompile(`(?m)(?:^|\s)(?:--vfio(?:\s|=)|crosvm\b)`)
 	devnodeDoc = regexp.MustCompile(`^(?:\s*/dev/(?:bus/usb/\d+/\d+|vfio/\d+)\s*)+$`)
 )

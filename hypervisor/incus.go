@@ -98,12 +98,92 @@ func incusRefs(doc []byte) ([]Ref, error) {
 // incusCLIRefs reads every `incus|lxc config|profile device add` in a
 // shell script or a pasted command line.
 func incusCLIRefs(doc string) ([]Ref, error) {
-	words, lines, err := shellWords(doc)
+	var refs []Ref
+	for _, c := range shellCommands(doc) {
+		rs, err := incusCommandRefs(c.text, c.line)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, rs...)
+	}
+	return refs, nil
+}
+
+// shellCommand is one line of a script, with its backslash-newlines and
+// quoted newlines kept, and the line it starts on.
+type shellCommand struct {
+	text string
+	line int
+}
+
+// shellCommands splits a script at the newlines that end a command: not
+// one escaped by a backslash, inside quotes or ending a comment's line
+// inside a command's words.
+func shellCommands(s string) []shellCommand {
+	var out []shellCommand
+	start, line, startLine := 0, 1, 1
+	word := false // inside a word: a # there is not a comment
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s):
+			if s[i+1] == '\n' {
+				line++
+			}
+			i++
+			word = true
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				i = len(s)
+				break
+			}
+			line += strings.Count(s[i+1:i+1+j], "\n")
+			i += j + 1
+			word = true
+		case c == '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				if s[i] == '\n' {
+					line++
+				}
+			}
+			word = true
+		case c == '#' && !word:
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+			i--
+		case c == '\n':
+			out = append(out, shellCommand{s[start:i], startLine})
+			line++
+			start, startLine, word = i+1, line, false
+		case c == ' ' || c == '\t' || c == ';' || c == '&' || c == '|':
+			word = false
+		default:
+			word = true
+		}
+	}
+	if start < len(s) {
+		out = append(out, shellCommand{s[start:], startLine})
+	}
+	return out
+}
+
+// incusCommandRefs reads the device add commands on one command line,
+// which starts on line first.
+func incusCommandRefs(cmd string, first int) ([]Ref, error) {
+	words, lines, err := shellWords(cmd)
 	if err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) {
 			e.Dialect = DialectIncus
+			e.Line += first - 1
 		}
 		return nil, err
+	}
+	for i := range lines {
+		lines[i] += first - 1
 	}
 	var refs []Ref
 	for i := 0; i+3 < len(words); i++ {
@@ -145,7 +225,7 @@ func incusCLIRefs(doc string) ([]Ref, error) {
 			}
 			cfg[k] = v
 		}
-		text := strings.Join(words[start:i], " ")
+		text := strings.TrimSuffix(strings.Join(words[start:i], " "), ";")
 		i--
 		if len(pos) < 3 {
 			return nil, errorf(DialectIncus, line, text, "wants INSTANCE NAME TYPE [KEY=VALUE...] after \"device add\"")
@@ -364,7 +444,8 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 			return Ref{}, false, selectorError(DialectIncus, line, text, err)
 		}
 	}
-	return Ref{Dialect: DialectIncus, Text: text, Line: line, Selector: sel, All: typ == "usb", incus: dev}, true, nil
+	// A usb device takes every match; a gpu its card's functions.
+	return Ref{Dialect: DialectIncus, Text: text, Line: line, Selector: sel, All: typ != "pci", incus: dev}, true, nil
 }
 
 // incusIDAdvice says what Incus wants instead of a vendorid or productid
@@ -383,15 +464,16 @@ func incusAddress(k, v string) (string, error) {
 	if !incusPCI.MatchString(v) {
 		return "", fmt.Errorf("%s=%s: Incus wants a PCI address, DDDD:BB:SS.F or BB:SS.F in hex (0000:01:00.0)", k, quote.Text(v))
 	}
-	if len(v) == 7 {
-		v = "0000:" + v
+	n := v
+	if len(n) == 7 {
+		n = "0000:" + n
 	}
-	v = strings.ToLower(v)
-	a, err := pciaddr.Parse(v)
-	if err != nil || a.String() != v {
+	n = strings.ToLower(n)
+	a, err := pciaddr.Parse(n)
+	if err != nil || a.String() != n {
 		return "", fmt.Errorf("%s=%s never matches: a PCI function number is 0 to 7", k, quote.Text(v))
 	}
-	return v, nil
+	return n, nil
 }
 
 // resolve finds what Incus would take: every USB device that matches, the
@@ -399,6 +481,11 @@ func incusAddress(k, v string) (string, error) {
 // same-slot IOMMU group members.
 func (c *incusDevice) resolve(r Ref, devs []discover.Device) ([]discover.Device, *match.Moved, error) {
 	if c.unsupported != nil {
+		if e := (*Error)(nil); errors.As(c.unsupported, &e) {
+			e2 := *e
+			e2.Line = r.Line // the reference's, which ParseSelector clears
+			return nil, nil, &e2
+		}
 		return nil, nil, c.unsupported
 	}
 	var found []discover.Device

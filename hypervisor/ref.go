@@ -208,6 +208,12 @@ func ParseSelector(s string) ([]Ref, error) {
 	case otherSniff([]byte(t)) != "":
 		d = otherSniff([]byte(t))
 		refs, err = otherRefs(d, []byte(s))
+		if !strings.Contains(t, "\n") { // a reference alone has no line
+			for i := range refs {
+				refs[i].Line = 0
+			}
+			atLine(err, 0)
+		}
 	}
 	if d != "" {
 		if err == nil && len(refs) == 0 {
