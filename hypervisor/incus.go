@@ -116,9 +116,9 @@ type shellCommand struct {
 	line int
 }
 
-// shellCommands splits a script at the newlines that end a command: not
-// one escaped by a backslash, inside quotes or ending a comment's line
-// inside a command's words.
+// shellCommands splits a script into its commands: at a newline that is
+// not escaped by a backslash or inside quotes, and at ;, & and | outside
+// quotes.
 func shellCommands(s string) []shellCommand {
 	var out []shellCommand
 	start, line, startLine := 0, 1, 1
@@ -159,7 +159,11 @@ func shellCommands(s string) []shellCommand {
 			out = append(out, shellCommand{s[start:i], startLine})
 			line++
 			start, startLine, word = i+1, line, false
-		case c == ' ' || c == '\t' || c == ';' || c == '&' || c == '|':
+		case c == ';' || c == '&' || c == '|':
+			// cmd; cmd, cmd && cmd, cmd | cmd: each its own.
+			out = append(out, shellCommand{s[start:i], startLine})
+			start, startLine, word = i+1, line, false
+		case c == ' ' || c == '\t':
 			word = false
 		default:
 			word = true
@@ -200,8 +204,7 @@ func incusCommandRefs(cmd string, first int) ([]Ref, error) {
 		var keys []string
 		for ; i < len(words); i++ {
 			w := words[i]
-			if w == "&&" || w == ";" || w == "||" || w == "|" ||
-				(w == "incus" || w == "lxc") && i+1 < len(words) && (words[i+1] == "config" || words[i+1] == "profile") {
+			if (w == "incus" || w == "lxc") && i+1 < len(words) && (words[i+1] == "config" || words[i+1] == "profile") {
 				break
 			}
 			if strings.HasPrefix(w, "-") {
@@ -214,7 +217,6 @@ func incusCommandRefs(cmd string, first int) ([]Ref, error) {
 				pos = append(pos, w)
 				continue
 			}
-			w = strings.TrimSuffix(w, ";")
 			k, v, ok := strings.Cut(w, "=")
 			if !ok {
 				return nil, errorf(DialectIncus, lines[i], strings.Join(words[start:i+1], " "),
@@ -225,7 +227,7 @@ func incusCommandRefs(cmd string, first int) ([]Ref, error) {
 			}
 			cfg[k] = v
 		}
-		text := strings.TrimSuffix(strings.Join(words[start:i], " "), ";")
+		text := strings.Join(words[start:i], " ")
 		i--
 		if len(pos) < 3 {
 			return nil, errorf(DialectIncus, line, text, "wants INSTANCE NAME TYPE [KEY=VALUE...] after \"device add\"")
@@ -436,9 +438,12 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 		return Ref{}, false, nil
 	}
 	sel, err := match.New(terms...)
-	if err != nil {
-		// A serial match.New cannot take (Incus takes any): the Selector
-		// shows the rest; matching below uses the text itself.
+	if again, perr := match.Parse(sel.String()); err != nil || perr != nil || !slices.EqualFunc(again.Terms, sel.Terms, func(a, b match.Term) bool {
+		return a.Key == b.Key && slices.Equal(a.Values, b.Values)
+	}) {
+		// A serial a selector cannot hold as text (a comma, a |, a *;
+		// Incus takes any): the Selector shows the rest, and matching
+		// uses the serial itself.
 		terms = slices.DeleteFunc(terms, func(t match.Term) bool { return t.Key == match.KeySerial })
 		if sel, err = match.New(terms...); err != nil {
 			return Ref{}, false, selectorError(DialectIncus, line, text, err)
@@ -624,4 +629,28 @@ func writeIncus(b *strings.Builder, items []Resolved, ids []string) error {
 		b.WriteByte('\n')
 	}
 	return nil
+}
+
+// fillOther resolves every device of an Incus, cloud-hypervisor, crosvm or
+// device node document and writes nothing: the paths and nodes are exact
+// already, and an Incus usb device is left as written. Incus re-matches
+// busnum and devnum as text at every start and hotplug, so writing the
+// numbers a device has now would lose it at its next replug (devnum
+// changes); a vendorid and productid that several devices share take them
+// all, which the Note says, and only the user can tell which is meant
+// (serial=, or busnum and devnum knowing the cost).
+func fillOther(d Dialect, doc []byte, devs []discover.Device) ([]Filled, error) {
+	refs, err := otherRefs(d, doc)
+	if err != nil {
+		return nil, err
+	}
+	filled := make([]Filled, 0, len(refs))
+	for _, r := range refs {
+		f := resolveRef(r, devs)
+		if f.Err == nil {
+			f.Note = r.AttachNote(f.Devices)
+		}
+		filled = append(filled, f)
+	}
+	return filled, nil
 }

@@ -10,8 +10,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/match"
+	"github.com/hostdev/hostdev/pciaddr"
 )
 
 // TestReadGoldenIncusCHV reads every document in testdata/incus and
@@ -198,5 +200,106 @@ func TestDevnodeNoGroup(t *testing.T) {
 	want := "0000:00:00.0 is in no IOMMU group, so it has no /dev/vfio node; turn the IOMMU on (intel_iommu=on or amd_iommu=on on the kernel command line) and bind it to vfio-pci"
 	if diff := cmp.Diff(want, fmt.Sprint(err)); diff != "" || !errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("Write devnode (-want +got):\n%s", diff)
+	}
+}
+
+// fuzzIncusSeeds are Incus documents: device add lines and YAML, with
+// near misses.
+var fuzzIncusSeeds = []string{
+	"incus config device add vm u usb vendorid=0483 productid=2016",
+	"incus config device add vm u usb vendorid=0403 productid=6001 serial=A7022OOP busnum=1 devnum=5",
+	"lxc config device add vm p pci address=00:1f.3\nincus config device add vm g gpu pci=0000:00:1f.3 && incus start vm",
+	"incus profile device add prof g gpu gputype=mdev mdev=i915-GVTg_V5_4 vendorid=8086",
+	"incus config device add --project p vm u usb 'serial=A B' busnum=001",
+	"incus config device add vm u usb vendorid=0x0483 \\\n  productid=2016 # a comment with ' and \"\n",
+	"devices:\n  u:\n    type: usb\n    vendorid: \"0483\"\n    productid: \"2016\"\n  g:\n    type: gpu\n    pci: 0000:00:1f.3\n",
+	"architecture: x86_64\ndevices:\n  root: {path: /, pool: default, type: disk}\n  u: {type: usb, vendorid: 0403, serial: A7022OOQ}\nprofiles:\n- default\n",
+	"profiles:\n- name: default\n  devices:\n    u:\n      type: usb\n      busnum: 3\n      devnum: 1\n",
+	"devices:\n  u: &x\n    type: usb\n    vendorid: \"0483\"\n  v: *x\n",
+}
+
+// FuzzIncus checks Refs and Fill on Incus documents: no panic, errors
+// that are *Error, selectors that survive String and match.Parse, and
+// Fill's promises (checkDoc).
+func FuzzIncus(f *testing.F) {
+	for _, s := range fuzzIncusSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		refs, err := incusRefs(doc)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Dialect != DialectIncus {
+				t.Fatalf("incusRefs(%q): error %#v is not an Incus *Error", doc, err)
+			}
+		}
+		devs := fuzzDevices()
+		for _, r := range refs {
+			checkSelector(t, r.Text, r.Selector)
+			if got, _, err := r.Resolve(devs); err == nil && len(got) == 0 {
+				t.Fatalf("%q resolves to nothing without an error", r.Text)
+			}
+		}
+		checkDoc(t, doc)
+	})
+}
+
+// fuzzCHVSeeds are cloud-hypervisor and crosvm command lines and device
+// node lists.
+var fuzzCHVSeeds = []string{
+	"--device path=/sys/bus/pci/devices/0000:00:1f.3/",
+	"cloud-hypervisor --device path=/sys/bus/pci/devices/0000:00:1f.3/,iommu=on path=/sys/devices/pci0000:00/0000:00:1f.3",
+	"--device \"id=x,path=/sys/bus/pci/devices/0000:00:1f.3\",x_exclude_mmap_bars=[2,3]",
+	"ch-remote --api-socket s add-device path=/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+	"crosvm run --vfio /sys/bus/pci/devices/0000:00:1f.3,iommu=viommu,guest-address=00:05.0 vmlinux",
+	"crosvm run --vfio=\"/sys/bus/pci/devices/0000:00:1f.3\\\\\",iommu=off",
+	"/dev/bus/usb/003/001\n/dev/vfio/7\n",
+}
+
+// FuzzCHV checks Refs and Fill on cloud-hypervisor and crosvm command
+// lines and device node lists.
+func FuzzCHV(f *testing.F) {
+	for _, s := range fuzzCHVSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		for _, d := range []Dialect{DialectCloudHypervisor, DialectCrosvm, DialectDevnode} {
+			refs, err := otherRefs(d, doc)
+			if err != nil {
+				var e *Error
+				if !errors.As(err, &e) || e.Dialect != d {
+					t.Fatalf("%s: %q: error %#v is not its *Error", d, doc, err)
+				}
+			}
+			for _, r := range refs {
+				checkSelector(t, r.Text, r.Selector)
+			}
+		}
+		checkDoc(t, doc)
+	})
+}
+
+// TestIncusHostileSerial: --format incus names a device by its serial,
+// whatever bytes it holds; what it writes reads back as that serial, which
+// takes the device and not its twin with another serial.
+func TestIncusHostileSerial(t *testing.T) {
+	for _, serial := range []string{`S"},{"execute":"quit"}`, "a b", "it's", "x\ny", "$(reboot)", "A,B|C*", "-", "incus config", "\\", "#1", "k=v;"} {
+		d, _ := roundTripDevices(false, "1-2", "2", serial, 1, 4, 0x0483, 0x2016, pciaddr.Address{})
+		twin, _ := roundTripDevices(false, "1-3", "3", serial+"x", 1, 5, 0x0483, 0x2016, pciaddr.Address{})
+		var b strings.Builder
+		if err := Write(&b, FormatIncus, []Resolved{{Device: d}}); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(b.String(), "busnum") {
+			t.Errorf("%q: written without its serial: %s", serial, b.String())
+		}
+		refs, _, err := Refs([]byte(b.String()))
+		if err != nil || len(refs) != 1 {
+			t.Fatalf("%q: %d refs, %v from %s", serial, len(refs), err, b.String())
+		}
+		got, _, err := refs[0].Resolve([]discover.Device{twin, d})
+		if err != nil || len(got) != 1 || got[0].Name != "1-2" {
+			t.Errorf("%q: %s resolves to %v, %v; want 1-2 alone", serial, b.String(), names(got), err)
+		}
 	}
 }
