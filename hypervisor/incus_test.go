@@ -303,3 +303,46 @@ func TestIncusHostileSerial(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMEDialects runs the examples of the README's dialect table rows
+// for Incus, cloud-hypervisor, crosvm and device nodes: each reads as its
+// dialect and resolves on the fake host.
+func TestREADMEDialects(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Dialect{"Incus, LXD": DialectIncus, "cloud-hypervisor": DialectCloudHypervisor, "crosvm": DialectCrosvm, "device nodes": DialectDevnode}
+	devs := both(t)
+	seen, ran := 0, 0
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		cells := strings.Split(line, " | ")
+		if len(cells) != 2 || !strings.HasPrefix(cells[0], "| ") {
+			continue
+		}
+		d, ok := want[strings.TrimPrefix(cells[0], "| ")]
+		if !ok {
+			continue
+		}
+		seen++
+		parts := strings.Split(cells[1], "`")
+		for i := 1; i < len(parts); i += 2 {
+			ex := strings.TrimPrefix(parts[i], "-- ")
+			if ex == "devices:" || ex == "incus config show" || ex == "-f" {
+				continue // prose around the examples
+			}
+			ran++
+			refs, err := ParseSelector(ex)
+			if err != nil || len(refs) != 1 || refs[0].Dialect != d {
+				t.Errorf("README example %q: %d refs, %v; want one %s reference", ex, len(refs), err, d)
+				continue
+			}
+			if got, _, err := refs[0].Resolve(devs); err != nil || len(got) == 0 {
+				t.Errorf("README example %q resolves to %v, %v", ex, names(got), err)
+			}
+		}
+	}
+	if seen != len(want) || ran != 7 {
+		t.Errorf("the README's dialect table has %d of the %d rows, and %d examples, want 7", seen, len(want), ran)
+	}
+}
