@@ -38,8 +38,9 @@ import (
 // for a USB device and /dev/vfio/N, the IOMMU group's node, for PCI.
 
 var (
-	chvWord    = regexp.MustCompile(`(?m)(?:^|\s)(?:--device(?:\s+|=)["']?(?:[a-z_]+=[^,\s]*,)*(?:path|fd)=|ch-remote\b|cloud-hypervisor\b)`)
-	crosvmWord = regexp.MustCompile(`(?m)(?:^|\s)(?:--vfio(?:\s|=)|crosvm\b)`)
+	// The program's name starting a command, or the option's own shape.
+	chvWord    = regexp.MustCompile(`(?m)^\s*(?:sudo\s+)?(?:\S*/)?(?:cloud-hypervisor|ch-remote)(?:\s|$)|(?:^|\s)--device(?:\s+|=)["']?(?:[a-z_]+=[^,\s]*,)*(?:path|fd)=`)
+	crosvmWord = regexp.MustCompile(`(?m)^\s*(?:sudo\s+)?(?:\S*/)?crosvm(?:\s|$)|(?:^|\s)--vfio(?:\s|=)`)
 	devnodeDoc = regexp.MustCompile(`^(?:\s*/dev/(?:bus/usb/\d+/\d+|vfio/\d+)\s*)+$`)
 )
 

@@ -346,3 +346,28 @@ func TestREADMEDialects(t *testing.T) {
 		t.Errorf("the README's dialect table has %d of the %d rows, and %d examples, want 7", seen, len(want), ran)
 	}
 }
+
+// TestSniffOthers: the new dialects are told apart from QEMU's (whose
+// -device a --device also contains) and from each other, and a QEMU script
+// that only mentions them stays QEMU's.
+func TestSniffOthers(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want Dialect
+	}{
+		{"# unlike cloud-hypervisor and crosvm, QEMU takes USB devices\nqemu-system-x86_64 -device usb-host,hostbus=1,hostaddr=8\n", DialectQEMU},
+		{"qemu-system-x86_64 --device vfio-pci,host=01:00.0\n", DialectQEMU},
+		{"--device path=/sys/bus/pci/devices/0000:01:00.0/\n", DialectCloudHypervisor},
+		{"/usr/bin/cloud-hypervisor --device id=g,path=/sys/bus/pci/devices/0000:01:00.0/\n", DialectCloudHypervisor},
+		{"sudo crosvm run --vfio=/sys/bus/pci/devices/0000:01:00.0 vmlinux\n", DialectCrosvm},
+		{"/dev/vfio/2\n", DialectDevnode},
+		{"incus config device add vm u usb vendorid=0403\n", DialectIncus},
+		{"config: {}\ndevices:\n  u:\n    type: usb\n    vendorid: \"0403\"\n", DialectIncus},
+		{"usbdevice = ['host:0403:6001']\n", DialectXL},
+	} {
+		_, d, err := Refs([]byte(tc.doc))
+		if d != tc.want {
+			t.Errorf("Refs(%q): dialect %q (%v), want %q", tc.doc, d, err, tc.want)
+		}
+	}
+}
