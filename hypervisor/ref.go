@@ -44,7 +44,9 @@ type Ref struct {
 	Selector match.Selector
 
 	// All says the config means every match, not exactly one: an xl pci
-	// entry whose function is *.
+	// entry whose function is *, an Incus usb entry (Incus attaches every
+	// match) or gpu (the card and its slot's functions in its IOMMU
+	// group), a /dev/vfio/N group node.
 	All bool
 	// Optional says the config tolerates a missing device: libvirt's
 	// startupPolicy='optional'.
