@@ -286,9 +286,11 @@ func incusYAMLRefs(doc []byte) ([]Ref, error) {
 	return refs, nil
 }
 
+var yamlErrLine = regexp.MustCompile(`line (\d+)`)
+
 // yamlLine finds "line N:" in a YAML error, or 0.
 func yamlLine(err error) int {
-	m := regexp.MustCompile(`line (\d+)`).FindStringSubmatch(err.Error())
+	m := yamlErrLine.FindStringSubmatch(err.Error())
 	if m == nil {
 		return 0
 	}
@@ -593,10 +595,6 @@ func (r Ref) AttachNote(found []discover.Device) string {
 	return fmt.Sprintf("Incus attaches every USB device that matches: %d %s here (%s)", len(found), noun, strings.Join(names, ", "))
 }
 
-// incusName is the NAME Write gives a device: hostdev's stable id, which
-// is in Incus's device name alphabet.
-func incusName(id string) string { return id }
-
 // writeIncus writes `incus config device add "$VM" NAME ...` lines. A USB
 // device is named by vendorid and productid with its serial when that is
 // its own, else with busnum and devnum: Incus attaches every match, and
@@ -604,7 +602,7 @@ func incusName(id string) string { return id }
 func writeIncus(b *strings.Builder, items []Resolved, ids []string) error {
 	for i, it := range items {
 		d := it.Device
-		name := incusName(ids[i])
+		name := ids[i] // hostdev's stable id: letters, digits, -, . and _
 		if d.Bus == discover.BusPCI {
 			a := address(d)
 			if a.Domain > 0xffff {
