@@ -1,5 +1,6 @@
-// Package hypervisor reads the ways QEMU, libvirt, Xen's xl and the 2007
-// libvirt proposal (the "seed") name a host device, turns each into a
+// Package hypervisor reads the ways QEMU, libvirt, Xen's xl, the 2007
+// libvirt proposal (the "seed"), Incus and LXD, cloud-hypervisor, crosvm
+// and container device nodes name a host device, turns each into a
 // match.Selector, and writes a resolved device back out in any of them.
 //
 // Reading:
@@ -18,7 +19,7 @@
 // Writing:
 //
 //	Write          devices in one Format: qemu, qmp, libvirt, xen,
-//	               xen-legacy or seed
+//	               xen-legacy, seed, incus, cloud-hypervisor or devnode
 //	Fill           a document with every device resolved and its current
 //	               address written in; everything else byte for byte
 //

@@ -40,8 +40,9 @@ type Filled struct {
 //     loses its leading zeros (the xl manual asks for host:8.2).
 //
 // References that are exact already (a PCI address, an xl usbdev, a
-// libvirt address without vendor and product) are checked and left as
-// they are. Every other byte of doc is kept: comments, spacing, order.
+// libvirt address without vendor and product, a cloud-hypervisor or crosvm
+// path, a device node) are checked and left as they are, and so is every
+// Incus device (see fillOther). Every other byte of doc is kept: comments, spacing, order.
 //
 // The error is for a document Fill cannot read; a device that does not
 // resolve is reported in its Filled, and the output then keeps that
@@ -63,6 +64,8 @@ func Fill(doc []byte, devs []discover.Device) ([]byte, []Filled, Dialect, error)
 		filled, edits, err = fillXL(doc, devs)
 	case DialectQEMU:
 		err = &Error{Dialect: d, Msg: "fill reads libvirt domain XML, <host> documents and xl configs; for QEMU options use resolve -f FILE --format qemu", Err: errors.ErrUnsupported}
+	default:
+		filled, err = fillOther(d, doc, devs)
 	}
 	if err != nil {
 		return nil, nil, d, err

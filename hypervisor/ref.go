@@ -24,6 +24,11 @@ const (
 	DialectLibvirt  Dialect = "libvirt"  // <hostdev> in a domain or alone
 	DialectSeed     Dialect = "seed"     // <host bus='usb'><source .../></host>
 	DialectXL       Dialect = "xl"       // usbdevice=, usbdev=, pci= in an xl config
+
+	DialectIncus           Dialect = "incus"            // incus config device add, devices: YAML
+	DialectCloudHypervisor Dialect = "cloud-hypervisor" // --device path=/sys/bus/pci/devices/...
+	DialectCrosvm          Dialect = "crosvm"           // --vfio /sys/bus/pci/devices/...
+	DialectDevnode         Dialect = "devnode"          // /dev/bus/usb/BBB/DDD, /dev/vfio/N
 )
 
 // Ref is one device a config names.
@@ -39,7 +44,9 @@ type Ref struct {
 	Selector match.Selector
 
 	// All says the config means every match, not exactly one: an xl pci
-	// entry whose function is *.
+	// entry whose function is *, an Incus usb entry (Incus attaches every
+	// match) or gpu (the card and its slot's functions in its IOMMU
+	// group), a /dev/vfio/N group node.
 	All bool
 	// Optional says the config tolerates a missing device: libvirt's
 	// startupPolicy='optional'.
@@ -52,6 +59,7 @@ type Ref struct {
 	// What writing back in the same dialect keeps.
 	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
 	xlOpts  string                    // xl: "@VSLOT" and options after the address
+	incus   *incusDevice              // Incus: the device's settings, matched as Incus does
 }
 
 // Resolve finds what r means among devs: one device, or with All every
@@ -61,6 +69,9 @@ type Ref struct {
 // wraps the *match.AmbiguousError and says in r's dialect what picks each
 // candidate.
 func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
+	if r.incus != nil {
+		return r.incus.resolve(r, devs)
+	}
 	ds, moved, err := r.resolveHubs(devs)
 	var amb *match.AmbiguousError
 	if errors.As(err, &amb) {
@@ -126,6 +137,7 @@ func (e *Error) Error() string {
 	what := map[Dialect]string{
 		DialectQEMU: "QEMU", DialectLibvirt: "libvirt", DialectSeed: "<host>",
 		DialectXL: "xl", DialectSelector: "selector",
+		DialectIncus: "Incus", DialectCloudHypervisor: "cloud-hypervisor", DialectCrosvm: "crosvm", DialectDevnode: "device node",
 	}[e.Dialect]
 	if e.Text != "" {
 		fmt.Fprintf(&b, "%s %q: %s", what, e.Text, e.Msg)
@@ -195,6 +207,15 @@ func ParseSelector(s string) ([]Ref, error) {
 	case xlAssign.MatchString(t):
 		refs, err = xlRefs([]byte(s))
 		d = DialectXL
+	case otherSniff([]byte(t)) != "":
+		d = otherSniff([]byte(t))
+		refs, err = otherRefs(d, []byte(s))
+		if !strings.Contains(t, "\n") { // a reference alone has no line
+			for i := range refs {
+				refs[i].Line = 0
+			}
+			atLine(err, 0)
+		}
 	}
 	if d != "" {
 		if err == nil && len(refs) == 0 {
@@ -235,6 +256,8 @@ func Refs(doc []byte) ([]Ref, Dialect, error) {
 		refs, err = xlRefs(doc)
 	case DialectQEMU:
 		refs, err = qemuDocRefs(doc)
+	default:
+		refs, err = otherRefs(d, doc)
 	}
 	if err != nil {
 		return nil, d, err
@@ -250,6 +273,11 @@ var nothingHint = map[Dialect]string{
 	DialectSeed:    "no <host bus='usb|pci'> element",
 	DialectXL:      "no usbdevice= host:..., usbdev= or pci= entry",
 	DialectQEMU:    "no -device usb-host, -device vfio-pci or -usbdevice host:...",
+
+	DialectIncus:           "no usb, pci or gpu device",
+	DialectCloudHypervisor: "no --device path=...",
+	DialectCrosvm:          "no --vfio PATH",
+	DialectDevnode:         "no /dev/bus/usb/BBB/DDD or /dev/vfio/N",
 }
 
 // sniff tells a document's dialect from its first significant bytes.
@@ -263,6 +291,11 @@ func sniff(doc []byte) (Dialect, error) {
 			return DialectLibvirt, nil
 		}
 		return DialectSeed, nil
+	}
+	// Incus, cloud-hypervisor, crosvm and device nodes have words of their
+	// own, and a --device path= would otherwise read as QEMU's -device.
+	if d := otherSniff(t); d != "" {
+		return d, nil
 	}
 	// An xl config is KEY = VALUE lines; QEMU options are a command line,
 	// perhaps inside a script (exec qemu-system-x86_64 -device ...).

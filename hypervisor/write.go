@@ -29,12 +29,17 @@ const (
 	FormatXen       Format = "xen"        // usbdev=[...] and pci=[...]
 	FormatXenLegacy Format = "xen-legacy" // usbdevice='host:B.D' and pci=[...]
 	FormatSeed      Format = "seed"       // <host bus='usb'>...<target dev='BBB.DDD'/></host>
+
+	FormatIncus           Format = "incus"            // incus config device add "$VM" NAME usb|pci ...
+	FormatCloudHypervisor Format = "cloud-hypervisor" // --device path=/sys/bus/pci/devices/ADDRESS/
+	FormatDevnode         Format = "devnode"          // /dev/bus/usb/BBB/DDD, /dev/vfio/N
 )
 
 // Formats lists every Format. The slice is the caller's own.
 func Formats() []Format { return slices.Clone(formats) }
 
-var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed}
+var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed,
+	FormatIncus, FormatCloudHypervisor, FormatDevnode}
 
 // Resolved is a device to write and, when it came from a config, the
 // reference that named it: writing in the reference's own dialect keeps
@@ -180,6 +185,18 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 		for _, it := range items {
 			b.WriteString(seedElement(it.Device))
 			b.WriteByte('\n')
+		}
+	case FormatIncus:
+		if err := writeIncus(&b, items, ids); err != nil {
+			return err
+		}
+	case FormatCloudHypervisor:
+		if err := writeCloudHypervisor(&b, items); err != nil {
+			return err
+		}
+	case FormatDevnode:
+		if err := writeDevnode(&b, items); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("unknown format %q; want one of %s", f, formatList())

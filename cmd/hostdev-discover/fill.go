@@ -31,7 +31,12 @@ address written in:
   xl       usbdevice='host:VVVV:PPPP' becomes 'host:B.D'; host:008.002
            becomes host:8.2, as the xl manual asks
 
-Devices named by an exact address are checked and left as they are.
+Devices named by an exact address are checked and left as they are, and so
+are Incus configs and cloud-hypervisor and crosvm command lines: Incus
+compares busnum and devnum as text at every start, so writing the numbers a
+USB device has now would lose it at its next replug; a usb entry several
+devices match is reported (Incus takes them all), and the fix is yours:
+serial=, or busnum= and devnum= knowing that cost.
 Everything else in the file is kept byte for byte: comments, spacing,
 attribute and key order. A device that moved is reported on stderr.
 

@@ -204,8 +204,10 @@ func checkCommand(e *env) *cobra.Command {
 		Long: `Resolve each selector as 'resolve' does, and print a readiness report for
 the device it means: every reason it cannot be given to a VM, or should not
 be without knowing, with the command or config change that fixes it.
--f FILE checks every device a libvirt domain, an xl config or a file of QEMU
-options names.
+-f FILE checks every device a libvirt domain, an xl config, a file of QEMU
+options, an Incus config or a cloud-hypervisor or crosvm command line names;
+an Incus usb entry that more than one device matches is warned about (Incus
+attaches them all).
 
 Reasons that block: no-iommu, bridge, host-bridge, isa-bridge, group-shared,
 unmanaged (a libvirt <hostdev> without managed='yes' for a function on a
@@ -249,6 +251,9 @@ any other error.`,
 				}
 				if moved != nil {
 					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, errors.New(moved.String())))
+				}
+				if n := ref.AttachNote(found); n != "" && len(found) > 1 {
+					fmt.Fprintf(e.stderr, "warning: %s\n", where(ref, errors.New(text(n))))
 				}
 				for _, d := range found {
 					v, _ := rep.Verdict(d.Name)

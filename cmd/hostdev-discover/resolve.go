@@ -163,9 +163,16 @@ naming a host device:
   "<host bus='usb'><source vendor='0483' product='2016'/></host>"
   "usbdev=['type=hostdev,hostbus=3,hostaddr=1']"         xl
   "pci=['0000:00:1f.3,permissive=1']"
+  'incus config device add VM k1 usb vendorid=0483 productid=2016'  Incus, LXD
+  '--device path=/sys/bus/pci/devices/0000:01:00.0/'   cloud-hypervisor
+  'crosvm run --vfio /sys/bus/pci/devices/0000:01:00.0'  crosvm
+  /dev/bus/usb/001/004, /dev/vfio/12                   device nodes
 
 -f FILE reads every device in a libvirt domain XML, an xl config, a <host>
-document or a file of QEMU options or QMP commands. An argument that starts
+document, a file of QEMU options or QMP commands, an Incus or LXD config
+(incus config show, or device add commands) or a cloud-hypervisor or
+crosvm command line. Incus attaches every USB device that matches a usb
+entry, so resolve takes them all and says how many. An argument that starts
 with -device or -usbdevice is taken as QEMU's, not as an option of ours.
 
 --format prints the answer as text, json, or ready to paste:
@@ -175,6 +182,14 @@ with -device or -usbdevice is taken as QEMU's, not as an option of ours.
   xen         usbdev=[...] / pci=[...]
   xen-legacy  usbdevice='host:B.D'
   seed        <host bus='usb'>...<target dev='BBB.DDD'/></host>
+  incus       incus config device add "$VM" NAME usb vendorid=V productid=P
+              serial=S (busnum= devnum= without a serial of its own), or
+              pci address=A; set VM to the instance's name
+  cloud-hypervisor  --device path=/sys/bus/pci/devices/ADDRESS/ (PCI only)
+  devnode     /dev/bus/usb/BBB/DDD, or /dev/vfio/N (the IOMMU group's node)
+              for PCI: docker run --device $(hostdev-discover resolve
+              --format devnode serial=K1); a container given a /dev/vfio
+              group also needs /dev/vfio/vfio
   cel         the CEL selector of the device under hostdev's Kubernetes DRA
               driver (hostdev.io): by serial, or port, or PCI address
   claim       a ResourceClaimTemplate (resource.k8s.io/v1) asking for
@@ -235,6 +250,9 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 					r.Moved = moved.String()
 					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, errors.New(moved.String())))
 				}
+				if n := ref.AttachNote(devs); n != "" {
+					fmt.Fprintf(e.stderr, "note: %s\n", where(ref, errors.New(text(n))))
+				}
 				out = append(out, r)
 				for _, d := range devs {
 					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref,
@@ -251,10 +269,10 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 		},
 	}
 	flags.register(c)
-	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, cel or claim")
+	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, incus, cloud-hypervisor, devnode, cel or claim")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
-	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
+	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options, Incus config, cloud-hypervisor or crosvm command line)")
 	return c
 }
 
