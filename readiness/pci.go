@@ -44,10 +44,11 @@ func VFIOHolder(driver string) bool {
 	return driver == "pci-stub" || strings.Contains(driver, "vfio")
 }
 
-// hostDriver reports whether a function is bound to a driver that keeps
-// its group from VFIO. pcieport does not (since Linux 5.19 it is marked
-// driver_managed_dma, as the VFIO drivers and pci-stub are).
-func hostDriver(p *discover.PCI) bool {
+// HeldByHost reports whether a function is bound to a driver that keeps
+// its group from VFIO: one that is not a VFIOHolder. pcieport does not
+// (since Linux 5.19 it is marked driver_managed_dma, as the VFIO drivers
+// and pci-stub are).
+func HeldByHost(p *discover.PCI) bool {
 	return p.Driver != "" && !VFIOHolder(p.Driver) && p.Driver != "pcieport"
 }
 
@@ -77,7 +78,7 @@ func buildGroups(devs []discover.Device) []Group {
 			if IsBridge(m.PCI) {
 				continue
 			}
-			if hostDriver(m.PCI) {
+			if HeldByHost(m.PCI) {
 				host = append(host, m)
 			}
 			if !notEndpoint(m.PCI) {
@@ -186,7 +187,7 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 		if g := groups[*p.IOMMUGroup]; g != nil {
 			var others []discover.Device
 			for _, m := range g.Members {
-				if m.Name != d.Name && !IsBridge(m.PCI) && hostDriver(m.PCI) {
+				if m.Name != d.Name && !IsBridge(m.PCI) && HeldByHost(m.PCI) {
 					others = append(others, m)
 				}
 			}
@@ -195,7 +196,7 @@ func pciReasons(d discover.Device, rep *Report, groups map[int]*Group) []Reason 
 			}
 		}
 	}
-	if hostDriver(p) {
+	if HeldByHost(p) {
 		rs = append(rs, Reason{Code: HostDriver,
 			Message: fmt.Sprintf("It is bound to the host driver %s. libvirt detaches it when the VM starts if its "+
 				"<hostdev> says managed='yes' (virt-manager and virt-install write that; libvirt's own default is no). "+

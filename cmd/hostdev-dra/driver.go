@@ -97,20 +97,6 @@ func newDriver(cfg config) (*driver, error) {
 	}, nil
 }
 
-// hostDriver reports whether a PCI function is held by a driver of the
-// host: not unbound, and not on a driver that exists to hold functions for
-// VMs.
-func hostDriver(d discover.Device) bool {
-	if d.PCI == nil {
-		return false
-	}
-	switch d.PCI.Driver {
-	case "", vfio.Driver, "pci-stub":
-		return false
-	}
-	return true
-}
-
 // inventory scans the host and builds what it publishes, with the
 // --allow-pci policy applied. refused holds, for each device the policy
 // refuses, why.
@@ -154,7 +140,7 @@ func (d *driver) applyPolicy(inv *dra.Inventory, rep *readiness.Report) map[stri
 		firstDriver := ""
 		for _, name := range append([]string{dev.Source.Name}, dev.Takes...) {
 			f, ok := byName[name]
-			if !ok || !hostDriver(f) || d.allowed(f) {
+			if !ok || f.PCI == nil || !readiness.HeldByHost(f.PCI) || d.allowed(f) {
 				continue
 			}
 			if firstDriver == "" && len(validation.IsValidLabelValue(f.PCI.Driver)) == 0 {

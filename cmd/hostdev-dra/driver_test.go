@@ -659,3 +659,34 @@ func TestHealthFunctionLeftVFIO(t *testing.T) {
 		t.Error("the GPU is no longer published")
 	}
 }
+
+// The policy frees the functions readiness counts as free for VFIO: none
+// on a driver, or on vfio-pci, one of its vendor variants or pci-stub. A
+// host driver (bus driver pcieport included: it holds no endpoint) needs
+// an --allow-pci selector.
+func TestPolicyDriversAsReadiness(t *testing.T) {
+	for drv, free := range map[string]bool{
+		"": true, "vfio-pci": true, "pci-stub": true, "mlx5_vfio_pci": true, "xe-vfio-pci": true,
+		"igb": false, "nouveau": false, "HDA Intel": false,
+	} {
+		h := sysfstest.NewHost(t)
+		h.AddPCI(sysfstest.PCIFunction{Address: "0000:03:00.0", Vendor: 0x15b3, Device: 0x101e, Class: 0x020000,
+			Driver: drv, IOMMUGroup: new(3)})
+		d, err := newDriver(config{Root: h.Root(), NodeName: "n", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv, _, refused, err := d.inventory(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.Devices) != 1 {
+			t.Fatalf("driver %q: %d devices published, want 1", drv, len(inv.Devices))
+		}
+		dev := inv.Devices[0]
+		tainted := slices.ContainsFunc(dev.API.Taints, func(t resourceapi.DeviceTaint) bool { return t.Key == TaintHostDriverNotAllowed })
+		if dev.Preparable != free || tainted == free || (refused[dev.API.Name] == "") == !free {
+			t.Errorf("driver %q: preparable %v, tainted %v, refused %q; want preparable %v", drv, dev.Preparable, tainted, refused[dev.API.Name], free)
+		}
+	}
+}

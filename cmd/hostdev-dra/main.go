@@ -53,7 +53,7 @@ hostdev.io). It runs on every node as a DaemonSet and:
     hostdev.io/Unplugged until its claim is unprepared.
 
 Policy: taking a PCI function away from a host driver (any driver but
-vfio-pci and pci-stub) can take a disk, a network or the console away from
+vfio-pci, its vendor variants such as mlx5_vfio_pci, and pci-stub) can take a disk, a network or the console away from
 the node. So a prepare only does it for functions an administrator allowed
 with --allow-pci SELECTOR (repeatable; hostdev's selector syntax, e.g.
 --allow-pci 0000:01:00.* or --allow-pci vendor=10de). A PCI function whose
@@ -61,8 +61,8 @@ prepare would take a function from a host driver that no selector matches
 (itself, or a function of its slot that goes with it) is published with
 preparable=false and the NoSchedule taint hostdev.io/HostDriverNotAllowed
 (whose value names the driver), and a prepare of it is refused, saying
-which function is on which driver. Unbound functions and those on vfio-pci or
-pci-stub need no selector. USB devices are never unbound (QEMU's usb-host
+which function is on which driver. Unbound functions and those on vfio-pci,
+a variant of it, or pci-stub need no selector. USB devices are never unbound (QEMU's usb-host
 and usbfs detach their kernel drivers themselves), so the policy does not
 apply to them.
 
