@@ -163,20 +163,31 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 	}
 	addr := map[string]uint{}
 	if a := nums.Source.Address; a != nil && (nums.Type == "usb" || nums.Type == "pci") {
-		limits := map[string]uint64{"bus": 255, "device": usbnum.MaxDevnum}
-		if nums.Type == "pci" {
-			limits = map[string]uint64{"domain": 0xffffffff, "bus": 0xff, "slot": 0x1f, "function": 7}
+		// In the order of the schema, every bad one named: a loop over a
+		// map here once named a different attribute from run to run.
+		type field struct {
+			name string
+			v    *string
+			max  uint64
 		}
-		for name, v := range map[string]*string{"domain": a.Domain, "bus": a.Bus, "slot": a.Slot, "function": a.Function, "device": a.Device} {
-			max, ok := limits[name]
-			if !ok || v == nil {
+		fields := []field{{"bus", a.Bus, 255}, {"device", a.Device, usbnum.MaxDevnum}}
+		if nums.Type == "pci" {
+			fields = []field{{"domain", a.Domain, 0xffffffff}, {"bus", a.Bus, 0xff}, {"slot", a.Slot, 0x1f}, {"function", a.Function, 7}}
+		}
+		var bad []string
+		for _, f := range fields {
+			if f.v == nil {
 				continue
 			}
-			n, err := cUint("libvirt", *v, max)
+			n, err := cUint("libvirt", *f.v, f.max)
 			if err != nil {
-				return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: <address %s='%s'>: %v", quote.Text(nums.Type), name, quote.Text(*v), err)
+				bad = append(bad, fmt.Sprintf("<address %s='%s'>: %v", f.name, quote.Text(*f.v), err))
+				continue
 			}
-			addr[name] = uint(n)
+			addr[f.name] = uint(n)
+		}
+		if len(bad) > 0 {
+			return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: %s", quote.Text(nums.Type), strings.Join(bad, "; "))
 		}
 	}
 	var h libvirtxml.DomainHostdev
