@@ -58,7 +58,7 @@ func TestErrorsAs(t *testing.T) {
 		{"ParseSelector: emulated QEMU device", parse("-device e1000,netdev=n0"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: emulated -usbdevice", parse("-usbdevice tablet"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: xl usbdev of another type", parse("usbdev=['type=pv,hostbus=1,hostaddr=2']"), new(*Error), errors.ErrUnsupported, 1},
-		{"ParseSelector: a SCSI hostdev", parse("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>"), new(*Error), errors.ErrUnsupported, 0},
+		{"ParseSelector: a SCSI hostdev", parse("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>"), new(*Error), errors.ErrUnsupported, 1},
 		{"Refs: a config naming no host device", refs("name = 'vm'\nusbdevice = [ 'tablet' ]\n"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: broken XML", parse("<hostdev mode='subsystem' type='usb'><source>"), new(*Error), nil, 1},
 		{"ParseSelector: broken XML, encoding/xml's error", parse("<hostdev><source></hostdev>"), new(*xml.SyntaxError), nil, 0},

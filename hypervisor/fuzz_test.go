@@ -306,9 +306,14 @@ func FuzzXML(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		// Read as XML whatever sniff would make of it.
-		if refs, err := xmlRefs(doc); err == nil {
+		if refs, skipped, err := xmlRefs(doc); err == nil {
 			for _, r := range refs {
 				checkSelector(t, r.Text, r.Selector)
+			}
+			for _, e := range skipped {
+				if e.Line < 1 || !errors.Is(e, errors.ErrUnsupported) {
+					t.Errorf("skipped %v: want a line and errors.ErrUnsupported", e)
+				}
 			}
 		}
 		checkDoc(t, doc)
