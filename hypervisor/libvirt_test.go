@@ -225,3 +225,30 @@ func TestREADMEInterface(t *testing.T) {
 		t.Errorf("%s (-want +got):\n%s", ex, diff)
 	}
 }
+
+// TestInterfaceWrite: --format libvirt for an <interface type='hostdev'>
+// writes the same function as a <hostdev>, keeping managed=, which reads
+// back to the same device.
+func TestInterfaceWrite(t *testing.T) {
+	devs := both(t)
+	refs, err := ParseSelector("<interface type='hostdev' managed='yes'><mac address='52:54:00:00:12:53'/><source><address type='pci' domain='0' bus='0' slot='0x1f' function='3'/></source></interface>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, _, err := refs[0].Resolve(devs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := Write(&b, FormatLibvirt, []Resolved{{Device: found[0], Ref: &refs[0]}}); err != nil {
+		t.Fatal(err)
+	}
+	const want = "<hostdev mode='subsystem' type='pci' managed='yes'>\n  <source>\n    <address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/>\n  </source>\n</hostdev>\n"
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	back, err := ParseSelector(b.String())
+	if err != nil || len(back) != 1 || back[0].Selector.String() != refs[0].Selector.String() {
+		t.Errorf("read back: %v, %v", back, err)
+	}
+}
