@@ -122,3 +122,18 @@ func TestCheckFileSkipped(t *testing.T) {
 		t.Errorf("resolve: exit %d, stderr\n got %q\nwant %q", code, errs, wantErr)
 	}
 }
+
+// TestResolveOtherBus: a PCI function's IDs typed in USB's form (copied
+// from lspci -nn) are no match, with the selector that takes the device.
+func TestResolveOtherBus(t *testing.T) {
+	root := workstation(t, true)
+	code, out, errs := hostdev(t, "resolve", "-n", "--root", root, "host:10de:1c82")
+	const want = "hostdev-discover: no device matches 10de:1c82; nearest: 0000:01:00.0 (10de:1c82) is a PCI function, not a USB device: " +
+		"select it with 01:00.0 or vendor=10de,product=1c82\n"
+	if code != exitNoMatch || out != "" || errs != want {
+		t.Errorf("exit %d, stdout %q, stderr\n got %q\nwant %q", code, out, errs, want)
+	}
+	if code, out, errs := hostdev(t, "resolve", "-n", "--root", root, "vendor=10de,product=1c82"); code != 0 || !strings.HasPrefix(out, "pci 0000:01:00.0 ") {
+		t.Errorf("the advice: exit %d, %q, %q", code, out, errs)
+	}
+}
