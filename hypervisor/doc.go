@@ -9,6 +9,9 @@
 //	               a QEMU option string, an xl line, or XML
 //	Refs           every device a whole document names (a libvirt domain,
 //	               a seed document, an xl config, QEMU options one per line)
+//	Read           Refs, and the elements it skipped: those that name a host
+//	               device hostdev does not resolve (a SCSI <hostdev>), to warn
+//	               about
 //
 // Resolving: Ref.Resolve finds the device a reference means among a scan's.
 // It fails with a *match.NoMatchError, or with an *AmbiguousError that wraps

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/pciaddr"
@@ -56,7 +58,7 @@ func TestErrorsAs(t *testing.T) {
 		{"ParseSelector: emulated QEMU device", parse("-device e1000,netdev=n0"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: emulated -usbdevice", parse("-usbdevice tablet"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: xl usbdev of another type", parse("usbdev=['type=pv,hostbus=1,hostaddr=2']"), new(*Error), errors.ErrUnsupported, 1},
-		{"ParseSelector: a SCSI hostdev", parse("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>"), new(*Error), errors.ErrUnsupported, 0},
+		{"ParseSelector: a SCSI hostdev", parse("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>"), new(*Error), errors.ErrUnsupported, 1},
 		{"Refs: a config naming no host device", refs("name = 'vm'\nusbdevice = [ 'tablet' ]\n"), new(*Error), errors.ErrUnsupported, 0},
 		{"ParseSelector: broken XML", parse("<hostdev mode='subsystem' type='usb'><source>"), new(*Error), nil, 1},
 		{"ParseSelector: broken XML, encoding/xml's error", parse("<hostdev><source></hostdev>"), new(*xml.SyntaxError), nil, 0},
@@ -110,5 +112,31 @@ func TestFormatsIsACopy(t *testing.T) {
 	}
 	if f, err := ParseFormat("qemu"); err != nil || f != FormatQEMU || Formats()[0] != FormatQEMU {
 		t.Errorf("changing what Formats returned changed the package's formats: %v, %v", f, err)
+	}
+}
+
+// TestErrorsDeterministic: the same bad input gives the same message on
+// every run, naming every bad attribute (an address's numbers were once
+// checked in a map's order, so one run named bus= and the next device=).
+func TestErrorsDeterministic(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`<hostdev mode='subsystem' type='usb'><source><address bus='1024' device='768'/></source></hostdev>`,
+			"line 1: libvirt: <hostdev type='usb'>: <address bus='1024'>: out of range 0 to 255 (0xff); <address device='768'>: out of range 0 to 127 (0x7f)"},
+		{`<hostdev mode='subsystem' type='pci'><source><address domain='0x100000000' bus='0x100' slot='0x20' function='8'/></source></hostdev>`,
+			"line 1: libvirt: <hostdev type='pci'>: <address domain='0x100000000'>: out of range 0 to 4294967295 (0xffffffff); " +
+				"<address bus='0x100'>: out of range 0 to 255 (0xff); <address slot='0x20'>: out of range 0 to 31 (0x1f); " +
+				"<address function='8'>: out of range 0 to 7 (0x7)"},
+		{`{"driver":"usb-host","zz":[1],"aa":{"b":1},"hostbus":1,"hostaddr":2}`,
+			`QEMU "{\"driver\":\"usb-host\",\"zz\":[1],\"aa\":{\"b\":1},\"hostbus\":1,\"hostaddr\":2}": property aa is {"b":1}, not a string or number`},
+	} {
+		for i := range 50 {
+			_, err := ParseSelector(tc.in)
+			if err == nil {
+				t.Fatalf("ParseSelector(%q) succeeded", tc.in)
+			}
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Fatalf("ParseSelector(%q), run %d (-want +got):\n%s", tc.in, i, diff)
+			}
+		}
 	}
 }

@@ -47,6 +47,10 @@ var fuzzQEMUSeeds = []string{
 	"usbdev=['type=hostdev,hostbus=3,hostaddr=1']",
 	"pci=['0000:00:1f.3,permissive=1']",
 	"<hostdev mode='subsystem' type='usb'><source><vendor id='0x0483'/><product id='0x2016'/></source></hostdev>",
+	"<interface type='hostdev' managed='yes'>\n  <mac address='52:54:00:6d:90:02'/>\n  <source>\n    <address type='pci' domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/>\n  </source>\n</interface>\n",
+	"<domain type='kvm'><devices><interface type='hostdev'><source><address type='usb' bus='1' device='2'/></source></interface>" +
+		"<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>" +
+		"<hostdev mode='capabilities' type='misc'><source><char>/dev/input/event3</char></source></hostdev></devices></domain>",
 	"<host bus='usb'><source device='003.001'/></host>",
 }
 
@@ -306,9 +310,14 @@ func FuzzXML(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		// Read as XML whatever sniff would make of it.
-		if refs, err := xmlRefs(doc); err == nil {
+		if refs, skipped, err := xmlRefs(doc); err == nil {
 			for _, r := range refs {
 				checkSelector(t, r.Text, r.Selector)
+			}
+			for _, e := range skipped {
+				if e.Line < 1 || !errors.Is(e, errors.ErrUnsupported) {
+					t.Errorf("skipped %v: want a line and errors.ErrUnsupported", e)
+				}
 			}
 		}
 		checkDoc(t, doc)

@@ -98,7 +98,6 @@ func TestParseSelector(t *testing.T) {
 		{`<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x00' slot='0x1f' function='0x3'/></source></hostdev>`, DialectLibvirt, "bus=pci,address=0000:00:1f.3", false},
 		{`<domain type='kvm'><devices>
 			<hostdev mode='subsystem' type='usb'><source><vendor id='0x0403'/><product id='0x6001'/></source></hostdev>
-			<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source></hostdev>
 			<hostdev mode='subsystem' type='pci'><source><address domain='0' bus='1' slot='0' function='0'/></source></hostdev>
 		</devices></domain>`, DialectLibvirt, "bus=usb,vendor=0403,product=6001 ; bus=pci,address=0000:01:00.0", false},
 

@@ -163,7 +163,10 @@ func qemuJSON(orig, s string) ([]qemuOpt, error) {
 		}
 	}
 	var opts []qemuOpt
-	for k, raw := range args {
+	// By name: a map's order would change from run to run which bad
+	// property an error names.
+	for _, k := range slices.Sorted(maps.Keys(args)) {
+		raw := args[k]
 		var v any
 		d := json.NewDecoder(bytes.NewReader(raw))
 		d.UseNumber()

@@ -21,7 +21,7 @@ type Dialect string
 const (
 	DialectSelector Dialect = "selector" // hostdev's own (match.Parse)
 	DialectQEMU     Dialect = "qemu"     // -device, -usbdevice, device_add, QMP
-	DialectLibvirt  Dialect = "libvirt"  // <hostdev> in a domain or alone
+	DialectLibvirt  Dialect = "libvirt"  // <hostdev>, <interface type='hostdev'>, in a domain or alone
 	DialectSeed     Dialect = "seed"     // <host bus='usb'><source .../></host>
 	DialectXL       Dialect = "xl"       // usbdevice=, usbdev=, pci= in an xl config
 
@@ -55,6 +55,9 @@ type Ref struct {
 	// noHub says the dialect's device never takes a hub (QEMU's usb-host
 	// skips class 09), even where an exact port would let hostdev match one.
 	noHub bool
+	// iface says a libvirt reference is an <interface type='hostdev'>;
+	// hostdev then holds the same device as a <hostdev>.
+	iface bool
 
 	// What writing back in the same dialect keeps.
 	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
@@ -176,12 +179,16 @@ func selectorError(d Dialect, line int, text string, err error) *Error {
 	return e
 }
 
+// seedHost is the start of a seed <host> element.
+var seedHost = regexp.MustCompile(`<host[\s/>]`)
+
 var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 
 // ParseSelector reads one device reference in any dialect, telling them
 // apart by shape:
 //
-//	<hostdev ...>, <domain ...>, <host ...>   libvirt or seed XML
+//	<hostdev ...>, <interface type='hostdev'>,
+//	<domain ...>, <host ...>                 libvirt or seed XML
 //	-device usb-host,..., device_add ..., usb-host,..., vfio-pci,...,
 //	-usbdevice host:..., {"execute":"device_add",...}   QEMU
 //	usbdevice=..., usbdev=[...], pci=[...]   an xl line
@@ -189,7 +196,9 @@ var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 //
 // XML and xl lines may name several devices. A hostdev selector that
 // cannot be read is a *match.ParseError; every other dialect's is an
-// *Error.
+// *Error. An XML element that names a host device hostdev does not
+// resolve (a SCSI <hostdev>), which Read lists as skipped, is an *Error
+// here too: one argument has no room for a warning.
 func ParseSelector(s string) ([]Ref, error) {
 	t := strings.TrimSpace(s)
 	var (
@@ -199,10 +208,13 @@ func ParseSelector(s string) ([]Ref, error) {
 	)
 	switch {
 	case strings.HasPrefix(t, "<"):
-		refs, err = xmlRefs([]byte(s))
-		d = DialectLibvirt
-		if !strings.Contains(t, "<hostdev") && !strings.Contains(t, "<domain") {
-			d = DialectSeed
+		var skipped []*Error
+		refs, skipped, err = xmlRefs([]byte(s))
+		d = xmlDialect([]byte(t))
+		// One argument has no room for a warning: what it names and
+		// hostdev cannot resolve is an error (Read reports it and goes on).
+		if err == nil && len(skipped) > 0 {
+			return nil, skipped[0]
 		}
 	case xlAssign.MatchString(t):
 		refs, err = xlRefs([]byte(s))
@@ -239,19 +251,49 @@ func ParseSelector(s string) ([]Ref, error) {
 }
 
 // Refs reads every device reference in a document: libvirt domain XML (or
-// one <hostdev>), a seed document, an xl config, or QEMU options (one
-// -device or -usbdevice per argument, as in a script). It returns the
-// dialect it took the document to be. A document it cannot read fails with
-// an *Error whose Line says where.
+// one <hostdev> or <interface type='hostdev'>), a seed document, an xl
+// config, or QEMU options (one -device or -usbdevice per argument, as in a
+// script). It returns the dialect it took the document to be. A document
+// it cannot read fails with an *Error whose Line says where.
+//
+// Refs passes over the elements Read lists as Skipped (a SCSI <hostdev>
+// beside USB ones); call Read to tell the user about them.
 func Refs(doc []byte) ([]Ref, Dialect, error) {
+	rd, err := Read(doc)
+	return rd.Refs, rd.Dialect, err
+}
+
+// Document is what Read found in a config.
+type Document struct {
+	Dialect Dialect
+	Refs    []Ref
+	// Skipped holds, in document order, an *Error for each element that
+	// names a host device hostdev does not resolve: a libvirt <hostdev>
+	// of type scsi, scsi_host or mdev or of mode='capabilities', an
+	// <interface type='hostdev'> with a USB source. Each wraps
+	// errors.ErrUnsupported and says its line. They are warnings: Refs
+	// holds every other device. libvirt's <redirdev> (a USB device on a
+	// SPICE client or a TCP peer, not on this host) and <interface
+	// type='network'> (a VF that the network's pool picks when the VM
+	// starts) name no device of this host, and are neither read nor
+	// listed.
+	Skipped []*Error
+}
+
+// Read is Refs that also lists what it skipped. A document whose every
+// device is skipped fails as one that names nothing, with the reasons.
+func Read(doc []byte) (Document, error) {
 	d, err := sniff(doc)
 	if err != nil {
-		return nil, "", err
+		return Document{}, err
 	}
-	var refs []Ref
+	var (
+		refs    []Ref
+		skipped []*Error
+	)
 	switch d {
 	case DialectLibvirt, DialectSeed:
-		refs, err = xmlRefs(doc)
+		refs, skipped, err = xmlRefs(doc)
 	case DialectXL:
 		refs, err = xlRefs(doc)
 	case DialectQEMU:
@@ -260,16 +302,24 @@ func Refs(doc []byte) ([]Ref, Dialect, error) {
 		refs, err = otherRefs(d, doc)
 	}
 	if err != nil {
-		return nil, d, err
+		return Document{Dialect: d}, err
 	}
 	if len(refs) == 0 {
-		return nil, d, &Error{Dialect: d, Msg: "names no host USB or PCI device (" + nothingHint[d] + ")", Err: errors.ErrUnsupported}
+		msg := "names no host USB or PCI device (" + nothingHint[d] + ")"
+		if len(skipped) > 0 {
+			var why []string
+			for _, e := range skipped {
+				why = append(why, e.Error())
+			}
+			msg = "names no host USB or PCI device that hostdev resolves: " + strings.Join(why, "; ")
+		}
+		return Document{Dialect: d, Skipped: skipped}, &Error{Dialect: d, Msg: msg, Err: errors.ErrUnsupported}
 	}
-	return refs, d, nil
+	return Document{Dialect: d, Refs: refs, Skipped: skipped}, nil
 }
 
 var nothingHint = map[Dialect]string{
-	DialectLibvirt: "no <hostdev mode='subsystem' type='usb|pci'> element",
+	DialectLibvirt: "no <hostdev mode='subsystem' type='usb|pci'> or <interface type='hostdev'> element",
 	DialectSeed:    "no <host bus='usb|pci'> element",
 	DialectXL:      "no usbdevice= host:..., usbdev= or pci= entry",
 	DialectQEMU:    "no -device usb-host, -device vfio-pci or -usbdevice host:...",
@@ -287,10 +337,7 @@ func sniff(doc []byte) (Dialect, error) {
 		return "", &Error{Msg: "the document is empty"}
 	}
 	if t[0] == '<' {
-		if bytes.Contains(doc, []byte("<hostdev")) || bytes.Contains(doc, []byte("<domain")) {
-			return DialectLibvirt, nil
-		}
-		return DialectSeed, nil
+		return xmlDialect(t), nil
 	}
 	// Incus, cloud-hypervisor, crosvm and device nodes have words of their
 	// own, and a --device path= would otherwise read as QEMU's -device.
@@ -323,8 +370,37 @@ func sniff(doc []byte) (Dialect, error) {
 	return DialectXL, nil
 }
 
-// Unmanaged reports whether the reference is a libvirt PCI <hostdev>
-// without managed='yes', whose device libvirt will not detach itself.
+// xmlDialect tells libvirt XML from a seed document: libvirt's has a
+// <domain>, a <hostdev> or an <interface> (a single <interface
+// type='hostdev'> is libvirt's, not a malformed seed <host>).
+func xmlDialect(doc []byte) Dialect {
+	if bytes.Contains(doc, []byte("<hostdev")) || bytes.Contains(doc, []byte("<domain")) {
+		return DialectLibvirt
+	}
+	if seedHost.Match(doc) || !bytes.Contains(doc, []byte("<interface")) {
+		return DialectSeed
+	}
+	return DialectLibvirt
+}
+
+// Element is the XML element a libvirt or seed reference was read from:
+// "hostdev", "interface" (type='hostdev') or "host"; "" for the other
+// dialects.
+func (r Ref) Element() string {
+	switch {
+	case r.iface:
+		return "interface"
+	case r.hostdev != nil:
+		return "hostdev"
+	case r.Dialect == DialectSeed:
+		return "host"
+	}
+	return ""
+}
+
+// Unmanaged reports whether the reference is a libvirt PCI <hostdev> (or
+// <interface type='hostdev'>) without managed='yes', whose device libvirt
+// will not detach itself.
 func (r Ref) Unmanaged() bool {
 	return r.hostdev != nil && r.hostdev.SubsysPCI != nil && r.hostdev.Managed != "yes"
 }

@@ -20,12 +20,14 @@ import (
 // or a seed <host>, and its byte span.
 type xmlElem struct {
 	dialect    Dialect
+	name       string // hostdev, interface or host
 	start, end int
 	line       int
 }
 
-// findElems walks doc and returns its <hostdev> and <host bus=...>
-// elements. Anything malformed is an error with the line.
+// findElems walks doc and returns its <hostdev>, <interface
+// type='hostdev'> and <host bus=...> elements. Anything malformed is an
+// error with the line.
 func findElems(doc []byte) ([]xmlElem, error) {
 	dec := xml.NewDecoder(bytes.NewReader(doc))
 	var (
@@ -50,6 +52,8 @@ func findElems(doc []byte) ([]xmlElem, error) {
 			switch {
 			case t.Name.Local == "hostdev":
 				d = DialectLibvirt
+			case t.Name.Local == "interface" && attrIs(t, "type", "hostdev"):
+				d = DialectLibvirt
 			case t.Name.Local == "host" && hasAttr(t, "bus"):
 				d = DialectSeed
 			default:
@@ -59,11 +63,16 @@ func findElems(doc []byte) ([]xmlElem, error) {
 			if err := dec.Skip(); err != nil {
 				return nil, xmlError(doc, err)
 			}
-			out = append(out, xmlElem{dialect: d, start: off, end: int(dec.InputOffset()), line: lineAt(doc, off)})
+			out = append(out, xmlElem{dialect: d, name: t.Name.Local, start: off, end: int(dec.InputOffset()), line: lineAt(doc, off)})
 		case xml.EndElement:
 			depth--
 		}
 	}
+}
+
+func attrIs(t xml.StartElement, name, value string) bool {
+	v, ok := attr(t, name)
+	return ok && v == value
 }
 
 func hasAttr(t xml.StartElement, name string) bool {
@@ -96,50 +105,112 @@ func xmlError(doc []byte, err error) error {
 	return wrapf(err, DialectLibvirt, 0, "", "broken XML: %v", err)
 }
 
-// xmlRefs reads every <hostdev> and <host> in an XML document.
-func xmlRefs(doc []byte) ([]Ref, error) {
+// xmlRefs reads every <hostdev>, <interface type='hostdev'> and <host>
+// in an XML document. skipped are the elements that name a host device
+// hostdev does not resolve (see libvirtRef); the others are still read.
+func xmlRefs(doc []byte) (refs []Ref, skipped []*Error, err error) {
 	elems, err := findElems(doc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var refs []Ref
 	for _, e := range elems {
-		r, ok, err := xmlRef(doc, e)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+		r, skip, err := xmlRefSkip(doc, e)
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case skip != nil:
+			skipped = append(skipped, skip)
+		default:
 			refs = append(refs, r)
 		}
 	}
-	return refs, nil
+	return refs, skipped, nil
 }
 
+// xmlRef is xmlRefSkip for a caller that passes over what it cannot
+// resolve: ok is false for an element xmlRefSkip skips.
 func xmlRef(doc []byte, e xmlElem) (Ref, bool, error) {
+	r, skip, err := xmlRefSkip(doc, e)
+	return r, skip == nil && err == nil, err
+}
+
+// xmlRefSkip reads one element: a Ref, or skip (wrapping
+// errors.ErrUnsupported) for an element that names a host device hostdev
+// does not resolve, or an error for one that cannot be read.
+func xmlRefSkip(doc []byte, e xmlElem) (Ref, *Error, error) {
 	raw := string(doc[e.start:e.end])
-	if e.dialect == DialectSeed {
+	switch {
+	case e.dialect == DialectSeed:
 		r, err := seedRef(raw, e.line)
-		return r, err == nil, err
+		return r, nil, err
+	case e.name == "interface":
+		return interfaceRef(raw, e.line)
 	}
 	return libvirtRef(raw, e.line)
 }
 
-// libvirtRef reads one <hostdev>. ok is false for a hostdev that is not
-// a host USB device or PCI function (SCSI, mdev, capabilities).
-func libvirtRef(raw string, line int) (Ref, bool, error) {
-	// The numbers of <address> as written: libvirt reads them as C does
-	// (strtoul base 0), libvirtxml in base 10 (USB) or Go's base 0 (PCI,
-	// which also takes 0b and 0o). Ours are checked with libvirt's rule.
+// xmlAddress is a <source><address> as written: libvirt reads its numbers
+// as C does (strtoul base 0), libvirtxml in base 10 (USB) or Go's base 0
+// (PCI, which also takes 0b and 0o). Ours are checked with libvirt's rule.
+type xmlAddress struct {
+	Type     *string `xml:"type,attr"`
+	Domain   *string `xml:"domain,attr"`
+	Bus      *string `xml:"bus,attr"`
+	Slot     *string `xml:"slot,attr"`
+	Function *string `xml:"function,attr"`
+	Device   *string `xml:"device,attr"`
+}
+
+// numbers checks the address's numbers for a "usb" or "pci" source, in
+// the order of the schema, and names every bad one: a loop over a map here
+// once named a different attribute from run to run. elem starts the
+// message ("<hostdev type='usb'>").
+func (a *xmlAddress) numbers(kind, elem string, line int) (map[string]uint, error) {
+	type field struct {
+		name string
+		v    *string
+		max  uint64
+	}
+	fields := []field{{"bus", a.Bus, 255}, {"device", a.Device, usbnum.MaxDevnum}}
+	if kind == "pci" {
+		fields = []field{{"domain", a.Domain, 0xffffffff}, {"bus", a.Bus, 0xff}, {"slot", a.Slot, 0x1f}, {"function", a.Function, 7}}
+	}
+	addr := map[string]uint{}
+	var bad []string
+	for _, f := range fields {
+		if f.v == nil {
+			continue
+		}
+		n, err := cUint("libvirt", *f.v, f.max)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("<address %s='%s'>: %v", f.name, quote.Text(*f.v), err))
+			continue
+		}
+		addr[f.name] = uint(n)
+	}
+	if len(bad) > 0 {
+		return nil, errorf(DialectLibvirt, line, "", "%s: %s", elem, strings.Join(bad, "; "))
+	}
+	return addr, nil
+}
+
+// pciTerms are the terms of a libvirt PCI source address.
+func pciTerms(addr map[string]uint) []match.Term {
+	return []match.Term{
+		{Key: match.KeyBus, Values: []string{"pci"}},
+		{Key: match.KeyAddress, Values: []string{fmt.Sprintf("%04x:%02x:%02x.%x", addr["domain"], addr["bus"], addr["slot"], addr["function"])}},
+	}
+}
+
+// libvirtRef reads one <hostdev>. skip is set for a hostdev that names
+// something other than a host USB device or PCI function: a SCSI disk or
+// vhost-scsi target, a mediated device, or mode='capabilities' (a block or
+// character device or a network interface, for containers).
+func libvirtRef(raw string, line int) (Ref, *Error, error) {
 	var nums struct {
 		Type   string `xml:"type,attr"`
 		Source struct {
-			Address *struct {
-				Domain   *string `xml:"domain,attr"`
-				Bus      *string `xml:"bus,attr"`
-				Slot     *string `xml:"slot,attr"`
-				Function *string `xml:"function,attr"`
-				Device   *string `xml:"device,attr"`
-			} `xml:"address"`
+			Address *xmlAddress `xml:"address"`
 		} `xml:"source"`
 	}
 	xml.Unmarshal([]byte(raw), &nums)
@@ -154,40 +225,29 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 	}
 	xml.Unmarshal([]byte(raw), &count)
 	if len(count.Source) > 1 {
-		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev> has more than one <source>")
+		return Ref{}, nil, errorf(DialectLibvirt, line, "", "<hostdev> has more than one <source>")
 	}
 	if len(count.Source) == 1 {
 		if c := count.Source[0]; len(c.Vendor) > 1 || len(c.Product) > 1 || len(c.Address) > 1 {
-			return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev>: <source> repeats <vendor>, <product> or <address>; give one of each")
+			return Ref{}, nil, errorf(DialectLibvirt, line, "", "<hostdev>: <source> repeats <vendor>, <product> or <address>; give one of each")
 		}
 	}
 	addr := map[string]uint{}
 	if a := nums.Source.Address; a != nil && (nums.Type == "usb" || nums.Type == "pci") {
-		limits := map[string]uint64{"bus": 255, "device": usbnum.MaxDevnum}
-		if nums.Type == "pci" {
-			limits = map[string]uint64{"domain": 0xffffffff, "bus": 0xff, "slot": 0x1f, "function": 7}
-		}
-		for name, v := range map[string]*string{"domain": a.Domain, "bus": a.Bus, "slot": a.Slot, "function": a.Function, "device": a.Device} {
-			max, ok := limits[name]
-			if !ok || v == nil {
-				continue
-			}
-			n, err := cUint("libvirt", *v, max)
-			if err != nil {
-				return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: <address %s='%s'>: %v", quote.Text(nums.Type), name, quote.Text(*v), err)
-			}
-			addr[name] = uint(n)
+		var err error
+		if addr, err = a.numbers(nums.Type, fmt.Sprintf("<hostdev type='%s'>", nums.Type), line); err != nil {
+			return Ref{}, nil, err
 		}
 	}
 	var h libvirtxml.DomainHostdev
 	if err := h.Unmarshal(raw); err != nil {
 		if nums.Type == "usb" && len(addr) > 0 {
-			return Ref{}, false, wrapf(err, DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
+			return Ref{}, nil, wrapf(err, DialectLibvirt, line, "", "<hostdev type='usb'>: write <address bus device> in decimal, as libvirt does (%v)", err)
 		}
-		return Ref{}, false, wrapf(err, DialectLibvirt, line, "", "<hostdev>: %v", err)
+		return Ref{}, nil, wrapf(err, DialectLibvirt, line, "", "<hostdev>: %v", err)
 	}
-	fail := func(format string, args ...any) (Ref, bool, error) {
-		return Ref{}, false, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: %s", hostdevType(&h), fmt.Sprintf(format, args...))
+	fail := func(format string, args ...any) (Ref, *Error, error) {
+		return Ref{}, nil, errorf(DialectLibvirt, line, "", "<hostdev type='%s'>: %s", hostdevType(&h), fmt.Sprintf(format, args...))
 	}
 	r := Ref{Dialect: DialectLibvirt, Text: raw, Line: line, hostdev: &h}
 	var terms []match.Term
@@ -235,20 +295,112 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 		if a.Domain == nil || a.Bus == nil || a.Slot == nil || a.Function == nil {
 			return fail("<address> needs domain=, bus=, slot= and function=")
 		}
-		terms = append(terms,
-			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
-			match.Term{Key: match.KeyAddress, Values: []string{fmt.Sprintf("%04x:%02x:%02x.%x", addr["domain"], addr["bus"], addr["slot"], addr["function"])}})
+		terms = pciTerms(addr)
 	default:
-		return Ref{}, false, nil
+		return Ref{}, unsupportedHostdev(&h, line), nil
 	}
 	sel, err := match.New(terms...)
 	if err != nil {
 		e := selectorError(DialectLibvirt, line, "", err)
 		e.Msg = "<hostdev>: " + e.Msg
-		return Ref{}, false, e
+		return Ref{}, nil, e
 	}
 	r.Selector = sel
-	return r, true, nil
+	return r, nil, nil
+}
+
+// unsupportedHostdev is the skip for a <hostdev> that libvirtxml reads
+// but that names no host USB device or PCI function.
+func unsupportedHostdev(h *libvirtxml.DomainHostdev, line int) *Error {
+	var elem, what string
+	switch {
+	case h.SubsysSCSI != nil:
+		elem, what = "<hostdev mode='subsystem' type='scsi'>", "a host SCSI device"
+	case h.SubsysSCSIHost != nil:
+		elem, what = "<hostdev mode='subsystem' type='scsi_host'>", "a vhost-scsi target"
+	case h.SubsysMDev != nil:
+		elem, what = "<hostdev mode='subsystem' type='mdev'>", "a mediated device"
+	case h.CapsStorage != nil:
+		elem, what = "<hostdev mode='capabilities' type='storage'>", "a host block device (for containers)"
+	case h.CapsMisc != nil:
+		elem, what = "<hostdev mode='capabilities' type='misc'>", "a host character device (for containers)"
+	case h.CapsNet != nil:
+		elem, what = "<hostdev mode='capabilities' type='net'>", "a host network interface (for containers)"
+	default:
+		elem, what = "<hostdev>", "no host USB device or PCI function"
+	}
+	return unsupportedf(DialectLibvirt, line, "", "%s names %s, not a USB device or PCI function: hostdev neither resolves nor checks it", elem, what)
+}
+
+// interfaceRef reads one <interface type='hostdev'>: a PCI function given
+// to the guest as its network card, most often an SR-IOV VF, named by
+// <source><address type='pci' domain bus slot function/></source>, with
+// managed= as on a <hostdev>. libvirt's schema also takes a USB <address>
+// there; hostdev reads none (skip), and says to name a USB device in a
+// <hostdev type='usb'>.
+func interfaceRef(raw string, line int) (Ref, *Error, error) {
+	const elem = "<interface type='hostdev'>"
+	var x struct {
+		Managed string `xml:"managed,attr"`
+		Source  []struct {
+			Address []xmlAddress `xml:"address"`
+			Vendor  []struct{}   `xml:"vendor"`
+		} `xml:"source"`
+	}
+	if err := xml.Unmarshal([]byte(raw), &x); err != nil {
+		return Ref{}, nil, wrapf(err, DialectLibvirt, line, "", "%s: %v", elem, err)
+	}
+	fail := func(format string, args ...any) (Ref, *Error, error) {
+		return Ref{}, nil, errorf(DialectLibvirt, line, "", "%s: %s", elem, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case len(x.Source) > 1:
+		return fail("has more than one <source>")
+	case len(x.Source) == 0 || len(x.Source[0].Address) == 0 && len(x.Source[0].Vendor) == 0:
+		return fail("has no <source><address type='pci' domain=... bus=... slot=... function=.../></source>")
+	case len(x.Source[0].Address) > 1:
+		return fail("<source> repeats <address>; give one")
+	}
+	src := x.Source[0]
+	typ := ""
+	if len(src.Address) == 1 && src.Address[0].Type != nil {
+		typ = *src.Address[0].Type
+	}
+	switch {
+	case typ == "usb" || typ == "" && len(src.Vendor) > 0:
+		return Ref{}, unsupportedf(DialectLibvirt, line, "", "%s with a USB <source>: hostdev reads only a PCI function here; "+
+			"name a USB device in a <hostdev mode='subsystem' type='usb'>", elem), nil
+	case typ == "":
+		return fail("<source><address> needs type='pci', as libvirt does")
+	case typ != "pci":
+		return fail("<source><address type='%s'>: the host device's address is type='pci'", quote.Text(typ))
+	}
+	a := src.Address[0]
+	if a.Domain == nil || a.Bus == nil || a.Slot == nil || a.Function == nil {
+		return fail("<address> needs domain=, bus=, slot= and function=")
+	}
+	addr, err := a.numbers("pci", elem, line)
+	if err != nil {
+		return Ref{}, nil, err
+	}
+	sel, err := match.New(pciTerms(addr)...)
+	if err != nil {
+		e := selectorError(DialectLibvirt, line, "", err)
+		e.Msg = elem + ": " + e.Msg
+		return Ref{}, nil, e
+	}
+	// The same device as a <hostdev>: what managed= means, what Write
+	// writes for it.
+	pa := &libvirtxml.DomainAddressPCI{}
+	for _, f := range []struct {
+		dst  **uint
+		name string
+	}{{&pa.Domain, "domain"}, {&pa.Bus, "bus"}, {&pa.Slot, "slot"}, {&pa.Function, "function"}} {
+		*f.dst = new(addr[f.name])
+	}
+	h := &libvirtxml.DomainHostdev{Managed: x.Managed, SubsysPCI: &libvirtxml.DomainHostdevSubsysPCI{
+		Source: &libvirtxml.DomainHostdevSubsysPCISource{Address: pa}}}
+	return Ref{Dialect: DialectLibvirt, Text: raw, Line: line, Selector: sel, hostdev: h, iface: true}, nil, nil
 }
 
 func hostdevType(h *libvirtxml.DomainHostdev) string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/internal/quote"
+	"github.com/hostdev/hostdev/internal/spell"
 )
 
 // Resolve returns the one device s means among devs. It fails with a
@@ -152,9 +153,18 @@ func (e *NoMatchError) Error() string {
 const maxNearest = 8
 
 // nearest lists the devices that fail exactly one term, or that only the
-// hub rule kept out.
+// hub rule kept out, nearest first: a device with the selector's vendor
+// and product on the other bus (host:10de:2684 copied from lspci -nn),
+// then one the hub rule alone kept out, then those whose one wrong value
+// is fewest edits from the wanted one (a serial one character off before
+// a serial far off, and both before a device with no serial at all); a
+// hub that also fails a term comes last. Ties keep the order of devs.
 func nearest(s Selector, devs []discover.Device) []Near {
-	var out []Near
+	type near struct {
+		Near
+		score int
+	}
+	var out []near
 	for _, d := range devs {
 		var failed []Term
 		for _, t := range s.Terms {
@@ -162,7 +172,10 @@ func nearest(s Selector, devs []discover.Device) []Near {
 				failed = append(failed, t)
 			}
 		}
-		var reason string
+		var (
+			reason string
+			score  int
+		)
 		switch {
 		case len(failed) == 0 && isHub(d):
 			what := "a hub"
@@ -170,17 +183,133 @@ func nearest(s Selector, devs []discover.Device) []Near {
 				what = "a root hub"
 			}
 			reason = fmt.Sprintf("is %s: hubs match only with class=09, an exact port= or busnum= and devnum=", what)
-		case len(failed) == 1 && failed[0].Key != KeyBus:
+			score = 1
+		case len(failed) == 1 && failed[0].Key == KeyBus:
+			if reason = otherBus(s, d, devs); reason == "" {
+				continue
+			}
+		case len(failed) == 1:
 			reason = actual(failed[0].Key, d)
+			score = 2 + distance(failed[0], d)
+			if isHub(d) && !s.asksForHub() {
+				score += farOff // off by the hub rule too
+			}
 		default:
 			continue
 		}
-		out = append(out, Near{Device: d, Reason: reason})
-		if len(out) == maxNearest {
+		out = append(out, near{Near{Device: d, Reason: reason}, score})
+	}
+	slices.SortStableFunc(out, func(a, b near) int { return a.score - b.score })
+	var ns []Near
+	for i, n := range out {
+		if i == maxNearest {
 			break
 		}
+		ns = append(ns, n.Near)
 	}
-	return out
+	return ns
+}
+
+// farOff is the distance of a device that lacks the property a term
+// tests: farther than any edit distance of a real value.
+const farOff = 1 << 20
+
+// distance is how far d's value for t's key is from the nearest of t's
+// values, in edits; farOff when d has no such value.
+func distance(t Term, d discover.Device) int {
+	have, ok := value(t.Key, d)
+	if !ok {
+		return farOff
+	}
+	best := farOff
+	for _, v := range t.Values {
+		best = min(best, spell.Distance(strings.ReplaceAll(v, Wildcard, ""), have))
+	}
+	return best
+}
+
+// value is d's value for k as a selector writes it, for distance; false
+// when d has none or k has no single value (driver, interface classes).
+func value(k Key, d discover.Device) (string, bool) {
+	u, p := d.USB, d.PCI
+	switch k {
+	case KeyVendor:
+		return d.VendorID.String(), true
+	case KeyProduct:
+		return d.ProductID.String(), true
+	case KeyClass:
+		return class24(d)
+	case KeySerial:
+		if u != nil && u.Serial != nil {
+			return *u.Serial, true
+		}
+	case KeyName:
+		if u != nil && u.Product != nil {
+			return *u.Product, true
+		}
+		if d.ProductName != "" {
+			return d.ProductName, true
+		}
+	case KeyPort:
+		if u != nil {
+			return strconv.Itoa(u.Busnum) + "-" + string(u.Port), true
+		}
+	case KeyBusnum:
+		if u != nil {
+			return strconv.Itoa(u.Busnum), true
+		}
+	case KeyDevnum:
+		if u != nil {
+			return strconv.Itoa(u.Devnum), true
+		}
+	case KeyAddress:
+		if p != nil && p.Address != nil {
+			return p.Address.String(), true
+		}
+	case KeyIOMMUGroup:
+		if p != nil && p.IOMMUGroup != nil {
+			return strconv.Itoa(*p.IOMMUGroup), true
+		}
+	}
+	return "", false
+}
+
+// otherBus is the reason for d, which has the exact vendor and product s
+// asks for but is on the other bus than s says: a PCI function's IDs in
+// USB's host:VVVV:PPPP, or a USB device's with bus=pci. It gives the
+// selector that takes d. "" when s does not name both IDs exactly.
+func otherBus(s Selector, d discover.Device, devs []discover.Device) string {
+	v, okV := s.exact(KeyVendor)
+	p, okP := s.exact(KeyProduct)
+	if !okV || !okP {
+		return ""
+	}
+	// The IDs alone pick d when no other device has them.
+	byIDs := Selector{Terms: []Term{{KeyVendor, []string{v}}, {KeyProduct, []string{p}}}}
+	n := 0
+	for _, o := range devs {
+		if byIDs.Match(o) {
+			n++
+		}
+	}
+	switch {
+	case d.PCI != nil && d.PCI.Address != nil:
+		pick := d.PCI.Address.String()
+		if a := *d.PCI.Address; a.Domain == 0 {
+			pick = strings.TrimPrefix(pick, "0000:")
+		}
+		if n == 1 {
+			pick += " or " + byIDs.String()
+		}
+		return fmt.Sprintf("is a PCI function, not a USB device: select it with %s", pick)
+	case d.USB != nil:
+		pick := fmt.Sprintf("host:%s:%s", v, p)
+		if n > 1 {
+			pick = fmt.Sprintf("port=%d-%s", d.USB.Busnum, quote.Text(string(d.USB.Port)))
+		}
+		return fmt.Sprintf("is a USB device, not a PCI function: select it with %s", pick)
+	}
+	return ""
 }
 
 // actual describes d's value for k, for a Near reason.

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -49,6 +50,10 @@ const (
 	// function on a host driver, which libvirt then refuses. Only check
 	// -f gives it, since only a config says how the device is named.
 	Unmanaged Code = "unmanaged"
+	// NamedTwice: one VM's config names the device more than once, which
+	// libvirt and QEMU refuse. Only check gives it, since only a config
+	// says how often the device is named.
+	NamedTwice Code = "named-twice"
 
 	// USB
 	Hub          Code = "hub"          // QEMU never passes hubs
@@ -60,7 +65,7 @@ const (
 // Codes lists every code, in order. The slice is the caller's own.
 func Codes() []Code { return slices.Clone(allCodes) }
 
-var allCodes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, HostDriver, NoReset, BootVGA,
+var allCodes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, NamedTwice, HostDriver, NoReset, BootVGA,
 	SRIOVPF, SRIOVVF, Hub, RootHub, Unauthorized, NoAccess}
 
 // Blocking reports whether a reason with this code makes a device
@@ -240,18 +245,48 @@ func accessError(devnode string, err error) string {
 // ("Unmanaged PCI device ... must be manually detached from the host").
 // v is returned as it is when that does not apply.
 func UnmanagedHostdev(v Verdict) Verdict {
+	return unmanaged(v, "<hostdev>", "<hostdev mode='subsystem' type='pci' managed='yes'>")
+}
+
+// UnmanagedInterface is UnmanagedHostdev for a libvirt <interface
+// type='hostdev'> (an SR-IOV VF as the guest's network card), which takes
+// managed= as a <hostdev> does.
+func UnmanagedInterface(v Verdict) Verdict {
+	return unmanaged(v, "<interface type='hostdev'>", "<interface type='hostdev' managed='yes'>")
+}
+
+func unmanaged(v Verdict, elem, fix string) Verdict {
 	if v.Device.PCI == nil || !v.Has(HostDriver) {
 		return v
 	}
 	d := v.Device
 	v.Reasons = append(slices.Clone(v.Reasons), Reason{Code: Unmanaged,
-		Message: fmt.Sprintf("Its <hostdev> has no managed='yes', and it is on the host driver %s: libvirt refuses "+
+		Message: fmt.Sprintf("Its %s has no managed='yes', and it is on the host driver %s: libvirt refuses "+
 			"to start the VM (\"Unmanaged PCI device %s must be manually detached from the host\"). Add "+
-			"managed='yes' to the <hostdev>, or detach it before the VM starts.", d.PCI.Driver, d.Name),
+			"managed='yes' to the %s, or detach it before the VM starts.", elem, d.PCI.Driver, d.Name, elem),
 		Fix: []string{
-			"<hostdev mode='subsystem' type='pci' managed='yes'>",
+			fix,
 			"# or: virsh nodedev-detach " + nodedev(d.Name),
 		}})
+	sortReasons(v.Reasons)
+	v.Assignable = false
+	return v
+}
+
+// Duplicate is v for a device that one VM's config names more than once,
+// at each of where (FILE:LINE, or the references as given): libvirt
+// refuses such a domain, and QEMU opens a host device once.
+func Duplicate(v Verdict, where []string) Verdict {
+	times := "twice"
+	if len(where) > 2 {
+		times = fmt.Sprintf("%d times", len(where))
+	}
+	v.Reasons = append(slices.Clone(v.Reasons), Reason{Code: NamedTwice,
+		Message: fmt.Sprintf("The VM's config names %s %s (%s), and a host device is given to a VM once: "+
+			"libvirt refuses the domain (\"Hostdev already exists in the domain configuration\"), "+
+			"QEMU's vfio-pci fails (\"device is already attached\"), and a second usb-host never gets the device. "+
+			"Keep one reference to it.", v.Device.Name, times, strings.Join(where, ", ")),
+	})
 	sortReasons(v.Reasons)
 	v.Assignable = false
 	return v

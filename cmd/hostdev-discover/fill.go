@@ -69,9 +69,11 @@ before writing anything.`,
 				return err
 			}
 			// Check the document before paying for a scan.
-			if _, _, err := hypervisor.Refs(doc); err != nil {
+			rd, err := hypervisor.Read(doc)
+			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", path, err)}
 			}
+			warnSkipped(e.stderr, path, rd.Skipped)
 			res, cleanup, err := flags.scan(c, e)
 			defer cleanup()
 			if err != nil {

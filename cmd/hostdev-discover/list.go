@@ -160,7 +160,7 @@ and reads only the live host. --usb-backend both lists the sysfs view and
 compares it with libusb's device by device: each difference goes to
 stderr, and the exit status is 6 when there is any.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			refs, err := parseSelectors(args, nil)
+			refs, err := parseSelectors(nil, args, nil)
 			if err != nil {
 				return err
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hostdev/hostdev/discover"
+	"github.com/hostdev/hostdev/hypervisor"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
 )
@@ -211,7 +212,9 @@ attaches them all).
 
 Reasons that block: no-iommu, bridge, host-bridge, isa-bridge, group-shared,
 unmanaged (a libvirt <hostdev> without managed='yes' for a function on a
-host driver), hub, root-hub, unauthorized, no-access. Notes: host-driver
+host driver), named-twice (one file, or the arguments in a hypervisor's
+dialect, name the device more than once), hub, root-hub, unauthorized,
+no-access. Notes: host-driver
 (libvirt's managed='yes' and QEMU detach it), no-reset, boot-vga, sriov-pf,
 sriov-vf.
 
@@ -225,7 +228,7 @@ any other error.`,
 			return nil
 		}),
 		RunE: func(c *cobra.Command, args []string) error {
-			refs, err := parseSelectors(args, files)
+			refs, err := parseSelectors(e.stderr, args, files)
 			if err != nil {
 				return err
 			}
@@ -239,7 +242,13 @@ any other error.`,
 				Selector string            `json:"selector"`
 				Device   readiness.Verdict `json:"device"`
 			}
-			var out []result
+			var (
+				out []result
+				// Where each result's device is named, by VM: a file, or
+				// the arguments in a hypervisor's dialect (a pasted
+				// command line or domain).
+				names, vm, at []string
+			)
 			for _, ref := range refs {
 				found, moved, err := ref.Resolve(devs)
 				if no := (*match.NoMatchError)(nil); ref.Optional && errors.As(err, &no) {
@@ -257,11 +266,18 @@ any other error.`,
 				}
 				for _, d := range found {
 					v, _ := rep.Verdict(d.Name)
-					if ref.Unmanaged() {
+					switch {
+					case ref.Unmanaged() && ref.Element() == "interface":
+						v = readiness.UnmanagedInterface(v)
+					case ref.Unmanaged():
 						v = readiness.UnmanagedHostdev(v)
 					}
 					out = append(out, result{ref.Selector.String(), v})
+					names, vm, at = append(names, d.Name), append(vm, vmOf(ref)), append(at, refPlace(ref))
 				}
+			}
+			for i, places := range namedTwice(names, vm, at) {
+				out[i].Device = readiness.Duplicate(out[i].Device, places)
 			}
 			bad := 0
 			for _, r := range out {
@@ -300,6 +316,60 @@ any other error.`,
 	c.Flags().BoolVar(&asJSON, "json", false, `print JSON: {"iommu": true, "results": [{"selector": "...", "device": {..., "assignable": false, "reasons": [...]}}]}`)
 	c.Flags().StringArrayVarP(&files, "file", "f", nil, "check every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
 	return c
+}
+
+// vmOf says which VM's config a reference belongs to: its file, or, for
+// an argument in a hypervisor's dialect, the arguments together; "" for a
+// hostdev selector, which belongs to none.
+func vmOf(r named) string {
+	switch {
+	case r.file != "":
+		return "file " + r.file
+	case r.Dialect != hypervisor.DialectSelector:
+		return "arguments"
+	}
+	return ""
+}
+
+// refPlace names a reference in a named-twice message: FILE:LINE, or the
+// argument, shortened.
+func refPlace(r named) string {
+	if r.file != "" {
+		return fmt.Sprintf("%s:%d", r.file, r.Line)
+	}
+	s := strings.Join(strings.Fields(r.Text), " ")
+	if rs := []rune(s); len(rs) > 60 {
+		s = string(rs[:59]) + "…"
+	}
+	return s
+}
+
+// namedTwice finds the devices one VM names more than once: for each
+// index into devs whose device is so named, the places of every reference
+// to it in that VM, in order.
+func namedTwice(devs, vm, at []string) map[int][]string {
+	type key struct{ vm, dev string }
+	seen := map[key][]int{}
+	for i, d := range devs {
+		if vm[i] != "" {
+			k := key{vm[i], d}
+			seen[k] = append(seen[k], i)
+		}
+	}
+	dup := map[int][]string{}
+	for _, is := range seen {
+		if len(is) < 2 {
+			continue
+		}
+		var places []string
+		for _, i := range is {
+			places = append(places, at[i])
+		}
+		for _, i := range is {
+			dup[i] = places
+		}
+	}
+	return dup
 }
 
 // writeCheck prints one device's report:

@@ -33,8 +33,10 @@ type named struct {
 // parseSelectors reads every argument before anything is scanned, so a
 // typo costs no scan; a bad selector is a usage error. An argument may be
 // in any dialect hypervisor.ParseSelector reads, and files given with -f
-// add every device they name.
-func parseSelectors(args, files []string) ([]named, error) {
+// add every device they name. What a file names and hostdev does not
+// resolve (a SCSI <hostdev>) is a warning on w, which may be nil only
+// when files is empty.
+func parseSelectors(w io.Writer, args, files []string) ([]named, error) {
 	var refs []named
 	for _, a := range args {
 		rs, err := hypervisor.ParseSelector(a)
@@ -50,16 +52,28 @@ func parseSelectors(args, files []string) ([]named, error) {
 		if err != nil {
 			return nil, err
 		}
-		rs, _, err := hypervisor.Refs(doc)
+		rd, err := hypervisor.Read(doc)
 		if err != nil {
 			return nil, usageError{fmt.Errorf("%s: %w", f, err)}
 		}
+		warnSkipped(w, f, rd.Skipped)
+		rs := rd.Refs
 		refs = slices.Grow(refs, len(rs))
 		for _, r := range rs {
 			refs = append(refs, named{Ref: r, file: f})
 		}
 	}
 	return refs, nil
+}
+
+// warnSkipped says, for each element of file that hostdev passed over,
+// where it is and why: FILE:LINE, as for the devices it read.
+func warnSkipped(w io.Writer, file string, skipped []*hypervisor.Error) {
+	for _, e := range skipped {
+		at := *e
+		at.Line = 0
+		fmt.Fprintf(w, "warning: %s:%d: %s\n", file, e.Line, text(at.Error()))
+	}
 }
 
 // maxConfig is the most of a config file (-f, fill's FILE) hostdev reads.
@@ -213,7 +227,7 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			if err != nil {
 				return err
 			}
-			refs, err := parseSelectors(args, files)
+			refs, err := parseSelectors(e.stderr, args, files)
 			if err != nil {
 				return err
 			}

@@ -79,7 +79,7 @@ func (f *watchFlags) start(c *cobra.Command, e *env, initial bool) (w *discover.
 
 // parseOne reads the single selector wait and follow take.
 func parseOne(args []string) (named, error) {
-	refs, err := parseSelectors(args, nil)
+	refs, err := parseSelectors(nil, args, nil)
 	if err != nil {
 		return named{}, err
 	}
@@ -120,7 +120,7 @@ devices, take match as add and unmatch as remove.
 Device nodes in /dev/bus/usb and, on the host itself, kernel uevents say
 when to look; every device is read again from sysfs when they do.`,
 		RunE: func(c *cobra.Command, args []string) error {
-			refs, err := parseSelectors(args, nil)
+			refs, err := parseSelectors(nil, args, nil)
 			if err != nil {
 				return err
 			}
