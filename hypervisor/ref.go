@@ -52,6 +52,7 @@ type Ref struct {
 	// What writing back in the same dialect keeps.
 	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
 	xlOpts  string                    // xl: "@VSLOT" and options after the address
+	pve     *pveRef                   // Proxmox: the key, options and mapping
 }
 
 // Resolve finds what r means among devs: one device, or with All every
@@ -61,7 +62,11 @@ type Ref struct {
 // wraps the *match.AmbiguousError and says in r's dialect what picks each
 // candidate.
 func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, error) {
-	ds, moved, err := r.resolveHubs(devs)
+	resolve := r.resolveHubs
+	if r.pve != nil {
+		resolve = r.resolveProxmox
+	}
+	ds, moved, err := resolve(devs)
 	var amb *match.AmbiguousError
 	if errors.As(err, &amb) {
 		return nil, nil, ambiguous(r, amb)
@@ -125,7 +130,7 @@ func (e *Error) Error() string {
 	}
 	what := map[Dialect]string{
 		DialectQEMU: "QEMU", DialectLibvirt: "libvirt", DialectSeed: "<host>",
-		DialectXL: "xl", DialectSelector: "selector",
+		DialectXL: "xl", DialectSelector: "selector", DialectProxmox: "Proxmox",
 	}[e.Dialect]
 	if e.Text != "" {
 		fmt.Fprintf(&b, "%s %q: %s", what, e.Text, e.Msg)
@@ -195,6 +200,9 @@ func ParseSelector(s string) ([]Ref, error) {
 	case xlAssign.MatchString(t):
 		refs, err = xlRefs([]byte(s))
 		d = DialectXL
+	case looksProxmoxValue(t):
+		refs, err = proxmoxSelector(s)
+		d = DialectProxmox
 	}
 	if d != "" {
 		if err == nil && len(refs) == 0 {
@@ -235,6 +243,8 @@ func Refs(doc []byte) ([]Ref, Dialect, error) {
 		refs, err = xlRefs(doc)
 	case DialectQEMU:
 		refs, err = qemuDocRefs(doc)
+	case DialectProxmox:
+		refs, err = proxmoxRefs(doc)
 	}
 	if err != nil {
 		return nil, d, err
@@ -250,6 +260,7 @@ var nothingHint = map[Dialect]string{
 	DialectSeed:    "no <host bus='usb|pci'> element",
 	DialectXL:      "no usbdevice= host:..., usbdev= or pci= entry",
 	DialectQEMU:    "no -device usb-host, -device vfio-pci or -usbdevice host:...",
+	DialectProxmox: "no usbN: host=... or hostpciN: line before the first [section]",
 }
 
 // sniff tells a document's dialect from its first significant bytes.
@@ -263,6 +274,9 @@ func sniff(doc []byte) (Dialect, error) {
 			return DialectLibvirt, nil
 		}
 		return DialectSeed, nil
+	}
+	if looksProxmox(t) {
+		return DialectProxmox, nil
 	}
 	// An xl config is KEY = VALUE lines; QEMU options are a command line,
 	// perhaps inside a script (exec qemu-system-x86_64 -device ...).

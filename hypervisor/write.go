@@ -29,12 +29,13 @@ const (
 	FormatXen       Format = "xen"        // usbdev=[...] and pci=[...]
 	FormatXenLegacy Format = "xen-legacy" // usbdevice='host:B.D' and pci=[...]
 	FormatSeed      Format = "seed"       // <host bus='usb'>...<target dev='BBB.DDD'/></host>
+	FormatProxmox   Format = "proxmox"    // usbN: host=VVVV:PPPP or host=BUS-PORT, hostpciN: DDDD:BB:SS.F
 )
 
 // Formats lists every Format. The slice is the caller's own.
 func Formats() []Format { return slices.Clone(formats) }
 
-var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed}
+var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed, FormatProxmox}
 
 // Resolved is a device to write and, when it came from a config, the
 // reference that named it: writing in the reference's own dialect keeps
@@ -47,6 +48,11 @@ type Resolved struct {
 	// product and serial (cheap clones do), so the serial cannot make the
 	// QEMU id unique: the port is used instead. SharedSerial sets it.
 	SerialShared bool
+	// IDUnique says no other device plugged in has the same vendor and
+	// product, so Proxmox's vendor:product, which follows the device into
+	// any port, names it alone; otherwise Proxmox is given the port.
+	// UniqueID sets it.
+	IDUnique bool
 }
 
 // SharedSerial says whether any other device in all has d's vendor,
@@ -181,6 +187,12 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			b.WriteString(seedElement(it.Device))
 			b.WriteByte('\n')
 		}
+	case FormatProxmox:
+		s, err := writeProxmox(items)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s)
 	default:
 		return fmt.Errorf("unknown format %q; want one of %s", f, formatList())
 	}
