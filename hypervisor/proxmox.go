@@ -438,7 +438,9 @@ func pveParse(key, value string, line int, doc *pveDoc) (Ref, bool, error) {
 		r.noHub = true // Proxmox passes it to QEMU's usb-host
 		switch {
 		case p.mapping != "":
-			terms = []match.Term{{Key: match.KeyBus, Values: []string{"usb"}}}
+			// No selector until the mappings are given (Apply): one that
+			// matched every USB device would make list and watch take
+			// them all.
 		case strings.EqualFold(host, "spice"):
 			return Ref{}, false, nil
 		default:
@@ -452,7 +454,6 @@ func pveParse(key, value string, line int, doc *pveDoc) (Ref, bool, error) {
 	} else {
 		p.index = len(doc.pci)
 		if p.mapping != "" {
-			terms = []match.Term{{Key: match.KeyBus, Values: []string{"pci"}}}
 			r.All = true
 		} else {
 			var addrs []string
@@ -462,19 +463,27 @@ func pveParse(key, value string, line int, doc *pveDoc) (Ref, bool, error) {
 					return fail("host=%s: %v", quote.Text(host), err)
 				}
 				p.ids = append(p.ids, id)
-				addrs = append(addrs, a)
 				r.All = r.All || all
+				// Proxmox's grammar takes slots above 1f, which no
+				// device has: resolving says so, and the config's other
+				// devices are still read.
+				if _, err := match.New(match.Term{Key: match.KeyAddress, Values: []string{a}}); err == nil {
+					addrs = append(addrs, a)
+				}
 			}
-			r.All = r.All || len(addrs) > 1
-			terms = []match.Term{{Key: match.KeyBus, Values: []string{"pci"}}, {Key: match.KeyAddress, Values: addrs}}
+			r.All = r.All || len(p.ids) > 1
+			if len(addrs) > 0 {
+				terms = []match.Term{{Key: match.KeyBus, Values: []string{"pci"}}, {Key: match.KeyAddress, Values: addrs}}
+			}
 		}
 	}
-	sel, err := match.New(terms...)
-	if err != nil {
-		e := selectorError(DialectProxmox, line, text, err)
-		return Ref{}, false, e
+	if len(terms) > 0 {
+		sel, err := match.New(terms...)
+		if err != nil {
+			return Ref{}, false, selectorError(DialectProxmox, line, text, err)
+		}
+		r.Selector = sel
 	}
-	r.Selector = sel
 	if p.bus == discover.BusPCI {
 		doc.pci = append(doc.pci, r)
 	}
@@ -608,7 +617,10 @@ func (r Ref) resolvePCI(devs []discover.Device, used map[string]string) ([]disco
 	if p.mapping == "" {
 		ds, err := pciIDs(devs, p.ids)
 		if err != nil {
-			return nil, err
+			if e := (*match.NoMatchError)(nil); errors.As(err, &e) {
+				return nil, err
+			}
+			return nil, wrapf(err, DialectProxmox, r.Line, r.Text, "%v", err)
 		}
 		for _, x := range ds {
 			if k, ok := used[x.Name]; ok {
@@ -659,7 +671,11 @@ func pciIDs(devs []discover.Device, ids []string) ([]discover.Device, error) {
 		}
 		sel, err := match.New(match.Term{Key: match.KeyBus, Values: []string{"pci"}}, match.Term{Key: match.KeyAddress, Values: []string{a}})
 		if err != nil {
-			return nil, err
+			msg := err.Error()
+			if pe := (*match.ParseError)(nil); errors.As(err, &pe) {
+				msg = pe.Msg
+			}
+			return nil, fmt.Errorf("%s: %s: no PCI device has this address, so Proxmox finds none", id, msg)
 		}
 		var ds []discover.Device
 		if all {
@@ -914,8 +930,57 @@ func (ms *ProxmoxMappings) Apply(refs []Ref) []Ref {
 		p := *r.pve
 		p.doc = nd
 		out[i].pve = &p
+		if p.mapping != "" {
+			out[i].Selector = ms.selector(p.bus, p.mapping)
+		}
 	}
 	return out
+}
+
+// selector is what a mapping names on this node, for list and watch to
+// filter by: a USB entry's path or id, every PCI entry's paths. It is
+// empty when the node has no entry (resolving says why).
+func (ms *ProxmoxMappings) selector(bus discover.Bus, name string) match.Selector {
+	kind := "usb"
+	if bus == discover.BusPCI {
+		kind = "pci"
+	}
+	m := ms.find(kind, name)
+	if m == nil {
+		return match.Selector{}
+	}
+	var terms []match.Term
+	var addrs []string
+	for _, e := range m.Map {
+		if e.Node != ms.Node {
+			continue
+		}
+		if kind == "usb" {
+			host := e.Path
+			if host == "" {
+				host = e.ID
+			}
+			t, err := pveUSBTerms(host)
+			if err != nil || terms != nil {
+				return match.Selector{} // one entry only, as Proxmox takes it
+			}
+			terms = t
+			continue
+		}
+		for p := range strings.SplitSeq(e.Path, ";") {
+			if a, _, err := pvePCIAddress(p); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	if len(addrs) > 0 {
+		terms = []match.Term{{Key: match.KeyBus, Values: []string{"pci"}}, {Key: match.KeyAddress, Values: addrs}}
+	}
+	sel, err := match.New(terms...)
+	if err != nil {
+		return match.Selector{}
+	}
+	return sel
 }
 
 // parseMappings reads a section config of mappings.
