@@ -635,7 +635,7 @@ func (r Ref) resolvePCI(devs []discover.Device, used map[string]string) ([]disco
 	}
 	// Proxmox checks every entry for the node before it picks one.
 	for _, e := range entries {
-		if err := e.checkPCI(m, devs); err != nil {
+		if err := e.checkPCI(r, m, devs); err != nil {
 			return nil, err
 		}
 	}
@@ -643,7 +643,7 @@ func (r Ref) resolvePCI(devs []discover.Device, used map[string]string) ([]disco
 	for _, e := range entries {
 		ds, err := pciIDs(devs, strings.Split(e.Path, ";"))
 		if err != nil {
-			return nil, e.errorf(m, "%v", err)
+			return nil, e.errorf(r, m, "%v", err)
 		}
 		free := true
 		for _, x := range ds {
@@ -743,17 +743,17 @@ func (r Ref) usbMapping(devs []discover.Device) (match.Selector, error) {
 	if e.Path == "" {
 		terms, err := pveUSBTerms(e.ID)
 		if err != nil {
-			return match.Selector{}, e.errorf(m, "id=%s: %v", e.ID, err)
+			return match.Selector{}, e.errorf(r, m, "id=%s: %v", e.ID, err)
 		}
 		return match.New(terms...)
 	}
 	terms, err := pveUSBTerms(e.Path)
 	if err != nil {
-		return match.Selector{}, e.errorf(m, "path=%s: %v", e.Path, err)
+		return match.Selector{}, e.errorf(r, m, "path=%s: %v", e.Path, err)
 	}
 	sel, err := match.New(terms...)
 	if err != nil {
-		return match.Selector{}, e.errorf(m, "path=%s: %v", e.Path, err)
+		return match.Selector{}, e.errorf(r, m, "path=%s: %v", e.Path, err)
 	}
 	var at *discover.Device
 	for i, d := range devs {
@@ -762,10 +762,10 @@ func (r Ref) usbMapping(devs []discover.Device) (match.Selector, error) {
 		}
 	}
 	if at == nil {
-		return match.Selector{}, e.errorf(m, "no USB device at path %s; Proxmox refuses to start the VM", e.Path)
+		return match.Selector{}, e.errorf(r, m, "no USB device at path %s; Proxmox refuses to start the VM", e.Path)
 	}
 	if got := at.VendorID.String() + ":" + at.ProductID.String(); got != e.ID {
-		return match.Selector{}, e.errorf(m, "the device at path %s is %s, the map entry says id=%s%s; the hardware changed, and Proxmox refuses to start the VM", e.Path, got, e.ID, caseHint(got, e.ID))
+		return match.Selector{}, e.errorf(r, m, "the device at path %s is %s, the map entry says id=%s%s; the hardware changed, and Proxmox refuses to start the VM", e.Path, got, e.ID, caseHint(got, e.ID))
 	}
 	return sel, nil
 }
@@ -1084,16 +1084,17 @@ func parseMapEntry(v string) (ProxmoxMapEntry, error) {
 	return e, nil
 }
 
-func (e ProxmoxMapEntry) errorf(m *ProxmoxMapping, format string, args ...any) error {
-	return &Error{Dialect: DialectProxmox, Line: e.Line, Text: m.Name,
-		Msg: fmt.Sprintf("%s line %d, map entry for node %s: %s", quote.Text(filepath.Base(m.File)), e.Line, quote.Text(e.Node), fmt.Sprintf(format, args...))}
+// errorf is an error about the map entry e of m, which r names.
+func (e ProxmoxMapEntry) errorf(r Ref, m *ProxmoxMapping, format string, args ...any) error {
+	return errorf(DialectProxmox, r.Line, r.Text, "mapping %s, %s line %d (node %s): %s",
+		quote.Text(m.Name), quote.Text(filepath.Base(m.File)), e.Line, quote.Text(e.Node), fmt.Sprintf(format, args...))
 }
 
 // checkPCI is Proxmox's check of one PCI map entry against this node:
 // each path's function (.0 for a whole device) exists and still has the
 // entry's id and subsystem-id, and the first is in the entry's IOMMU
 // group.
-func (e ProxmoxMapEntry) checkPCI(m *ProxmoxMapping, devs []discover.Device) error {
+func (e ProxmoxMapEntry) checkPCI(r Ref, m *ProxmoxMapping, devs []discover.Device) error {
 	for i, p := range strings.Split(e.Path, ";") {
 		if !strings.Contains(p, ".") {
 			p += ".0"
@@ -1105,20 +1106,20 @@ func (e ProxmoxMapEntry) checkPCI(m *ProxmoxMapping, devs []discover.Device) err
 			}
 		}
 		if d == nil {
-			return e.errorf(m, "no PCI function %s on this node; Proxmox refuses to start the VM", p)
+			return e.errorf(r, m, "no PCI function %s on this node; Proxmox refuses to start the VM", p)
 		}
 		id := strings.ReplaceAll(e.ID, "0x", "")
 		if got := d.VendorID.String() + ":" + d.ProductID.String(); got != id {
-			return e.errorf(m, "%s is %s, the map entry says id=%s%s; the hardware changed, and Proxmox refuses to start the VM", p, got, e.ID, caseHint(got, id))
+			return e.errorf(r, m, "%s is %s, the map entry says id=%s%s; the hardware changed, and Proxmox refuses to start the VM", p, got, e.ID, caseHint(got, id))
 		}
 		// discover has 0 for a subsystem it could not read: no check then.
 		if sv, sd := d.PCI.SubsystemVendorID, d.PCI.SubsystemProductID; sv != 0 || sd != 0 {
 			got := sv.String() + ":" + sd.String()
 			switch {
 			case e.SubsystemID == "":
-				return e.errorf(m, "%s has subsystem-id %s, the map entry names none; Proxmox refuses such an entry: add subsystem-id=%s", p, got, got)
+				return e.errorf(r, m, "%s has subsystem-id %s, the map entry names none; Proxmox refuses such an entry: add subsystem-id=%s", p, got, got)
 			case strings.ReplaceAll(e.SubsystemID, "0x", "") != got:
-				return e.errorf(m, "%s has subsystem-id %s, the map entry says subsystem-id=%s%s; the hardware changed, and Proxmox refuses to start the VM", p, got, e.SubsystemID, caseHint(got, e.SubsystemID))
+				return e.errorf(r, m, "%s has subsystem-id %s, the map entry says subsystem-id=%s%s; the hardware changed, and Proxmox refuses to start the VM", p, got, e.SubsystemID, caseHint(got, e.SubsystemID))
 			}
 		}
 		if i > 0 {
@@ -1127,11 +1128,11 @@ func (e ProxmoxMapEntry) checkPCI(m *ProxmoxMapping, devs []discover.Device) err
 		g := d.PCI.IOMMUGroup
 		switch {
 		case g != nil && e.IOMMUGroup == nil:
-			return e.errorf(m, "%s is in IOMMU group %d, the map entry names none; Proxmox refuses such an entry: add iommugroup=%d", p, *g, *g)
+			return e.errorf(r, m, "%s is in IOMMU group %d, the map entry names none; Proxmox refuses such an entry: add iommugroup=%d", p, *g, *g)
 		case g == nil && e.IOMMUGroup != nil:
-			return e.errorf(m, "%s is in no IOMMU group (is the IOMMU on?), the map entry says iommugroup=%d", p, *e.IOMMUGroup)
+			return e.errorf(r, m, "%s is in no IOMMU group (is the IOMMU on?), the map entry says iommugroup=%d", p, *e.IOMMUGroup)
 		case g != nil && *g != *e.IOMMUGroup:
-			return e.errorf(m, "%s is in IOMMU group %d, the map entry says iommugroup=%d; the groups changed (a new kernel, BIOS or card), and Proxmox refuses to start the VM", p, *g, *e.IOMMUGroup)
+			return e.errorf(r, m, "%s is in IOMMU group %d, the map entry says iommugroup=%d; the groups changed (a new kernel, BIOS or card), and Proxmox refuses to start the VM", p, *g, *e.IOMMUGroup)
 		}
 	}
 	return nil

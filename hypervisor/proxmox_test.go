@@ -221,13 +221,13 @@ func TestProxmoxResolveErrors(t *testing.T) {
 		{"usb0: host=1-1.1", `no device matches bus=usb,port=1-1.1; nearest: 1-1.1 (05e3:0610) is a hub; QEMU's usb-host never takes a hub`},
 		{"hostpci0: 01:00.0\nhostpci1: 01:00", `line 2: Proxmox "hostpci1: 01:00": 0000:01:00.0 is already passed through by hostpci0; Proxmox refuses to start the VM (assigned more than once)`},
 		{"hostpci0: 01:00,mdev=nvidia-35", `line 1: Proxmox "hostpci0: 01:00,mdev=nvidia-35": mdev=nvidia-35: mdev: not yet: hostdev does not resolve mediated devices yet (the parent is 0000:01:00.0)`},
-		{"hostpci0: mapping=gpu-moved", `line 12: Proxmox "gpu-moved": pci.cfg line 12, map entry for node pve1: 0000:01:00.0 is in IOMMU group 2, the map entry says iommugroup=3; the groups changed (a new kernel, BIOS or card), and Proxmox refuses to start the VM`},
-		{"hostpci0: mapping=nic-changed", `line 15: Proxmox "nic-changed": pci.cfg line 15, map entry for node pve1: 0000:02:10.0 is 8086:1520, the map entry says id=8086:1521; the hardware changed, and Proxmox refuses to start the VM`},
-		{"hostpci0: mapping=no-subsystem", `line 18: Proxmox "no-subsystem": pci.cfg line 18, map entry for node pve1: 0000:02:10.0 has subsystem-id 8086:0001, the map entry names none; Proxmox refuses such an entry: add subsystem-id=8086:0001`},
+		{"hostpci0: mapping=gpu-moved", `line 1: Proxmox "hostpci0: mapping=gpu-moved": mapping gpu-moved, pci.cfg line 12 (node pve1): 0000:01:00.0 is in IOMMU group 2, the map entry says iommugroup=3; the groups changed (a new kernel, BIOS or card), and Proxmox refuses to start the VM`},
+		{"hostpci0: mapping=nic-changed", `line 1: Proxmox "hostpci0: mapping=nic-changed": mapping nic-changed, pci.cfg line 15 (node pve1): 0000:02:10.0 is 8086:1520, the map entry says id=8086:1521; the hardware changed, and Proxmox refuses to start the VM`},
+		{"hostpci0: mapping=no-subsystem", `line 1: Proxmox "hostpci0: mapping=no-subsystem": mapping no-subsystem, pci.cfg line 18 (node pve1): 0000:02:10.0 has subsystem-id 8086:0001, the map entry names none; Proxmox refuses such an entry: add subsystem-id=8086:0001`},
 		{"hostpci0: mapping=sriov-nic\nhostpci1: mapping=sriov-nic\nhostpci2: mapping=sriov-nic", `line 3: Proxmox "hostpci2: mapping=sriov-nic": every map entry of sriov-nic for node pve1 is taken by an earlier hostpci: 0000:02:10.0 (hostpci0), 0000:02:10.4 (hostpci1); Proxmox finds no free device`},
 		{"hostpci0: mapping=nosuch", `line 1: Proxmox "hostpci0: mapping=nosuch": no mapping nosuch in the pci mappings given (sriov-nic,gpu,gpu-moved,nic-changed,no-subsystem); Proxmox refuses to start the VM`},
 		{"usb0: mapping=ch340-twice", `line 1: Proxmox "usb0: mapping=ch340-twice": mapping ch340-twice has 2 entries for node pve1 (lines 10 and 11); Proxmox takes one USB device per node and mapping`},
-		{"usb0: mapping=moved", `line 14: Proxmox "moved": usb.cfg line 14, map entry for node pve1: the device at path 1-4 is 046d:0825, the map entry says id=0403:6001; the hardware changed, and Proxmox refuses to start the VM`},
+		{"usb0: mapping=moved", `line 1: Proxmox "usb0: mapping=moved": mapping moved, usb.cfg line 14 (node pve1): the device at path 1-4 is 046d:0825, the map entry says id=0403:6001; the hardware changed, and Proxmox refuses to start the VM`},
 	} {
 		refs, _, err := Refs([]byte(tc.in))
 		if err != nil {

@@ -146,6 +146,7 @@ func resolveCommand(e *env) *cobra.Command {
 		asJSON bool
 		all    bool
 		files  []string
+		pve    pveFlags
 	)
 	c := &cobra.Command{
 		Use:   "resolve SELECTOR... | -f FILE",
@@ -163,9 +164,15 @@ naming a host device:
   "<host bus='usb'><source vendor='0483' product='2016'/></host>"
   "usbdev=['type=hostdev,hostbus=3,hostaddr=1']"         xl
   "pci=['0000:00:1f.3,permissive=1']"
+  'host=0483:2016', 'usb0: host=1-2.1', 'hostpci0: 01:00,pcie=1'  Proxmox VE
+  'qm set 100 -usb0 host=0483:2016'
 
 -f FILE reads every device in a libvirt domain XML, an xl config, a <host>
-document or a file of QEMU options or QMP commands. An argument that starts
+document, a file of QEMU options or QMP commands, or a Proxmox VE VM config
+(/etc/pve/qemu-server/ID.conf; its current config, not snapshots or
+[PENDING]). A Proxmox mapping=NAME resolves with --mapping
+/etc/pve/mapping/usb.cfg --mapping /etc/pve/mapping/pci.cfg, for the
+entries of this node (--node). An argument that starts
 with -device or -usbdevice is taken as QEMU's, not as an option of ours.
 
 --format prints the answer as text, json, or ready to paste:
@@ -175,6 +182,8 @@ with -device or -usbdevice is taken as QEMU's, not as an option of ours.
   xen         usbdev=[...] / pci=[...]
   xen-legacy  usbdevice='host:B.D'
   seed        <host bus='usb'>...<target dev='BBB.DDD'/></host>
+  proxmox     usbN: host=VVVV:PPPP (host=BUS-PORT when another device
+              shares vendor:product), hostpciN: DDDD:BB:SS.F
   cel         the CEL selector of the device under hostdev's Kubernetes DRA
               driver (hostdev.io): by serial, or port, or PCI address
   claim       a ResourceClaimTemplate (resource.k8s.io/v1) asking for
@@ -200,6 +209,9 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			}
 			refs, err := parseSelectors(args, files)
 			if err != nil {
+				return err
+			}
+			if refs, err = pve.apply(refs); err != nil {
 				return err
 			}
 			res, cleanup, err := flags.scan(c, e)
@@ -238,7 +250,8 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 				out = append(out, r)
 				for _, d := range devs {
 					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref,
-						SerialShared: hypervisor.SharedSerial(d, res.Devices)})
+						SerialShared: hypervisor.SharedSerial(d, res.Devices),
+						IDUnique:     hypervisor.UniqueID(d, res.Devices)})
 				}
 			}
 			switch format {
@@ -251,7 +264,8 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 		},
 	}
 	flags.register(c)
-	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, cel or claim")
+	pve.register(c)
+	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, proxmox, cel or claim")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
 	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
