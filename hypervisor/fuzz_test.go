@@ -346,6 +346,7 @@ var fuzzProxmoxSeeds = []string{
 	"qm create 101 --usb1=\"host=1-2\" \\\n  --hostpci2 00:1f.3\n",
 	"usb0: host=001-02\n",
 	"hostpci0: 01:00.0\nhostpci1: 01:00\n",
+	"vmgenid: x\nargs: -cpu host -device 'vfio-pci,host=0000:00:1f.3' -device usb-tablet\nusb0: host=3-1\n",
 }
 
 // FuzzProxmox checks Refs and Fill on Proxmox configs, and the mapping

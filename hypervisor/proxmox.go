@@ -73,6 +73,9 @@ import (
 //     config does not say: check reports such a device as busy.
 //   - qm set ID -usb0 VALUE (also --usb0, --usb0=VALUE, and qm create) sets
 //     the same properties.
+//   - args: holds QEMU options that Proxmox appends to the command line as
+//     they are (QemuServer.pm config_to_command); a -device usb-host or
+//     vfio-pci there is a host device too, read as QEMU's.
 
 // DialectProxmox is a Proxmox VE VM config, its qm set form, or a single
 // usbN:/hostpciN: line or host= value.
@@ -171,6 +174,14 @@ func proxmoxRefs(doc []byte) ([]Ref, error) {
 	d := &pveDoc{}
 	var refs []Ref
 	for _, s := range settings {
+		if s.key == "args" {
+			rs, err := pveArgs(s.value, s.line)
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, rs...)
+			continue
+		}
 		r, ok, err := pveParse(s.key, s.value, s.line, d)
 		if err != nil {
 			return nil, err
@@ -212,7 +223,7 @@ func pveSettings(src string) ([]pveSetting, error) {
 			if m == nil {
 				return nil, errorf(DialectProxmox, n, "", "%s is not a Proxmox config line (key: value)", quote.Text(nextWord(line)))
 			}
-			if !pveDevKey.MatchString(m[1]) {
+			if !pveDevKey.MatchString(m[1]) && m[1] != "args" {
 				continue
 			}
 			if prev, dup := seen[m[1]]; dup {
@@ -243,6 +254,37 @@ func pveKeyNum(k string) (string, int) {
 	return m[1], n
 }
 
+// pveArgs reads the host devices in args:, the QEMU options Proxmox adds
+// to the command line as they are: -device usb-host and vfio-pci, and
+// -usbdevice host:... . They are QEMU references, at args' line.
+func pveArgs(value string, line int) ([]Ref, error) {
+	words, _, err := pveWords(value)
+	if err != nil {
+		return nil, errorf(DialectProxmox, line, "args: "+value, "%v", err)
+	}
+	var refs []Ref
+	for i := 0; i+1 < len(words); i++ {
+		opt := strings.TrimPrefix(words[i], "-")
+		if opt != "-device" && opt != "device" && opt != "-usbdevice" && opt != "usbdevice" {
+			continue
+		}
+		i++
+		r, err := ParseQEMU("-" + strings.TrimPrefix(opt, "-") + " " + words[i])
+		if errors.Is(err, errors.ErrUnsupported) {
+			continue // an emulated device: -device usb-tablet
+		}
+		if err != nil {
+			if e := (*Error)(nil); errors.As(err, &e) {
+				e.Line = line
+			}
+			return nil, err
+		}
+		r.Line = line
+		refs = append(refs, r)
+	}
+	return refs, nil
+}
+
 // pveCommand reads qm set|create ID [-KEY VALUE | --KEY VALUE | --KEY=VALUE]...
 // as a shell would split it (quotes, backslashes, line continuations).
 func pveCommand(src string) ([]pveSetting, error) {
@@ -268,7 +310,7 @@ func pveCommand(src string) ([]pveSetting, error) {
 			i++
 			value = words[i]
 		}
-		if !pveDevKey.MatchString(key) {
+		if !pveDevKey.MatchString(key) && key != "args" {
 			continue
 		}
 		if seen[key] {

@@ -113,8 +113,8 @@ func TestProxmoxNoMappings(t *testing.T) {
 		}
 	}
 	want := []string{
-		`line 18: Proxmox "usb4: mapping=yubikey": mapping=yubikey: give the cluster's mappings (/etc/pve/mapping/usb.cfg) to resolve it`,
-		`line 8: Proxmox "hostpci2: mapping=sriov-nic": mapping=sriov-nic: give the cluster's mappings (/etc/pve/mapping/pci.cfg) to resolve it`,
+		`line 19: Proxmox "usb4: mapping=yubikey": mapping=yubikey: give the cluster's mappings (/etc/pve/mapping/usb.cfg) to resolve it`,
+		`line 9: Proxmox "hostpci2: mapping=sriov-nic": mapping=sriov-nic: give the cluster's mappings (/etc/pve/mapping/pci.cfg) to resolve it`,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -390,6 +390,7 @@ func TestProxmoxFill(t *testing.T) {
 		"hostpci0: 01:00,pcie=1,x-vga=1: 0000:01:00.0 0000:01:00.1",
 		"hostpci1: 0000:02:10.0,rombar=0,vendor-id=0x8086,device-id=0x10ca: 0000:02:10.0",
 		"hostpci2: mapping=sriov-nic: 0000:02:10.4",
+		"-device usb-host,vendorid=0x1209,productid=0x0001,id=key2: 1-5", // from args:
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -397,7 +398,7 @@ func TestProxmoxFill(t *testing.T) {
 	// Through Fill, which has no mappings: the two mapping= references
 	// are errors that say what to give, and the document is still read.
 	_, filled, d, err := Fill(doc, both(t))
-	if err != nil || d != DialectProxmox || len(filled) != 7 {
+	if err != nil || d != DialectProxmox || len(filled) != 8 {
 		t.Fatalf("Fill: %v, %s, %d", err, d, len(filled))
 	}
 	if !errors.Is(filled[3].Err, ErrNoMapping) || !errors.Is(filled[6].Err, ErrNoMapping) {
@@ -445,3 +446,17 @@ func TestProxmoxMDevType(t *testing.T) {
 
 // discoverIgnore keeps the import when tests above change.
 var _ = discover.BusUSB
+
+// TestProxmoxArgs: a host device in args: is read as QEMU's, at args'
+// line, and what QEMU would refuse there is an error.
+func TestProxmoxArgs(t *testing.T) {
+	refs, d, err := Refs([]byte("vmgenid: x\nargs: -cpu host -device vfio-pci,host=0000:01:00.1 -device usb-tablet\n"))
+	if err != nil || d != DialectProxmox || len(refs) != 1 || refs[0].Dialect != DialectQEMU || refs[0].Line != 2 || refs[0].Selector.String() != "bus=pci,address=0000:01:00.1" {
+		t.Fatalf("%v, %s, %+v", err, d, refs)
+	}
+	_, _, err = Refs([]byte("vmgenid: x\nargs: -device usb-host,vendorid=0483,productid=0x2016\n"))
+	want := `line 2: QEMU "-device usb-host,vendorid=0483,productid=0x2016": vendorid=0483: QEMU reads a number with a leading zero as octal, and 0483 is not octal; write 483 for decimal or 0x0483 for hex`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
