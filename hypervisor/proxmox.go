@@ -783,6 +783,9 @@ func (r Ref) usbMapping(devs []discover.Device) (match.Selector, error) {
 	}
 	e := entries[0]
 	if e.Path == "" {
+		if low := strings.ToLower(e.ID); low != e.ID {
+			return match.Selector{}, e.errorf(r, m, "id=%s: Proxmox looks for the text of sysfs's lowercase IDs, so it finds no device: write id=%s", e.ID, low)
+		}
 		terms, err := pveUSBTerms(e.ID)
 		if err != nil {
 			return match.Selector{}, e.errorf(r, m, "id=%s: %v", e.ID, err)
@@ -1196,14 +1199,16 @@ func writeProxmox(items []Resolved) (string, error) {
 		}
 	}
 	next := map[string]int{}
+	written := map[string]bool{}
 	key := func(kind string, max int, p *pveRef) (string, error) {
-		if p != nil && strings.HasPrefix(p.key, kind) && pveDevKey.FindStringSubmatch(p.key)[1] == kind {
+		if p != nil && pveDevKey.FindStringSubmatch(p.key)[1] == kind && !written[p.key] {
+			written[p.key] = true
 			return p.key, nil
 		}
 		for ; next[kind] < max; next[kind]++ {
 			k := kind + strconv.Itoa(next[kind])
-			if !taken[k] {
-				taken[k] = true
+			if !taken[k] && !written[k] {
+				taken[k], written[k] = true, true
 				return k, nil
 			}
 		}
@@ -1216,7 +1221,13 @@ func writeProxmox(items []Resolved) (string, error) {
 		if p != nil && p.bus == d.Bus && (it.Ref.All || p.mapping != "") {
 			if !wrote[it.Ref] {
 				wrote[it.Ref] = true
-				fmt.Fprintf(&b, "%s\n", it.Ref.Text)
+				kind := pveDevKey.FindStringSubmatch(p.key)[1]
+				k, err := key(kind, map[string]int{"usb": pveMaxUSB, "hostpci": pveMaxHostPCI}[kind], p)
+				if err != nil {
+					return "", err
+				}
+				_, value, _ := strings.Cut(it.Ref.Text, ": ")
+				fmt.Fprintf(&b, "%s: %s\n", k, value)
 			}
 			continue
 		}

@@ -460,3 +460,45 @@ func TestProxmoxArgs(t *testing.T) {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
+
+// TestProxmoxWriteKeys: two references that had the same key, from two
+// configs, are written under two keys; a USB mapping whose id is in
+// uppercase is one Proxmox finds nothing for.
+func TestProxmoxWriteKeys(t *testing.T) {
+	devs := both(t)
+	a, _ := ParseSelector("hostpci0: 01:00,pcie=1")
+	b, _ := ParseSelector("hostpci0: 00:1f.3,rombar=0")
+	var items []Resolved
+	for _, r := range [][]Ref{a, b} {
+		got, _, err := r[0].Resolve(devs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range got {
+			items = append(items, Resolved{Device: d, Ref: &r[0]})
+		}
+	}
+	var out strings.Builder
+	if err := Write(&out, FormatProxmox, items); err != nil {
+		t.Fatal(err)
+	}
+	if want := "hostpci0: 01:00,pcie=1\nhostpci1: 0000:00:1f.3,rombar=0\n"; out.String() != want {
+		t.Errorf("got\n%swant\n%s", out.String(), want)
+	}
+
+	ms := &ProxmoxMappings{Node: "pve1"}
+	if err := ms.Add("usb.cfg", []byte("ftdi\n\tmap id=0403:6001,node=pve1\n\nup\n\tmap id=0403:6001,node=pve1\n")); err != nil {
+		t.Fatal(err)
+	}
+	ms.USB[1].Map[0].ID = "0403:600A"
+	refs, _, _ := Refs([]byte("usb0: mapping=ftdi\nusb1: mapping=up\n"))
+	refs = ms.Apply(refs)
+	if got, _, err := refs[0].Resolve(devs); err != nil || got[0].Name != "1-1.1.2.3" {
+		t.Errorf("mapping by id: %v, %v", names(got), err)
+	}
+	_, _, err := refs[1].Resolve(devs)
+	want := `line 2: Proxmox "usb1: mapping=up": mapping up, usb.cfg line 5 (node pve1): id=0403:600A: Proxmox looks for the text of sysfs's lowercase IDs, so it finds no device: write id=0403:600a`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
