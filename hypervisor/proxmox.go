@@ -150,7 +150,7 @@ func proxmoxSelector(s string) ([]Ref, error) {
 	}
 	host, _, _ := strings.Cut(strings.TrimPrefix(t, "host="), ",")
 	key := "usb0"
-	if pvePCIID.MatchString(strings.Split(host, ";")[0]) && !pveUSBID.MatchString(host) {
+	if pvePCIID.MatchString(strings.ToLower(strings.Split(host, ";")[0])) && !pveUSBID.MatchString(host) {
 		key = "hostpci0"
 	}
 	doc := &pveDoc{}

@@ -157,6 +157,11 @@ func TestProxmoxSelector(t *testing.T) {
 			t.Errorf("%q: got %q, want proxmox %s all=%v", tc.in, got, tc.want, tc.all)
 		}
 	}
+	// A lone value's bus comes from its shape, uppercase too.
+	_, err := ParseSelector("host=0A:00.0")
+	if want := `Proxmox "hostpci0: host=0A:00.0": host=0A:00.0: Proxmox takes lowercase hex only: write 0a:00.0`; err == nil || err.Error() != want {
+		t.Errorf("host=0A:00.0: got %v\nwant %s", err, want)
+	}
 	// The same as words, as a shell gives them.
 	refs, err := ParseProxmoxArgs([]string{"qm", "set", "100", "-usb0", "host=1-1.1.3,usb3=1", "--hostpci0", "01:00,pcie=1"})
 	if err != nil {
