@@ -264,12 +264,13 @@ func pveArgs(value string, line int) ([]Ref, error) {
 	}
 	var refs []Ref
 	for i := 0; i+1 < len(words); i++ {
-		opt := strings.TrimPrefix(words[i], "-")
-		if opt != "-device" && opt != "device" && opt != "-usbdevice" && opt != "usbdevice" {
+		opt, ok := strings.CutPrefix(words[i], "-")
+		opt = strings.TrimPrefix(opt, "-") // QEMU takes -device and --device
+		if !ok || opt != "device" && opt != "usbdevice" {
 			continue
 		}
 		i++
-		r, err := ParseQEMU("-" + strings.TrimPrefix(opt, "-") + " " + words[i])
+		r, err := ParseQEMU("-" + opt + " " + words[i])
 		if errors.Is(err, errors.ErrUnsupported) {
 			continue // an emulated device: -device usb-tablet
 		}
