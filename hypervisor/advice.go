@@ -85,6 +85,8 @@ func advice(r Ref, amb *match.AmbiguousError) ([]string, string) {
 			picks = append(picks, fmt.Sprintf("host:%d.%d", u.Busnum, u.Devnum))
 		case DialectSeed:
 			picks = append(picks, fmt.Sprintf("device='%03d.%03d'", u.Busnum, u.Devnum))
+		case DialectProxmox:
+			picks = append(picks, fmt.Sprintf("host=%d-%s", u.Busnum, quote.Text(string(u.Port))))
 		default:
 			return nil, ""
 		}
@@ -103,6 +105,8 @@ func advice(r Ref, amb *match.AmbiguousError) ([]string, string) {
 		return picks, "libvirt cannot select by serial; to pick one now, add " + list + " to <source> (hostdev fill keeps it current only while vendor and product are unique)"
 	case DialectXL:
 		return picks, "xl cannot select by serial; to pick one now, write " + list
+	case DialectProxmox:
+		return picks, "Proxmox cannot select by serial; to pick one by its port, write " + list
 	default:
 		return picks, "the <host> form cannot select by serial; to pick one now, write " + list
 	}

@@ -8,10 +8,13 @@
 //	ParseSelector  one argument in any dialect: a hostdev selector,
 //	               a QEMU option string, an xl line, or XML
 //	Refs           every device a whole document names (a libvirt domain,
-//	               a seed document, an xl config, QEMU options one per line)
+//	               a seed document, an xl config, QEMU options one per line,
+//	               a Proxmox VE VM config or qm set command, an Incus config)
 //	Read           Refs, and the elements it skipped: those that name a host
 //	               device hostdev does not resolve (a SCSI <hostdev>), to warn
 //	               about
+//	ProxmoxMappings.Apply  binds a Proxmox mapping=NAME to the cluster's
+//	               /etc/pve/mapping/usb.cfg and pci.cfg, for one node
 //
 // Resolving: Ref.Resolve finds the device a reference means among a scan's.
 // It fails with a *match.NoMatchError, or with an *AmbiguousError that wraps
@@ -22,7 +25,8 @@
 // Writing:
 //
 //	Write          devices in one Format: qemu, qmp, libvirt, xen,
-//	               xen-legacy, seed, incus, cloud-hypervisor or devnode
+//	               xen-legacy, seed, proxmox, incus, cloud-hypervisor or
+//	               devnode
 //	Fill           a document with every device resolved and its current
 //	               address written in; everything else byte for byte
 //

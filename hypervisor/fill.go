@@ -62,6 +62,9 @@ func Fill(doc []byte, devs []discover.Device) ([]byte, []Filled, Dialect, error)
 		filled, edits, err = fillXML(doc, devs)
 	case DialectXL:
 		filled, edits, err = fillXL(doc, devs)
+	case DialectProxmox:
+		out, filled, err := FillProxmox(doc, devs, nil)
+		return out, filled, d, err
 	case DialectQEMU:
 		err = &Error{Dialect: d, Msg: "fill reads libvirt domain XML, <host> documents and xl configs; for QEMU options use resolve -f FILE --format qemu", Err: errors.ErrUnsupported}
 	default:

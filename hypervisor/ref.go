@@ -63,6 +63,7 @@ type Ref struct {
 	hostdev *libvirtxml.DomainHostdev // libvirt: the whole element
 	xlOpts  string                    // xl: "@VSLOT" and options after the address
 	incus   *incusDevice              // Incus: the device's settings, matched as Incus does
+	pve     *pveRef                   // Proxmox: the key, options and mapping
 }
 
 // Resolve finds what r means among devs: one device, or with All every
@@ -75,7 +76,11 @@ func (r Ref) Resolve(devs []discover.Device) ([]discover.Device, *match.Moved, e
 	if r.incus != nil {
 		return r.incus.resolve(r, devs)
 	}
-	ds, moved, err := r.resolveHubs(devs)
+	resolve := r.resolveHubs
+	if r.pve != nil {
+		resolve = r.resolveProxmox
+	}
+	ds, moved, err := resolve(devs)
 	var amb *match.AmbiguousError
 	if errors.As(err, &amb) {
 		return nil, nil, ambiguous(r, amb)
@@ -139,7 +144,7 @@ func (e *Error) Error() string {
 	}
 	what := map[Dialect]string{
 		DialectQEMU: "QEMU", DialectLibvirt: "libvirt", DialectSeed: "<host>",
-		DialectXL: "xl", DialectSelector: "selector",
+		DialectXL: "xl", DialectSelector: "selector", DialectProxmox: "Proxmox",
 		DialectIncus: "Incus", DialectCloudHypervisor: "cloud-hypervisor", DialectCrosvm: "crosvm", DialectDevnode: "device node",
 	}[e.Dialect]
 	if e.Text != "" {
@@ -228,6 +233,9 @@ func ParseSelector(s string) ([]Ref, error) {
 			}
 			atLine(err, 0)
 		}
+	case looksProxmoxValue(t):
+		refs, err = proxmoxSelector(s)
+		d = DialectProxmox
 	}
 	if d != "" {
 		if err == nil && len(refs) == 0 {
@@ -298,6 +306,8 @@ func Read(doc []byte) (Document, error) {
 		refs, err = xlRefs(doc)
 	case DialectQEMU:
 		refs, err = qemuDocRefs(doc)
+	case DialectProxmox:
+		refs, err = proxmoxRefs(doc)
 	default:
 		refs, err = otherRefs(d, doc)
 	}
@@ -328,6 +338,7 @@ var nothingHint = map[Dialect]string{
 	DialectCloudHypervisor: "no --device path=...",
 	DialectCrosvm:          "no --vfio PATH",
 	DialectDevnode:         "no /dev/bus/usb/BBB/DDD or /dev/vfio/N",
+	DialectProxmox:         "no usbN: host=... or hostpciN: line before the first [section]",
 }
 
 // sniff tells a document's dialect from its first significant bytes.
@@ -343,6 +354,9 @@ func sniff(doc []byte) (Dialect, error) {
 	// own, and a --device path= would otherwise read as QEMU's -device.
 	if d := otherSniff(t); d != "" {
 		return d, nil
+	}
+	if looksProxmox(t) {
+		return DialectProxmox, nil
 	}
 	// An xl config is KEY = VALUE lines; QEMU options are a command line,
 	// perhaps inside a script (exec qemu-system-x86_64 -device ...).

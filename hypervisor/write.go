@@ -33,13 +33,14 @@ const (
 	FormatIncus           Format = "incus"            // incus config device add "$VM" NAME usb|pci ...
 	FormatCloudHypervisor Format = "cloud-hypervisor" // --device path=/sys/bus/pci/devices/ADDRESS/
 	FormatDevnode         Format = "devnode"          // /dev/bus/usb/BBB/DDD, /dev/vfio/N
+	FormatProxmox         Format = "proxmox"          // usbN: host=VVVV:PPPP or host=BUS-PORT, hostpciN: DDDD:BB:SS.F
 )
 
 // Formats lists every Format. The slice is the caller's own.
 func Formats() []Format { return slices.Clone(formats) }
 
 var formats = []Format{FormatQEMU, FormatQMP, FormatLibvirt, FormatXen, FormatXenLegacy, FormatSeed,
-	FormatIncus, FormatCloudHypervisor, FormatDevnode}
+	FormatProxmox, FormatIncus, FormatCloudHypervisor, FormatDevnode}
 
 // Resolved is a device to write and, when it came from a config, the
 // reference that named it: writing in the reference's own dialect keeps
@@ -52,6 +53,11 @@ type Resolved struct {
 	// product and serial (cheap clones do), so the serial cannot make the
 	// QEMU id unique: the port is used instead. SharedSerial sets it.
 	SerialShared bool
+	// IDUnique says no other device plugged in has the same vendor and
+	// product, so Proxmox's vendor:product, which follows the device into
+	// any port, names it alone; otherwise Proxmox is given the port.
+	// UniqueID sets it.
+	IDUnique bool
 }
 
 // SharedSerial says whether any other device in all has d's vendor,
@@ -186,6 +192,12 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			b.WriteString(seedElement(it.Device))
 			b.WriteByte('\n')
 		}
+	case FormatProxmox:
+		s, err := writeProxmox(items)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s)
 	case FormatIncus:
 		if err := writeIncus(&b, items, ids); err != nil {
 			return err

@@ -17,19 +17,26 @@ func fillCommand(e *env) *cobra.Command {
 	var (
 		flags   scanFlags
 		inPlace bool
+		pve     pveFlags
 	)
 	c := &cobra.Command{
 		Use:   "fill FILE",
 		Short: "Write the current address of every device into a config",
-		Long: `Read a libvirt domain XML, a <host> document or an xl config, resolve every
-host device in it, and print the same document with each device's current
-address written in:
+		Long: `Read a libvirt domain XML, a <host> document, an xl config or a Proxmox VE
+VM config, resolve every host device in it, and print the same document with
+each device's current address written in:
 
   libvirt  a USB <hostdev> with <vendor> and <product> gets
            <address bus='B' device='D'/> in its <source>
   <host>   a USB <host> gets <target dev='BBB.DDD'/>
   xl       usbdevice='host:VVVV:PPPP' becomes 'host:B.D'; host:008.002
            becomes host:8.2, as the xl manual asks
+  Proxmox  nothing changes: Proxmox finds each device itself at every
+           start (by vendor:product or port), and has no form for the
+           address a device has now. Every usbN and hostpciN is checked
+           as Proxmox would at start: a vendor:product two devices share,
+           a port with nothing or a hub in it, a function given twice, a
+           mapping (--mapping FILE, --node NAME) whose hardware changed.
 
 Devices named by an exact address are checked and left as they are, and so
 are Incus configs and cloud-hypervisor and crosvm command lines: Incus
@@ -79,7 +86,7 @@ before writing anything.`,
 			if err != nil {
 				return err
 			}
-			out, filled, _, err := hypervisor.Fill(doc, res.Devices)
+			out, filled, err := pve.fill(doc, res.Devices)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", path, err)}
 			}
@@ -112,6 +119,7 @@ before writing anything.`,
 		},
 	}
 	flags.register(c)
+	pve.register(c)
 	c.Flags().BoolVarP(&inPlace, "in-place", "i", false, "rewrite FILE instead of printing the result")
 	return c
 }

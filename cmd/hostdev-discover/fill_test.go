@@ -14,7 +14,7 @@ import (
 func TestResolveFormats(t *testing.T) {
 	root := smallHost(t)
 	var all strings.Builder
-	for _, f := range []string{"qemu", "qmp", "libvirt", "xen", "xen-legacy", "seed"} {
+	for _, f := range []string{"qemu", "qmp", "libvirt", "xen", "xen-legacy", "seed", "proxmox"} {
 		code, out, errs := hostdev(t, "resolve", "-n", "--root", root, "--format", f, "serial=A7022OO1", "00:1f.3")
 		if code != 0 {
 			t.Fatalf("--format %s: exit %d: %s", f, code, errs)
@@ -34,7 +34,7 @@ func TestResolveFormats(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{[]string{"--format", "vmware", "host:3.1"}, 2, `unknown format "vmware"; want one of qemu, qmp, libvirt, xen, xen-legacy, seed, incus, cloud-hypervisor, devnode, text, json, cel or claim`},
+		{[]string{"--format", "vmware", "host:3.1"}, 2, `unknown format "vmware"; want one of qemu, qmp, libvirt, xen, xen-legacy, seed, proxmox, incus, cloud-hypervisor, devnode, text, json, cel or claim`},
 		{[]string{"usb-host,vendorid=0403,productid=0x6001"}, 2, "QEMU reads 0403 as octal, 259; write 403 for decimal or 0x0403 for hex"},
 		{[]string{"usb-host,vendorid=0x0403,productid=0x6001"}, 4, "2 devices match 0403:6001; add serial=A7022OO1 or serial=A7022OO2\nhint: QEMU's usb-host cannot select by serial; to pick by port, use hostbus=1,hostport=2.1 or hostbus=1,hostport=2.2"},
 		{[]string{"--", "-device usb-host,hostbus=1,hostport=2.2"}, 0, ""},

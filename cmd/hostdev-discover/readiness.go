@@ -198,6 +198,7 @@ func checkCommand(e *env) *cobra.Command {
 		flags  scanFlags
 		asJSON bool
 		files  []string
+		pve    pveFlags
 	)
 	c := &cobra.Command{
 		Use:   "check SELECTOR... | -f FILE",
@@ -230,6 +231,9 @@ any other error.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			refs, err := parseSelectors(e.stderr, args, files)
 			if err != nil {
+				return err
+			}
+			if refs, err = pve.apply(refs); err != nil {
 				return err
 			}
 			res, rep, cleanup, err := flags.assess(c, e)
@@ -313,6 +317,7 @@ any other error.`,
 		},
 	}
 	flags.register(c)
+	pve.register(c)
 	c.Flags().BoolVar(&asJSON, "json", false, `print JSON: {"iommu": true, "results": [{"selector": "...", "device": {..., "assignable": false, "reasons": [...]}}]}`)
 	c.Flags().StringArrayVarP(&files, "file", "f", nil, "check every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options)")
 	return c

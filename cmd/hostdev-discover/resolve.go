@@ -160,6 +160,7 @@ func resolveCommand(e *env) *cobra.Command {
 		asJSON bool
 		all    bool
 		files  []string
+		pve    pveFlags
 	)
 	c := &cobra.Command{
 		Use:   "resolve SELECTOR... | -f FILE",
@@ -177,16 +178,22 @@ naming a host device:
   "<host bus='usb'><source vendor='0483' product='2016'/></host>"
   "usbdev=['type=hostdev,hostbus=3,hostaddr=1']"         xl
   "pci=['0000:00:1f.3,permissive=1']"
+  'host=0483:2016', 'usb0: host=1-2.1', 'hostpci0: 01:00,pcie=1'  Proxmox VE
+  'qm set 100 -usb0 host=0483:2016'
   'incus config device add VM k1 usb vendorid=0483 productid=2016'  Incus, LXD
   '--device path=/sys/bus/pci/devices/0000:01:00.0/'   cloud-hypervisor
   'crosvm run --vfio /sys/bus/pci/devices/0000:01:00.0'  crosvm
   /dev/bus/usb/001/004, /dev/vfio/12                   device nodes
 
 -f FILE reads every device in a libvirt domain XML, an xl config, a <host>
-document, a file of QEMU options or QMP commands, an Incus or LXD config
-(incus config show, or device add commands) or a cloud-hypervisor or
-crosvm command line. Incus attaches every USB device that matches a usb
-entry, so resolve takes them all and says how many. An argument that starts
+document, a file of QEMU options or QMP commands, a Proxmox VE VM config
+(/etc/pve/qemu-server/ID.conf; its current config, not snapshots or
+[PENDING]), an Incus or LXD config (incus config show, or device add
+commands) or a cloud-hypervisor or crosvm command line. A Proxmox
+mapping=NAME resolves with --mapping /etc/pve/mapping/usb.cfg --mapping
+/etc/pve/mapping/pci.cfg, for the entries of this node (--node). Incus
+attaches every USB device that matches a usb entry, so resolve takes them
+all and says how many. An argument that starts
 with -device or -usbdevice is taken as QEMU's, not as an option of ours.
 
 --format prints the answer as text, json, or ready to paste:
@@ -196,6 +203,8 @@ with -device or -usbdevice is taken as QEMU's, not as an option of ours.
   xen         usbdev=[...] / pci=[...]
   xen-legacy  usbdevice='host:B.D'
   seed        <host bus='usb'>...<target dev='BBB.DDD'/></host>
+  proxmox     usbN: host=VVVV:PPPP (host=BUS-PORT when another device
+              shares vendor:product), hostpciN: DDDD:BB:SS.F
   incus       incus config device add "$VM" NAME usb vendorid=V productid=P
               serial=S (busnum= devnum= without a serial of its own), or
               pci address=A; set VM to the instance's name
@@ -229,6 +238,9 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 			}
 			refs, err := parseSelectors(e.stderr, args, files)
 			if err != nil {
+				return err
+			}
+			if refs, err = pve.apply(refs); err != nil {
 				return err
 			}
 			res, cleanup, err := flags.scan(c, e)
@@ -270,7 +282,8 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 				out = append(out, r)
 				for _, d := range devs {
 					items = append(items, hypervisor.Resolved{Device: d, Ref: &refs[i].Ref,
-						SerialShared: hypervisor.SharedSerial(d, res.Devices)})
+						SerialShared: hypervisor.SharedSerial(d, res.Devices),
+						IDUnique:     hypervisor.UniqueID(d, res.Devices)})
 				}
 			}
 			switch format {
@@ -283,10 +296,11 @@ Exit status: 0 resolved, 2 bad selector or usage, 3 no device matches,
 		},
 	}
 	flags.register(c)
-	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, incus, cloud-hypervisor, devnode, cel or claim")
+	pve.register(c)
+	c.Flags().StringVar(&format, "format", "text", "output `FORMAT`: text, json, qemu, qmp, libvirt, xen, xen-legacy, seed, proxmox, incus, cloud-hypervisor, devnode, cel or claim")
 	c.Flags().BoolVar(&asJSON, "json", false, "the same as --format json")
 	c.Flags().BoolVar(&all, "all", false, "print every matching device instead of insisting on one")
-	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options, Incus config, cloud-hypervisor or crosvm command line)")
+	c.Flags().StringArrayVarP(&files, "file", "f", nil, "resolve every device named in `FILE` (libvirt XML, xl config, <host> document, QEMU options, Proxmox VE or Incus config, cloud-hypervisor or crosvm command line)")
 	return c
 }
 
