@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,5 +136,40 @@ func TestResolveOtherBus(t *testing.T) {
 	}
 	if code, out, errs := hostdev(t, "resolve", "-n", "--root", root, "vendor=10de,product=1c82"); code != 0 || !strings.HasPrefix(out, "pci 0000:01:00.0 ") {
 		t.Errorf("the advice: exit %d, %q, %q", code, out, errs)
+	}
+}
+
+// A VM's config that names every endpoint of an IOMMU group that host
+// drivers hold takes the group whole: the hypervisor detaches them all, so
+// none of them is group-shared. One that leaves a member out still is,
+// naming only the member left out.
+func TestCheckGroupTakenTogether(t *testing.T) {
+	root := workstation(t, true)
+	const elem = `<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0' bus='1' slot='0' function='%d'/></source></hostdev>`
+	both := writeFile(t, "both.xml", "<domain type='kvm'><devices>\n"+fmt.Sprintf(elem, 0)+"\n"+fmt.Sprintf(elem, 1)+"\n</devices></domain>\n")
+	gpuOnly := writeFile(t, "gpu.xml", "<domain type='kvm'><devices>\n"+fmt.Sprintf(elem, 0)+"\n</devices></domain>\n")
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		code    int
+		shared  bool
+		comment string
+	}{
+		{"both functions in one domain", []string{"-f", both}, 0, false, ""},
+		{"the GPU alone", []string{"-f", gpuOnly}, exitNotAssignable, true, "0000:01:00.1 (snd_hda_intel)"},
+		{"the two as hostdev's own selectors, which belong to no VM", []string{"01:00.0", "01:00.1"}, exitNotAssignable, true, "0000:01:00.1 (snd_hda_intel)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := hostdev(t, append([]string{"check", "-n", "--root", root}, tc.args...)...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q\n%s", code, tc.code, errs, out)
+			}
+			if got := strings.Contains(out, "group-shared"); got != tc.shared {
+				t.Fatalf("group-shared reported %v, want %v:\n%s", got, tc.shared, out)
+			}
+			if tc.shared && !strings.Contains(out, "IOMMU group 1 is shared with "+tc.comment+".") {
+				t.Errorf("the reason does not name %s:\n%s", tc.comment, out)
+			}
+		})
 	}
 }

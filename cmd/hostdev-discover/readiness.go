@@ -211,8 +211,9 @@ options, an Incus config or a cloud-hypervisor or crosvm command line names;
 an Incus usb entry that more than one device matches is warned about (Incus
 attaches them all).
 
-Reasons that block: no-iommu, bridge, host-bridge, isa-bridge, group-shared,
-unmanaged (a libvirt <hostdev> without managed='yes' for a function on a
+Reasons that block: no-iommu, bridge, host-bridge, isa-bridge, group-shared
+(not counting the functions of the group that the same file names: one VM
+takes them together), unmanaged (a libvirt <hostdev> without managed='yes' for a function on a
 host driver), named-twice (one file, or the arguments in a hypervisor's
 dialect, name the device more than once), hub, root-hub, unauthorized,
 no-access. Notes: host-driver
@@ -279,6 +280,20 @@ any other error.`,
 					out = append(out, result{ref.Selector.String(), v})
 					names, vm, at = append(names, d.Name), append(vm, vmOf(ref)), append(at, refPlace(ref))
 				}
+			}
+			// The functions one VM's config names go to it together: a
+			// group they fill is that VM's whole.
+			for i := range out {
+				if vm[i] == "" {
+					continue
+				}
+				var taken []string
+				for j := range out {
+					if vm[j] == vm[i] {
+						taken = append(taken, names[j])
+					}
+				}
+				out[i].Device = rep.TakenTogether(out[i].Device, taken)
 			}
 			for i, places := range namedTwice(names, vm, at) {
 				out[i].Device = readiness.Duplicate(out[i].Device, places)
