@@ -275,6 +275,8 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		switch {
 		case hasHost && hasSysfs:
 			return fail("vfio-pci has both host= and sysfsdev=; QEMU takes one")
+		case !hasHost && !hasSysfs && props["fd"] != (qemuOpt{}):
+			return Ref{}, unsupportedf(DialectQEMU, 0, orig, "vfio-pci,fd= names the device by a file descriptor another program opened, which hostdev cannot follow; give host=DDDD:BB:SS.F or sysfsdev=")
 		case hasSysfs:
 			base := path.Base(sd.value)
 			if _, err := pciaddr.Parse(base); err != nil {
@@ -605,46 +607,83 @@ func countSpace(b []byte) int {
 	return len(b) - len(bytes.TrimLeft(b, " \t\r\n"))
 }
 
-// usbHostProps are the properties QEMU's usb-host takes: its own
-// (hw/usb/host-libusb.c), every USB device's (hw/usb/bus.c) and every
-// device's.
-var usbHostProps = map[string]bool{
-	"hostdevice": true, "hostbus": true, "hostaddr": true, "hostport": true,
-	"vendorid": true, "productid": true, "isobufs": true, "isobsize": true,
-	"guest-reset": true, "guest-resets-all": true, "loglevel": true,
-	"pipeline": true, "suppress-remote-wake": true,
-	"port": true, "serial": true, "msos-desc": true, "pcap": true, "attached": true,
-	"driver": true, "id": true, "bus": true,
-}
+// The properties QEMU's usb-host and vfio-pci take, as QEMU 7.2 lists
+// them (qemu-system-x86_64 -device usb-host,help and -device
+// vfio-pci,help, Debian 1:7.2+dfsg-7) with those later releases added
+// (to 10.x), from QEMU's sources:
+//
+//   - every device (hw/core/qdev.c): driver, id, bus;
+//   - usb-host: its own (hw/usb/host-libusb.c) and every USB device's
+//     (hw/usb/bus.c: port, serial, msos-desc, pcap, attached), and the
+//     bootindex it adds for itself;
+//   - vfio-pci: its own (hw/vfio/pci.c; iommufd and fd are there when
+//     QEMU is built with iommufd) and every PCI device's (hw/pci/pci.c:
+//     addr, romfile, romsize, rombar, multifunction, failover_pair_id,
+//     acpi-index, busnr).
+//
+// x-* properties are experimental and come and go between releases: any
+// is taken. The value says whether the property selects the host
+// device; the others (bootindex, id, bus, addr, romfile, ...) say how the
+// guest sees it and are passed over.
+var (
+	usbHostProps = map[string]bool{
+		"hostdevice": true, "hostbus": true, "hostaddr": true, "hostport": true,
+		"vendorid": true, "productid": true,
+		"isobufs": false, "isobsize": false, "guest-reset": false, "guest-resets-all": false,
+		"loglevel": false, "pipeline": false, "suppress-remote-wake": false, "bootindex": false,
+		"port": false, "serial": false, "msos-desc": false, "pcap": false, "attached": false,
+		"driver": false, "id": false, "bus": false,
+	}
+	vfioPCIProps = map[string]bool{
+		"host": true, "sysfsdev": true, "fd": true,
+		"vf-token": false, "iommufd": false, "display": false, "xres": false, "yres": false,
+		"enable-migration": false, "migration-events": false, "skip-vsc-check": false,
+		"ramfb": false, "bootindex": false,
+		"addr": false, "romfile": false, "romsize": false, "rombar": false, "multifunction": false,
+		"failover_pair_id": false, "acpi-index": false, "busnr": false,
+		"driver": false, "id": false, "bus": false,
+	}
+	qemuDriverProps = map[string]map[string]bool{"usb-host": usbHostProps, "vfio-pci": vfioPCIProps}
+)
 
 // checkProps refuses a property QEMU would refuse, where a typo would
 // change what the option means to us: usb-host,hostbsu=2,hostaddr=2 must
-// not quietly become devnum=2 on any bus. vfio-pci has too many
-// properties to list, so only near-misses of host= and sysfsdev= are
-// caught there.
+// not quietly become devnum=2 on any bus. A property of the other host
+// device is named as such.
 func checkProps(orig, drv string, opts []qemuOpt) error {
+	props, ok := qemuDriverProps[drv]
+	if !ok {
+		return nil
+	}
 	for _, o := range opts {
 		k := o.key
-		switch drv {
-		case "usb-host":
-			if usbHostProps[k] || strings.HasPrefix(k, "x-") {
-				continue
+		if _, ok := props[k]; ok || strings.HasPrefix(k, "x-") {
+			continue
+		}
+		for other, ps := range qemuDriverOrder() {
+			if _, ok := ps[k]; ok && other != drv {
+				return errorf(DialectQEMU, 0, orig, "property %q is %s's, not %s's", k, other, drv)
 			}
-			hint := ""
-			if near := nearest(k, usbHostProps); near != "" {
-				hint = "; did you mean " + near + "?"
-			}
-			return errorf(DialectQEMU, 0, orig, "usb-host has no property %q%s", k, hint)
-		case "vfio-pci":
-			if k == "host" || k == "sysfsdev" {
-				continue
-			}
-			if near := nearest(k, map[string]bool{"host": true, "sysfsdev": true}); near != "" && len(k) > 2 {
-				return errorf(DialectQEMU, 0, orig, "vfio-pci property %q: did you mean %s?", k, near)
+		}
+		hint := ""
+		if near := nearest(k, props); near != "" {
+			hint = "; did you mean " + near + "?"
+		}
+		return errorf(DialectQEMU, 0, orig, "%s has no property %q%s", drv, k, hint)
+	}
+	return nil
+}
+
+// qemuDriverOrder walks qemuDriverProps in a fixed order, so that a
+// message never depends on map order.
+func qemuDriverOrder() func(func(string, map[string]bool) bool) {
+	return func(yield func(string, map[string]bool) bool) {
+		for _, d := range slices.Sorted(maps.Keys(qemuDriverProps)) {
+			if !yield(d, qemuDriverProps[d]) {
+				return
 			}
 		}
 	}
-	return nil
 }
 
 // nearest gives the name in names within two edits of k.
