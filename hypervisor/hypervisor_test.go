@@ -523,9 +523,13 @@ func TestFillErrors(t *testing.T) {
 	if err != nil || len(filled) != 1 || !errors.As(filled[0].Err, &amb) {
 		t.Errorf("ambiguous: err %v, filled %+v", err, filled)
 	}
-	_, _, _, err = Fill([]byte("-device usb-host,hostbus=1,hostaddr=2\n"), devs)
-	if err == nil || !strings.Contains(err.Error(), "resolve -f FILE --format qemu") {
-		t.Errorf("QEMU fill: %v", err)
+	_, filled, _, err = Fill([]byte("-device usb-host,vendorid=0x1050,productid=0x0407\n"), devs)
+	if err != nil || len(filled) != 1 || !errors.As(filled[0].Err, &amb) || filled[0].Ref.Line != 1 {
+		t.Errorf("QEMU, ambiguous: err %v, filled %+v", err, filled)
+	}
+	_, _, _, err = Fill([]byte("-m 1G\n-device usb-host,\\\nvendorid=0483\n"), devs)
+	if err == nil || err.Error() != `line 2: QEMU "usb-host,vendorid=0483": vendorid=0483: QEMU reads a number with a leading zero as octal, and 0483 is not octal; write 483 for decimal or 0x0483 for hex` {
+		t.Errorf("QEMU, bad option: %v", err)
 	}
 	_, _, _, err = Fill([]byte("<domain><devices><hostdev mode='subsystem' type='usb'></devices></domain>"), devs)
 	var he *Error

@@ -108,8 +108,8 @@ func (r Ref) resolve(devs []discover.Device) ([]discover.Device, *match.Moved, e
 // -usbdevice host:..., xl's usbdevice=), encoding/xml's *xml.SyntaxError,
 // or errors.ErrUnsupported for a reference that is well formed but is not
 // a host device hostdev resolves (an emulated QEMU device, an xl usbdev of
-// another type, a <hostdev type='scsi'>, a document naming no host device,
-// Fill given QEMU options).
+// another type, a <hostdev type='scsi'>, a document naming no host
+// device).
 type Error struct {
 	Dialect Dialect
 	Line    int    // from 1; 0 when the input was a single reference

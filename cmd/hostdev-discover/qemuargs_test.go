@@ -49,3 +49,26 @@ func TestResolveQEMUCommandLine(t *testing.T) {
 		t.Errorf("check: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestFillQEMU: fill writes hostbus and hostport into a script's
+// usb-host chosen by vendor and product, and nothing else (defect 7).
+func TestFillQEMU(t *testing.T) {
+	root := smallHost(t)
+	const script = "#!/bin/sh\nexec qemu-system-x86_64 -m 1G \\\n  -device 'usb-host,vendorid=0x0627,productid=0x0001,bootindex=1' \\\n  -device vfio-pci,host=00:1f.3 # the sound card\n"
+	p := writeFile(t, "vm.sh", script)
+	code, out, errs := hostdev(t, "fill", "-n", "--root", root, p)
+	want := strings.Replace(script, "bootindex=1'", "bootindex=1,hostbus=1,hostport=3'", 1)
+	if code != 0 || out != want {
+		t.Errorf("exit %d, stderr %q\n(-want +got)\n%s", code, errs, cmp.Diff(want, out))
+	}
+	if wantErr := p + ":3: wrote hostbus=1,hostport=3: QEMU takes the device at that port again after a replug\n"; errs != wantErr {
+		t.Errorf("stderr %q, want %q", errs, wantErr)
+	}
+	// Two identical adapters: nothing is written, and the error says how
+	// to pick one in QEMU's terms.
+	p = writeFile(t, "two.sh", "-device usb-host,vendorid=0x0403,productid=0x6001\n")
+	code, out, errs = hostdev(t, "fill", "-n", "--root", root, p)
+	if code != 4 || out != "" || !strings.Contains(errs, "use hostbus=1,hostport=2.1 or hostbus=1,hostport=2.2") {
+		t.Errorf("ambiguous: exit %d\n%s%s", code, out, errs)
+	}
+}
