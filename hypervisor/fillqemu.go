@@ -102,9 +102,27 @@ func (p qemuPlace) plan(has map[string]string, json bool) []propEdit {
 		}
 		return s
 	}
-	want := []propEdit{{"hostbus", num(p.bus)}}
 	_, hasAddr := has["hostaddr"]
 	_, hasPort := has["hostport"]
+	if _, ok := has["hostdevice"]; ok {
+		// QEMU opens the node and looks at nothing else; the others,
+		// when given, must agree with it.
+		want := []propEdit{{"hostdevice", strconv.Quote(fmt.Sprintf("/dev/bus/usb/%03d/%03d", p.bus, p.addr))}}
+		if !json {
+			want[0].text, _ = strconv.Unquote(want[0].text)
+		}
+		if _, ok := has["hostbus"]; ok {
+			want = append(want, propEdit{"hostbus", num(p.bus)})
+		}
+		if hasAddr {
+			want = append(want, propEdit{"hostaddr", num(p.addr)})
+		}
+		if hasPort && p.port != "" {
+			want = append(want, propEdit{"hostport", str(p.port)})
+		}
+		return want
+	}
+	want := []propEdit{{"hostbus", num(p.bus)}}
 	switch {
 	case hasAddr || p.port == "":
 		want = append(want, propEdit{"hostaddr", num(p.addr)})
@@ -121,7 +139,7 @@ func (p qemuPlace) plan(has map[string]string, json bool) []propEdit {
 func changes(want []propEdit, has map[string]string) []propEdit {
 	var out []propEdit
 	for _, w := range want {
-		if v, ok := has[w.key]; !ok || !sameQEMUValue(v, w.text) {
+		if v, ok := has[w.key]; !ok || !sameQEMUValue(w.key, v, w.text) {
 			out = append(out, w)
 		}
 	}
@@ -150,10 +168,25 @@ func props(want []propEdit) string {
 }
 
 // sameQEMUValue compares a value as written with the one Fill would
-// write: 0x1 is 1.
-func sameQEMUValue(written, want string) bool {
+// write: 0x1 is 1, "2.1" in JSON is 2.1, /dev/bus/usb/1/4 is
+// /dev/bus/usb/001/004.
+func sameQEMUValue(key, written, want string) bool {
+	if u, err := strconv.Unquote(written); err == nil {
+		written = u
+	}
+	if u, err := strconv.Unquote(want); err == nil {
+		want = u
+	}
 	if written == want {
 		return true
+	}
+	if key == "hostdevice" {
+		b1, d1, ok1 := devnodeNumbers(written)
+		b2, d2, ok2 := devnodeNumbers(want)
+		return ok1 && ok2 && b1 == b2 && d1 == d2
+	}
+	if key == "hostport" {
+		return false
 	}
 	n, err := cUint("QEMU", written, 1<<32)
 	return err == nil && strconv.FormatUint(n, 10) == want
@@ -206,16 +239,22 @@ func qemuWordEdits(doc []byte, f qemuFound, r Ref, fl Filled) ([]edit, string) {
 	if err != nil || len(ws) != 1 || ws[0].text != f.arg.text {
 		return nil, ""
 	}
-	at := func(i int) int { return f.arg.start + offs[0][f.argOff+i] }
+	from := func(i int) int { return f.arg.start + offs[0][f.argOff+i][0] }
+	to := func(i int) int { return f.arg.start + offs[0][f.argOff+i][1] }
 	var (
 		local []edit // in bytes of arg
 		want  []propEdit
+		esc   = func(s string) string { return s }
 	)
 	if strings.HasPrefix(strings.TrimSpace(arg), "{") {
-		// Only inside '...', where JSON's quotes need nothing more; a
-		// JSON in "..." would need its quotes escaped.
-		if strings.Count(raw, "'") != 2 || raw[0] != '\'' || raw[len(raw)-1] != '\'' {
-			return nil, fmt.Sprintf("not filled, as its JSON is not in '...': write %s into it yourself", props(p.plan(nil, false)))
+		// JSON's quotes need nothing more inside '...', a backslash
+		// inside "..." or bare; a word quoted in parts is left alone.
+		switch q := wordQuoting(raw); q {
+		case '\'':
+		case '"', 0:
+			esc = func(s string) string { return strings.ReplaceAll(s, `"`, `\"`) }
+		default:
+			return nil, fmt.Sprintf("not filled, as its quoting is mixed: write %s into it yourself", props(p.plan(nil, false)))
 		}
 		ms, closeAt, ok := jsonMembers(arg, false)
 		if !ok {
@@ -227,21 +266,48 @@ func qemuWordEdits(doc []byte, f qemuFound, r Ref, fl Filled) ([]edit, string) {
 	}
 	var eds []edit
 	for _, e := range local {
-		// A replaced value maps to the bytes written for it; an insertion
-		// goes where the byte it precedes, or the last byte, is written.
+		// A replaced value maps to the bytes it is spelt with; an
+		// insertion goes before the spelling of the byte it precedes, or
+		// after the last one.
 		switch {
 		case e.start < e.end:
-			eds = append(eds, edit{at(e.start), at(e.end-1) + 1, e.text})
+			if strings.ContainsAny(string(doc[from(e.start):to(e.end-1)]), "'\"") && wordQuoting(raw) < 0 {
+				return nil, fmt.Sprintf("not filled, as a quote is inside a value: write %s into it yourself", props(want))
+			}
+			eds = append(eds, edit{from(e.start), to(e.end - 1), esc(e.text)})
 		case e.start < len(arg):
-			eds = append(eds, edit{at(e.start), at(e.start), e.text})
+			eds = append(eds, edit{from(e.start), from(e.start), esc(e.text)})
 		default:
-			eds = append(eds, edit{at(len(arg)-1) + 1, at(len(arg)-1) + 1, e.text})
+			eds = append(eds, edit{to(len(arg) - 1), to(len(arg) - 1), esc(e.text)})
 		}
 	}
 	if len(eds) == 0 {
 		return nil, ""
 	}
 	return eds, filledNote(p, want)
+}
+
+// wordQuoting says how a word is quoted as a whole: ' or " when it is one
+// quoted string, 0 when it has no quotes, -1 when it is quoted in parts.
+func wordQuoting(raw string) rune {
+	n := len(raw)
+	switch {
+	case !strings.ContainsAny(raw, `'"`):
+		return 0
+	case n >= 2 && raw[0] == '\'' && raw[n-1] == '\'' && strings.Count(raw, "'") == 2:
+		return '\''
+	case n >= 2 && raw[0] == '"' && raw[n-1] == '"' && !strings.Contains(raw, "'"):
+		inner := raw[1 : n-1]
+		for i := 0; i < len(inner); i++ {
+			if inner[i] == '\\' {
+				i++
+			} else if inner[i] == '"' {
+				return -1
+			}
+		}
+		return '"'
+	}
+	return -1
 }
 
 // optEdits sets p's properties in a key=value,... option string.
@@ -275,6 +341,8 @@ func (p qemuPlace) why(want []propEdit) string {
 		return ": QEMU takes the device at that port again after a replug"
 	case p.port == "":
 		return " (its port path could not be read)"
+	case want[0].key == "hostdevice":
+		return fmt.Sprintf("; the device node changes on every replug, and hostbus=%d,hostport=%s in place of hostdevice would follow the device", p.bus, p.port)
 	}
 	return fmt.Sprintf("; hostaddr changes on every replug, and hostport=%s in its place would follow the device", p.port)
 }

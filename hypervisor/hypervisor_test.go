@@ -506,7 +506,7 @@ func TestFill(t *testing.T) {
 				t.Errorf("a second fill changed the document:\n%s", cmp.Diff(string(out), string(again)))
 			}
 			for _, f := range filled2 {
-				if f.Moved != nil {
+				if f.Moved != nil && !strings.HasPrefix(f.Note, "not filled") {
 					t.Errorf("second fill, line %d: still moved: %s", f.Ref.Line, f.Moved)
 				}
 			}

@@ -373,14 +373,15 @@ func shellWords(s string) ([]qemuWord, error) {
 }
 
 // shellSplit is shellWords; with offs it also gives, for each byte of
-// each word, the index in s of the byte written for it, so that an edit
-// of a word's value can be made in s with its quoting kept.
-func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
+// each word, where in s it is spelt ([start, end): "\," is two bytes for
+// one), so that an edit of a word's value can be made in s with its
+// quoting kept.
+func shellSplit(s string, withOffs bool) ([]qemuWord, [][][2]int, error) {
 	var (
 		words []qemuWord
-		offs  [][]int
+		offs  [][][2]int
 		cur   strings.Builder
-		off   []int
+		off   [][2]int
 		in    bool
 		start int
 		from  int
@@ -403,10 +404,10 @@ func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
 			in, start, from = true, line, i
 		}
 	}
-	put := func(c byte, at int) {
+	put := func(c byte, from, to int) {
 		cur.WriteByte(c)
 		if withOffs {
-			off = append(off, at)
+			off = append(off, [2]int{from, to})
 		}
 	}
 	for i := 0; i < len(s); i++ {
@@ -431,7 +432,7 @@ func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
 				}
 				begin(i)
 				i++
-				put(s[i], i)
+				put(s[i], i-1, i+1)
 				last = i + 1
 			}
 		case c == '\'':
@@ -441,7 +442,7 @@ func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
 				return nil, nil, errorf(DialectQEMU, line, "", "unterminated ' quote")
 			}
 			for k := i + 1; k < i+1+j; k++ {
-				put(s[k], k)
+				put(s[k], k, k+1)
 			}
 			line += strings.Count(s[i+1:i+1+j], "\n")
 			i += j + 1
@@ -450,13 +451,14 @@ func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
 			begin(i)
 			i++
 			for ; i < len(s) && s[i] != '"'; i++ {
+				from := i
 				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0 {
 					i++
 				}
 				if s[i] == '\n' {
 					line++
 				}
-				put(s[i], i)
+				put(s[i], from, i+1)
 			}
 			if i >= len(s) {
 				return nil, nil, errorf(DialectQEMU, line, "", "unterminated \" quote")
@@ -464,7 +466,7 @@ func shellSplit(s string, withOffs bool) ([]qemuWord, [][]int, error) {
 			last = i + 1
 		default:
 			begin(i)
-			put(c, i)
+			put(c, i, i+1)
 			last = i + 1
 		}
 	}
