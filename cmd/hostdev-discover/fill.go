@@ -87,6 +87,8 @@ before writing anything.`,
 				switch {
 				case f.Err != nil:
 					errs = append(errs, fmt.Errorf("%s: %w", at, f.Err))
+				case f.Moved != nil && f.Note != "":
+					fmt.Fprintf(e.stderr, "%s: %s; %s\n", at, f.Moved, text(f.Note))
 				case f.Moved != nil:
 					fmt.Fprintf(e.stderr, "%s: %s\n", at, f.Moved)
 				case f.Note != "":

@@ -72,3 +72,17 @@ func TestFillQEMU(t *testing.T) {
 		t.Errorf("ambiguous: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestFillQEMUMoved: a usb-host whose remembered address is stale says
+// both that the device moved and what was written.
+func TestFillQEMUMoved(t *testing.T) {
+	root := smallHost(t)
+	p := writeFile(t, "vm.sh", "-device usb-host,vendorid=0x0627,productid=0x0001,hostbus=1,hostaddr=9\n")
+	code, out, errs := hostdev(t, "fill", "-n", "--root", root, p)
+	if want := "-device usb-host,vendorid=0x0627,productid=0x0001,hostbus=1,hostaddr=5\n"; code != 0 || out != want {
+		t.Errorf("exit %d, stderr %q\n(-want +got)\n%s", code, errs, cmp.Diff(want, out))
+	}
+	if want := p + ":1: 0627:0001 moved from 001.009 to 001.005; wrote hostbus=1,hostaddr=5; hostaddr changes on every replug, and hostport=3 in its place would follow the device\n"; errs != want {
+		t.Errorf("stderr (-want +got)\n%s", cmp.Diff(want, errs))
+	}
+}
