@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hostdev/hostdev/internal/spell"
+	"github.com/hostdev/hostdev/match"
 )
 
 // qemuOptions is QEMU's table of command-line options (qemu-options.hx,
@@ -231,7 +232,15 @@ func walkQEMU(words []qemuWord, strict bool) ([]qemuFound, error) {
 			continue
 		}
 		if len(w.text) < 2 || w.text[0] != '-' {
-			continue // the program, a disk image, a script's other words
+			// The program, a disk image, a script's other words. Among
+			// QEMU's options, a hostdev selector would be taken by QEMU
+			// for a disk image, and by hostdev for nothing: say so.
+			if strict && i > 0 && (strings.HasPrefix(words[0].text, "-") || isQEMUProgram(words[0].text)) {
+				if _, err := match.Parse(w.text); err == nil {
+					return nil, errorf(DialectQEMU, w.line, w.text, "is a hostdev selector among QEMU's options, where QEMU would take it for a disk image; give it before the QEMU command line")
+				}
+			}
+			continue
 		}
 		name := strings.TrimPrefix(w.text[1:], "-")
 		// "-device usb-host,..." pasted as one word, or -device=...
