@@ -7,7 +7,11 @@
 //	ParseSelector  one argument in any dialect: a hostdev selector,
 //	               a QEMU option string, an xl line, or XML
 //	Refs           every device a whole document names (a libvirt domain,
-//	               a seed document, an xl config, QEMU options one per line)
+//	               a seed document, an xl config, a QEMU script or saved
+//	               command line, QMP commands)
+//	QEMUArgs       every device of a QEMU command line given as words,
+//	               read as QEMU reads them (QEMUArgsStart says where such
+//	               words begin among selectors)
 //
 // Resolving: Ref.Resolve finds the device a reference means among a scan's.
 // It fails with a *match.NoMatchError, or with an *AmbiguousError that wraps
@@ -20,7 +24,8 @@
 //	Write          devices in one Format: qemu, qmp, libvirt, xen,
 //	               xen-legacy or seed
 //	Fill           a document with every device resolved and its current
-//	               address written in; everything else byte for byte
+//	               address written in (for QEMU, the port path a replug
+//	               keeps); everything else byte for byte
 //
 // Numbers follow each dialect's own rules, and where a dialect's rule is a
 // trap the parser refuses rather than guesses: QEMU reads a bare
