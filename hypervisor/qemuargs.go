@@ -339,6 +339,19 @@ func checkSets(found []qemuFound, sets []qemuWord) error {
 				continue
 			}
 			prop, ours = rest[i+1:], ids[rest[:i]]
+		} else if strings.HasPrefix(v, "driver=") {
+			// -global driver=usb-host,property=hostbus,value=2
+			opts, _ := qemuOpts(v, v)
+			var drv string
+			for _, o := range opts {
+				switch o.key {
+				case "driver":
+					drv = o.value
+				case "property":
+					prop = o.value
+				}
+			}
+			ours = qemuDrivers[drv]
 		} else {
 			drv, p, _ := strings.Cut(target, ".")
 			prop, ours = p, qemuDrivers[drv]

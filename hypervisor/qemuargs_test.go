@@ -76,6 +76,7 @@ func TestQEMUArgsRejects(t *testing.T) {
 		{[]string{"-device", "usb-host,hostbsu=1,hostaddr=4"}, `usb-host has no property "hostbsu"; did you mean hostbus?`, false},
 		{[]string{"-device", "usb-host,id=u1,hostbus=1,hostaddr=4", "-set", "device.u1.hostaddr=5"}, `QEMU "-set device.u1.hostaddr=5": changes which host device QEMU takes, and hostdev does not apply -set; write hostaddr= into the -device itself`, true},
 		{[]string{"-global", "vfio-pci.host=02:00.0", "-device", "vfio-pci,host=01:00.0"}, `QEMU "-global vfio-pci.host=02:00.0": changes which host device`, true},
+		{[]string{"-global", "driver=usb-host,property=hostbus,value=2", "-device", "usb-host,hostaddr=4"}, `QEMU "-global driver=usb-host,property=hostbus,value=2": changes which host device`, true},
 		{[]string{"-device", "usb-host,hostbus=1,hostaddr=4", "serial=K1"}, `QEMU "serial=K1": is a hostdev selector among QEMU's options, where QEMU would take it for a disk image; give it before the QEMU command line`, false},
 		{[]string{"qemu-system-x86_64", "-m", "1G", "host:3.1"}, `QEMU "host:3.1": is a hostdev selector among QEMU's options`, false},
 	} {
