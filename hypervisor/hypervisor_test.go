@@ -88,6 +88,8 @@ func TestParseSelector(t *testing.T) {
 		{"-device vfio-pci,sysfsdev=/sys/bus/pci/devices/10000:00:00.0", DialectQEMU, "bus=pci,address=10000:00:00.0", false},
 		{`{"execute":"device_add","arguments":{"driver":"usb-host","id":"u1","hostbus":3,"hostaddr":1}}`, DialectQEMU, "bus=usb,busnum=3,devnum=1", false},
 		{`{"driver":"vfio-pci","host":"0000:01:00.0"}`, DialectQEMU, "bus=pci,address=0000:01:00.0", false},
+		// A whole command line in one argument, as ps shows it.
+		{"/usr/bin/qemu-system-x86_64 -name 'usb-host' -m 4G -device usb-host,hostbus=1,hostaddr=4 -device '{\"driver\": \"vfio-pci\", \"host\": \"0000:01:00.0\"}'", DialectQEMU, "bus=usb,busnum=1,devnum=4 ; bus=pci,address=0000:01:00.0", false},
 		// Every property QEMU takes, selecting or not: libvirt writes
 		// bootindex, and the rest is in QEMU's own lists.
 		{"usb-host,vendorid=0x0483,productid=0x2016,bootindex=1", DialectQEMU, "bus=usb,vendor=0483,product=2016", false},

@@ -172,6 +172,7 @@ var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 //	<hostdev ...>, <domain ...>, <host ...>   libvirt or seed XML
 //	-device usb-host,..., device_add ..., usb-host,..., vfio-pci,...,
 //	-usbdevice host:..., {"execute":"device_add",...}   QEMU
+//	qemu-system-x86_64 -m 4G -device ...    a whole QEMU command line
 //	usbdevice=..., usbdev=[...], pci=[...]   an xl line
 //	anything else                            a hostdev selector (match.Parse)
 //
@@ -203,6 +204,18 @@ func ParseSelector(s string) ([]Ref, error) {
 		return refs, err
 	}
 	switch {
+	case isQEMUProgram(strings.Fields(t + " x")[0]):
+		// A whole command line in one argument, as copied from ps or a
+		// log: split as the shell would have.
+		words, err := shellWords(t)
+		if err != nil {
+			return nil, err
+		}
+		args := make([]string, len(words))
+		for i, w := range words {
+			args[i] = w.text
+		}
+		return QEMUArgs(args)
 	case looksQEMU(t):
 		r, err := ParseQEMU(t)
 		if err != nil {
