@@ -23,8 +23,12 @@ import (
 // devnum) changes on every plug: QEMU scans every 2 s, and with hostbus,
 // hostport, vendorid and productid re-opens the device after a replug,
 // and takes no other one of the same kind. hostbus and hostaddr alone
-// open it once and never again. A usb-host that already has hostaddr
-// keeps that form, with the address brought up to date.
+// open it once and never again. The bus number can change with the order
+// drivers load at boot; vendorid and productid, which stay, keep QEMU
+// from taking another device then, and filling again brings hostbus up
+// to date. A usb-host that already has hostaddr (or hostdevice) keeps
+// that form, brought up to date, and the note says what would follow a
+// replug.
 func fillQEMU(doc []byte, devs []discover.Device) ([]Filled, []edit, error) {
 	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
 		return fillQMP(doc, devs)
