@@ -61,7 +61,7 @@ func chvSniff(doc []byte) Dialect {
 // chvRefs reads every PCI function a cloud-hypervisor or crosvm command
 // line names.
 func chvRefs(d Dialect, doc string) ([]Ref, error) {
-	words, lines, err := shellWords(doc)
+	words, lines, err := shellWordLines(doc)
 	if err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) {
 			e.Dialect = d
@@ -391,4 +391,17 @@ func writeDevnode(b *strings.Builder, items []Resolved) error {
 		}
 	}
 	return nil
+}
+
+// shellWordLines is shellWords as texts, and the line each word is on.
+func shellWordLines(s string) ([]string, []int, error) {
+	ws, err := shellWords(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	words, lines := make([]string, len(ws)), make([]int, len(ws))
+	for i, w := range ws {
+		words[i], lines[i] = w.text, w.line
+	}
+	return words, lines, nil
 }

@@ -8,11 +8,15 @@
 //	ParseSelector  one argument in any dialect: a hostdev selector,
 //	               a QEMU option string, an xl line, or XML
 //	Refs           every device a whole document names (a libvirt domain,
-//	               a seed document, an xl config, QEMU options one per line,
-//	               a Proxmox VE VM config or qm set command, an Incus config)
+//	               a seed document, an xl config, a QEMU script or saved
+//	               command line, QMP commands, a Proxmox VE VM config or qm
+//	               set command, an Incus config)
 //	Read           Refs, and the elements it skipped: those that name a host
 //	               device hostdev does not resolve (a SCSI <hostdev>), to warn
 //	               about
+//	QEMUArgs       every device of a QEMU command line given as words,
+//	               read as QEMU reads them (QEMUArgsStart says where such
+//	               words begin among selectors)
 //	ProxmoxMappings.Apply  binds a Proxmox mapping=NAME to the cluster's
 //	               /etc/pve/mapping/usb.cfg and pci.cfg, for one node
 //
@@ -28,7 +32,8 @@
 //	               xen-legacy, seed, proxmox, incus, cloud-hypervisor or
 //	               devnode
 //	Fill           a document with every device resolved and its current
-//	               address written in; everything else byte for byte
+//	               address written in (for QEMU, the port path a replug
+//	               keeps); everything else byte for byte
 //
 // Numbers follow each dialect's own rules, and where a dialect's rule is a
 // trap the parser refuses rather than guesses: QEMU reads a bare

@@ -65,3 +65,25 @@ func ExampleRef_Resolve() {
 	// 2 devices match 0781:5581; add serial=K1 or serial=K2
 	// hint: QEMU's usb-host cannot select by serial; to pick by port, use hostbus=1,hostport=1 or hostbus=1,hostport=2
 }
+
+// A QEMU command line as the shell splits it: each option is read with
+// its value, and only the host devices are taken.
+func ExampleQEMUArgs() {
+	refs, err := hypervisor.QEMUArgs([]string{
+		"qemu-system-x86_64", "-machine", "q35", "-m", "4G", "-name", "usb-host",
+		"-device", "qemu-xhci,id=xhci",
+		"-device", "usb-host,bus=xhci.0,vendorid=0x0483,productid=0x2016,bootindex=1",
+		"-device", `{"driver":"vfio-pci","host":"0000:01:00.0","x-vga":true}`,
+		"-usbdevice", "host:3.2",
+	})
+	if err != nil {
+		log.Fatal(err) // a *hypervisor.Error
+	}
+	for _, r := range refs {
+		fmt.Println(r.Selector)
+	}
+	// Output:
+	// bus=usb,vendor=0483,product=2016
+	// bus=pci,address=0000:01:00.0
+	// bus=usb,busnum=3,devnum=2
+}

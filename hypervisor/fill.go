@@ -38,6 +38,10 @@ type Filled struct {
 //   - seed: a USB <host> gets <target dev='BBB.DDD'/>;
 //   - xl: usbdevice='host:VVVV:PPPP' becomes host:B.D, and host:008.002
 //     loses its leading zeros (the xl manual asks for host:8.2).
+//   - QEMU options (a script, a saved command line, HMP device_add) and
+//     QMP: a usb-host with vendorid and productid gets hostbus and
+//     hostport (see fillQEMU), added or brought up to date, inside the
+//     quotes it is written in.
 //
 // References that are exact already (a PCI address, an xl usbdev, a
 // libvirt address without vendor and product, a cloud-hypervisor or crosvm
@@ -66,7 +70,7 @@ func Fill(doc []byte, devs []discover.Device) ([]byte, []Filled, Dialect, error)
 		out, filled, err := FillProxmox(doc, devs, nil)
 		return out, filled, d, err
 	case DialectQEMU:
-		err = &Error{Dialect: d, Msg: "fill reads libvirt domain XML, <host> documents and xl configs; for QEMU options use resolve -f FILE --format qemu", Err: errors.ErrUnsupported}
+		filled, edits, err = fillQEMU(doc, devs)
 	default:
 		filled, err = fillOther(d, doc, devs)
 	}
@@ -86,7 +90,9 @@ type edit struct {
 }
 
 func apply(doc []byte, edits []edit) []byte {
-	slices.SortFunc(edits, func(a, b edit) int { return a.start - b.start })
+	// Stable: two edits at one place (a value, then what follows it) keep
+	// their order.
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
 	var out bytes.Buffer
 	at := 0
 	for _, e := range edits {

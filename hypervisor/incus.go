@@ -178,7 +178,7 @@ func shellCommands(s string) []shellCommand {
 // incusCommandRefs reads the device add commands on one command line,
 // which starts on line first.
 func incusCommandRefs(cmd string, first int) ([]Ref, error) {
-	words, lines, err := shellWords(cmd)
+	words, lines, err := shellWordLines(cmd)
 	if err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) {
 			e.Dialect = DialectIncus

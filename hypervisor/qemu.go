@@ -3,7 +3,6 @@ package hypervisor
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -278,6 +277,8 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		switch {
 		case hasHost && hasSysfs:
 			return fail("vfio-pci has both host= and sysfsdev=; QEMU takes one")
+		case !hasHost && !hasSysfs && props["fd"] != (qemuOpt{}):
+			return Ref{}, unsupportedf(DialectQEMU, 0, orig, "vfio-pci,fd= names the device by a file descriptor another program opened, which hostdev cannot follow; give host=DDDD:BB:SS.F or sysfsdev=")
 		case hasSysfs:
 			base := path.Base(sd.value)
 			if _, err := pciaddr.Parse(base); err != nil {
@@ -420,152 +421,6 @@ func qemuUSBDevice(orig, arg string) (Ref, error) {
 	return Ref{Dialect: DialectQEMU, Text: orig, Selector: sel, noHub: true}, nil
 }
 
-// qemuDocRefs reads a file of QEMU arguments, as a script or a saved
-// command line holds them: every -device usb-host, -device vfio-pci and
-// -usbdevice host:, with shell quotes and backslash-newlines allowed.
-func qemuDocRefs(doc []byte) ([]Ref, error) {
-	if t := bytes.TrimSpace(doc); len(t) > 0 && t[0] == '{' {
-		return qmpDocRefs(doc)
-	}
-	words, lines, err := shellWords(string(doc))
-	if err != nil {
-		return nil, err
-	}
-	var refs []Ref
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		opt := strings.TrimLeft(w, "-")
-		if !strings.HasPrefix(w, "-") || (opt != "device" && opt != "usbdevice") {
-			if w == "device_add" && i+1 < len(words) {
-				opt = "device"
-			} else {
-				continue
-			}
-		}
-		if i+1 >= len(words) {
-			return nil, errorf(DialectQEMU, lines[i], w, "has no argument")
-		}
-		arg := words[i+1]
-		i++
-		if opt == "usbdevice" {
-			if !strings.HasPrefix(arg, "host:") {
-				continue // an emulated device: -usbdevice tablet
-			}
-			r, err := qemuUSBDevice("-usbdevice "+arg, arg)
-			if err != nil {
-				return nil, atLine(err, lines[i])
-			}
-			r.Line = lines[i]
-			refs = append(refs, r)
-			continue
-		}
-		drv, _, _ := strings.Cut(arg, ",")
-		if !strings.HasPrefix(arg, "{") && !qemuDrivers[drv] && !strings.Contains(arg, "driver=usb-host") && !strings.Contains(arg, "driver=vfio-pci") {
-			continue // another device: -device qemu-xhci
-		}
-		if strings.HasPrefix(arg, "{") && !strings.Contains(arg, `"usb-host"`) && !strings.Contains(arg, `"vfio-pci"`) {
-			continue
-		}
-		r, err := ParseQEMU(arg)
-		if err != nil {
-			return nil, atLine(err, lines[i])
-		}
-		r.Line = lines[i]
-		refs = append(refs, r)
-	}
-	return refs, nil
-}
-
-// atLine sets the line of the *Error in err, which a document's reader
-// knows and the reader of one reference does not.
-func atLine(err error, line int) error {
-	if e := (*Error)(nil); errors.As(err, &e) {
-		e.Line = line
-	}
-	return err
-}
-
-// shellWords splits a command line as a POSIX shell would for plain words,
-// '...' and "..." quotes, backslash escapes and backslash-newline, and
-// # comments at the start of a word. It gives each word's line.
-func shellWords(s string) ([]string, []int, error) {
-	var (
-		words []string
-		lines []int
-		cur   strings.Builder
-		in    bool
-		start int
-	)
-	line := 1
-	flush := func() {
-		if in {
-			words = append(words, cur.String())
-			lines = append(lines, start)
-			cur.Reset()
-			in = false
-		}
-	}
-	begin := func() {
-		if !in {
-			in, start = true, line
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\n':
-			flush()
-			line++
-		case c == ' ' || c == '\t' || c == '\r':
-			flush()
-		case c == '#' && !in:
-			for i < len(s) && s[i] != '\n' {
-				i++
-			}
-			i--
-		case c == '\\':
-			if i+1 < len(s) {
-				i++
-				if s[i] == '\n' {
-					line++
-					continue
-				}
-				begin()
-				cur.WriteByte(s[i])
-			}
-		case c == '\'':
-			begin()
-			j := strings.IndexByte(s[i+1:], '\'')
-			if j < 0 {
-				return nil, nil, errorf(DialectQEMU, line, "", "unterminated ' quote")
-			}
-			cur.WriteString(s[i+1 : i+1+j])
-			line += strings.Count(s[i+1:i+1+j], "\n")
-			i += j + 1
-		case c == '"':
-			begin()
-			i++
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("$`\"\\\n", s[i+1]) >= 0 {
-					i++
-				}
-				if s[i] == '\n' {
-					line++
-				}
-				cur.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return nil, nil, errorf(DialectQEMU, line, "", "unterminated \" quote")
-			}
-		default:
-			begin()
-			cur.WriteByte(c)
-		}
-	}
-	flush()
-	return words, lines, nil
-}
-
 // qmpDocRefs reads a stream of QMP commands or JSON -device arguments, as
 // resolve --format qmp writes them: each device_add of a usb-host or
 // vfio-pci; other commands and devices are passed over.
@@ -608,46 +463,83 @@ func countSpace(b []byte) int {
 	return len(b) - len(bytes.TrimLeft(b, " \t\r\n"))
 }
 
-// usbHostProps are the properties QEMU's usb-host takes: its own
-// (hw/usb/host-libusb.c), every USB device's (hw/usb/bus.c) and every
-// device's.
-var usbHostProps = map[string]bool{
-	"hostdevice": true, "hostbus": true, "hostaddr": true, "hostport": true,
-	"vendorid": true, "productid": true, "isobufs": true, "isobsize": true,
-	"guest-reset": true, "guest-resets-all": true, "loglevel": true,
-	"pipeline": true, "suppress-remote-wake": true,
-	"port": true, "serial": true, "msos-desc": true, "pcap": true, "attached": true,
-	"driver": true, "id": true, "bus": true,
-}
+// The properties QEMU's usb-host and vfio-pci take, as QEMU 7.2 lists
+// them (qemu-system-x86_64 -device usb-host,help and -device
+// vfio-pci,help, Debian 1:7.2+dfsg-7) with those later releases added
+// (to 10.x), from QEMU's sources:
+//
+//   - every device (hw/core/qdev.c): driver, id, bus;
+//   - usb-host: its own (hw/usb/host-libusb.c) and every USB device's
+//     (hw/usb/bus.c: port, serial, msos-desc, pcap, attached), and the
+//     bootindex it adds for itself;
+//   - vfio-pci: its own (hw/vfio/pci.c; iommufd and fd are there when
+//     QEMU is built with iommufd) and every PCI device's (hw/pci/pci.c:
+//     addr, romfile, romsize, rombar, multifunction, failover_pair_id,
+//     acpi-index, busnr).
+//
+// x-* properties are experimental and come and go between releases: any
+// is taken. The value says whether the property selects the host
+// device; the others (bootindex, id, bus, addr, romfile, ...) say how the
+// guest sees it and are passed over.
+var (
+	usbHostProps = map[string]bool{
+		"hostdevice": true, "hostbus": true, "hostaddr": true, "hostport": true,
+		"vendorid": true, "productid": true,
+		"isobufs": false, "isobsize": false, "guest-reset": false, "guest-resets-all": false,
+		"loglevel": false, "pipeline": false, "suppress-remote-wake": false, "bootindex": false,
+		"port": false, "serial": false, "msos-desc": false, "pcap": false, "attached": false,
+		"driver": false, "id": false, "bus": false,
+	}
+	vfioPCIProps = map[string]bool{
+		"host": true, "sysfsdev": true, "fd": true,
+		"vf-token": false, "iommufd": false, "display": false, "xres": false, "yres": false,
+		"enable-migration": false, "migration-events": false, "skip-vsc-check": false,
+		"ramfb": false, "bootindex": false,
+		"addr": false, "romfile": false, "romsize": false, "rombar": false, "multifunction": false,
+		"failover_pair_id": false, "acpi-index": false, "busnr": false,
+		"driver": false, "id": false, "bus": false,
+	}
+	qemuDriverProps = map[string]map[string]bool{"usb-host": usbHostProps, "vfio-pci": vfioPCIProps}
+)
 
 // checkProps refuses a property QEMU would refuse, where a typo would
 // change what the option means to us: usb-host,hostbsu=2,hostaddr=2 must
-// not quietly become devnum=2 on any bus. vfio-pci has too many
-// properties to list, so only near-misses of host= and sysfsdev= are
-// caught there.
+// not quietly become devnum=2 on any bus. A property of the other host
+// device is named as such.
 func checkProps(orig, drv string, opts []qemuOpt) error {
+	props, ok := qemuDriverProps[drv]
+	if !ok {
+		return nil
+	}
 	for _, o := range opts {
 		k := o.key
-		switch drv {
-		case "usb-host":
-			if usbHostProps[k] || strings.HasPrefix(k, "x-") {
-				continue
+		if _, ok := props[k]; ok || strings.HasPrefix(k, "x-") {
+			continue
+		}
+		for other, ps := range qemuDriverOrder() {
+			if _, ok := ps[k]; ok && other != drv {
+				return errorf(DialectQEMU, 0, orig, "property %q is %s's, not %s's", k, other, drv)
 			}
-			hint := ""
-			if near := nearest(k, usbHostProps); near != "" {
-				hint = "; did you mean " + near + "?"
-			}
-			return errorf(DialectQEMU, 0, orig, "usb-host has no property %q%s", k, hint)
-		case "vfio-pci":
-			if k == "host" || k == "sysfsdev" {
-				continue
-			}
-			if near := nearest(k, map[string]bool{"host": true, "sysfsdev": true}); near != "" && len(k) > 2 {
-				return errorf(DialectQEMU, 0, orig, "vfio-pci property %q: did you mean %s?", k, near)
+		}
+		hint := ""
+		if near := nearest(k, props); near != "" {
+			hint = "; did you mean " + near + "?"
+		}
+		return errorf(DialectQEMU, 0, orig, "%s has no property %q%s", drv, k, hint)
+	}
+	return nil
+}
+
+// qemuDriverOrder walks qemuDriverProps in a fixed order, so that a
+// message never depends on map order.
+func qemuDriverOrder() func(func(string, map[string]bool) bool) {
+	return func(yield func(string, map[string]bool) bool) {
+		for _, d := range slices.Sorted(maps.Keys(qemuDriverProps)) {
+			if !yield(d, qemuDriverProps[d]) {
+				return
 			}
 		}
 	}
-	return nil
 }
 
 // nearest gives the name in names within two edits of k.

@@ -127,8 +127,8 @@ func (r Ref) resolve(devs []discover.Device) ([]discover.Device, *match.Moved, e
 // -usbdevice host:..., xl's usbdevice=), encoding/xml's *xml.SyntaxError,
 // or errors.ErrUnsupported for a reference that is well formed but is not
 // a host device hostdev resolves (an emulated QEMU device, an xl usbdev of
-// another type, a <hostdev type='scsi'>, a document naming no host device,
-// Fill given QEMU options).
+// another type, a <hostdev type='scsi'>, a document naming no host
+// device).
 type Error struct {
 	Dialect Dialect
 	Line    int    // from 1; 0 when the input was a single reference
@@ -196,6 +196,7 @@ var xlAssign = regexp.MustCompile(`^\s*(usbdevice|usbdev|pci)\s*\+?=`)
 //	<domain ...>, <host ...>                 libvirt or seed XML
 //	-device usb-host,..., device_add ..., usb-host,..., vfio-pci,...,
 //	-usbdevice host:..., {"execute":"device_add",...}   QEMU
+//	qemu-system-x86_64 -m 4G -device ...    a whole QEMU command line
 //	usbdevice=..., usbdev=[...], pci=[...]   an xl line
 //	anything else                            a hostdev selector (match.Parse)
 //
@@ -244,6 +245,18 @@ func ParseSelector(s string) ([]Ref, error) {
 		return refs, err
 	}
 	switch {
+	case isQEMUProgram(strings.Fields(t + " x")[0]):
+		// A whole command line in one argument, as copied from ps or a
+		// log: split as the shell would have.
+		words, err := shellWords(t)
+		if err != nil {
+			return nil, err
+		}
+		args := make([]string, len(words))
+		for i, w := range words {
+			args[i] = w.text
+		}
+		return QEMUArgs(args)
 	case looksQEMU(t):
 		r, err := ParseQEMU(t)
 		if err != nil {

@@ -22,15 +22,20 @@ func fillCommand(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fill FILE",
 		Short: "Write the current address of every device into a config",
-		Long: `Read a libvirt domain XML, a <host> document, an xl config or a Proxmox VE
-VM config, resolve every host device in it, and print the same document with
-each device's current address written in:
+		Long: `Read a libvirt domain XML, a <host> document, an xl config, a Proxmox VE
+VM config, a file of QEMU options (a script or a saved command line) or of
+QMP commands, resolve every host device in it, and print the same document
+with each device's current address written in:
 
   libvirt  a USB <hostdev> with <vendor> and <product> gets
            <address bus='B' device='D'/> in its <source>
   <host>   a USB <host> gets <target dev='BBB.DDD'/>
   xl       usbdevice='host:VVVV:PPPP' becomes 'host:B.D'; host:008.002
            becomes host:8.2, as the xl manual asks
+  QEMU     a usb-host with vendorid and productid gets hostbus=B and
+           hostport=P (its port path, which stays the same across a
+           replug, where hostaddr does not), inside its quotes; in QMP,
+           "hostbus":B,"hostport":"P"
   Proxmox  nothing changes: Proxmox finds each device itself at every
            start (by vendor:product or port), and has no form for the
            address a device has now. Every usbN and hostpciN is checked
@@ -96,6 +101,8 @@ before writing anything.`,
 				switch {
 				case f.Err != nil:
 					errs = append(errs, fmt.Errorf("%s: %w", at, f.Err))
+				case f.Moved != nil && f.Note != "":
+					fmt.Fprintf(e.stderr, "%s: %s; %s\n", at, f.Moved, text(f.Note))
 				case f.Moved != nil:
 					fmt.Fprintf(e.stderr, "%s: %s\n", at, f.Moved)
 				case f.Note != "":

@@ -36,10 +36,26 @@ type named struct {
 // add every device they name. What a file names and hostdev does not
 // resolve (a SCSI <hostdev>) is a warning on w, which may be nil only
 // when files is empty.
+//
+// A QEMU command line may follow the selectors (after --, as the shell
+// splits it): from the first word that is a QEMU program or an option on
+// its own, the words are read as QEMU reads them, each option with its
+// value (-device usb-host,..., -usbdevice host:3.1), every other option
+// passed over.
 func parseSelectors(w io.Writer, args, files []string) ([]named, error) {
 	var refs []named
-	for _, a := range args {
+	qemu := hypervisor.QEMUArgsStart(args)
+	for _, a := range args[:qemu] {
 		rs, err := hypervisor.ParseSelector(a)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		for _, r := range rs {
+			refs = append(refs, named{Ref: r})
+		}
+	}
+	if qemu < len(args) {
+		rs, err := hypervisor.QEMUArgs(args[qemu:])
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -184,6 +200,17 @@ naming a host device:
   '--device path=/sys/bus/pci/devices/0000:01:00.0/'   cloud-hypervisor
   'crosvm run --vfio /sys/bus/pci/devices/0000:01:00.0'  crosvm
   /dev/bus/usb/001/004, /dev/vfio/12                   device nodes
+
+After --, a QEMU command line may be pasted as the shell splits it, the
+program included or not:
+
+  hostdev-discover resolve -- -device usb-host,hostbus=1,hostaddr=4
+  hostdev-discover resolve -- qemu-system-x86_64 -m 4G -drive file=x.qcow2 \
+      -device usb-host,vendorid=0x0483,productid=0x2016 \
+      -device vfio-pci,host=0000:01:00.0
+
+Each option is read with its value, as QEMU reads them, and every host
+device in it is resolved; other options are passed over.
 
 -f FILE reads every device in a libvirt domain XML, an xl config, a <host>
 document, a file of QEMU options or QMP commands, a Proxmox VE VM config
