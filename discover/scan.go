@@ -68,6 +68,19 @@ type Options struct {
 	USBBackend USBBackend
 }
 
+// busRank orders buses: USB, PCI, mdev, then any other.
+func busRank(b Bus) int {
+	switch b {
+	case BusUSB:
+		return 0
+	case BusPCI:
+		return 1
+	case BusMdev:
+		return 2
+	}
+	return 3
+}
+
 func (o Options) wants(b Bus) bool {
 	return o.Buses == nil || slices.Contains(o.Buses, b)
 }
@@ -113,6 +126,11 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.wants(BusPCI) {
 		if err := scanPCI(ctx, fs, opts, res); err != nil {
+			return nil, err
+		}
+	}
+	if opts.wants(BusMdev) {
+		if err := scanMdev(ctx, fs, res); err != nil {
 			return nil, err
 		}
 	}
@@ -173,13 +191,11 @@ func scanPCI(ctx context.Context, fs *sysfs.FS, opts Options, res *Result) error
 }
 
 // compareDevices is the order of a scan's devices (and a watcher's): USB
-// by bus, port path and name, then PCI by address, unaddressed ones last.
+// by bus, port path and name, then PCI by address, unaddressed ones last,
+// then mediated devices by UUID.
 func compareDevices(a, b Device) int {
 	if a.Bus != b.Bus {
-		if a.Bus == BusUSB {
-			return -1
-		}
-		return 1
+		return cmp.Compare(busRank(a.Bus), busRank(b.Bus))
 	}
 	if a.USB != nil && b.USB != nil {
 		return cmp.Or(
