@@ -30,7 +30,7 @@ func mdevHost(t *testing.T) *sysfstest.Host {
 	h.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000,
 		Driver: "i915", IOMMUGroup: new(0)})
 	h.AddMdevType(sysfstest.MdevType{Parent: "0000:00:02.0", ID: "i915-GVTg_V5_4", Name: "GVTg_V5_4",
-		Description: "low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4",
+		Description:        "low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4",
 		AvailableInstances: 3})
 	h.AddMdevType(sysfstest.MdevType{Parent: "0000:00:02.0", ID: "i915-GVTg_V5_8", Name: "GVTg_V5_8",
 		AvailableInstances: 0})
