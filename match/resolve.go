@@ -142,6 +142,10 @@ func (e *NoMatchError) Error() string {
 		} else {
 			b.WriteString(", ")
 		}
+		if m := n.Device.Mdev; m != nil {
+			fmt.Fprintf(&b, "%s (mdev %s) %s", quote.Text(n.Device.Name), quote.Text(m.Type.ID), n.Reason)
+			continue
+		}
 		fmt.Fprintf(&b, "%s (%s:%s) %s", quote.Text(n.Device.Name), n.Device.VendorID, n.Device.ProductID, n.Reason)
 	}
 	return b.String()
@@ -170,7 +174,7 @@ func nearest(s Selector, devs []discover.Device) []Near {
 				what = "a root hub"
 			}
 			reason = fmt.Sprintf("is %s: hubs match only with class=09, an exact port= or busnum= and devnum=", what)
-		case len(failed) == 1 && failed[0].Key != KeyBus:
+		case len(failed) == 1 && failed[0].Key != KeyBus && !foreign(failed[0].Key, d):
 			reason = actual(failed[0].Key, d)
 		default:
 			continue
@@ -183,9 +187,23 @@ func nearest(s Selector, devs []discover.Device) []Near {
 	return out
 }
 
+// foreign reports whether k is a key d's kind never has, so that missing
+// it makes d no near miss: a uuid= for anything but a mediated device
+// instance, a PCI or USB property for an instance.
+func foreign(k Key, d discover.Device) bool {
+	if d.Mdev == nil {
+		return k == KeyUUID
+	}
+	switch k {
+	case KeyVendor, KeyProduct, KeyClass, KeySerial, KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress:
+		return true
+	}
+	return false
+}
+
 // actual describes d's value for k, for a Near reason.
 func actual(k Key, d discover.Device) string {
-	u, p := d.USB, d.PCI
+	u, p, m := d.USB, d.PCI, d.Mdev
 	none := fmt.Sprintf("has no %s", k)
 	switch k {
 	case KeyVendor:
@@ -199,6 +217,9 @@ func actual(k Key, d discover.Device) string {
 		var ds []string
 		if p != nil && p.Driver != "" {
 			ds = append(ds, p.Driver)
+		}
+		if m != nil && m.Driver != "" {
+			ds = append(ds, m.Driver)
 		}
 		if u != nil {
 			for _, in := range u.Interfaces {
@@ -250,6 +271,25 @@ func actual(k Key, d discover.Device) string {
 	case KeyIOMMUGroup:
 		if p != nil && p.IOMMUGroup != nil {
 			return "iommu-group is " + strconv.Itoa(*p.IOMMUGroup)
+		}
+		if m != nil && m.IOMMUGroup != nil {
+			return "iommu-group is " + strconv.Itoa(*m.IOMMUGroup)
+		}
+	case KeyMdevType:
+		if m != nil {
+			return "mdev-type is " + quote.Value(m.Type.ID)
+		}
+		if p != nil && len(p.MdevTypes) > 0 {
+			ids := make([]string, len(p.MdevTypes))
+			for i, t := range p.MdevTypes {
+				ids[i] = quote.Value(t.ID)
+			}
+			return "offers mdev-type " + strings.Join(ids, ", ")
+		}
+		return "offers no mdev-type"
+	case KeyUUID:
+		if m != nil {
+			return "uuid is " + m.UUID
 		}
 	}
 	return none
@@ -323,6 +363,9 @@ func pick(s Selector, d discover.Device, devs []discover.Device) Term {
 	}
 	if p := d.PCI; p != nil && p.Address != nil {
 		tries = append(tries, Term{KeyAddress, []string{p.Address.String()}})
+	}
+	if m := d.Mdev; m != nil && discover.IsMdevUUID(m.UUID) {
+		tries = append(tries, Term{KeyUUID, []string{m.UUID}})
 	}
 	for _, t := range tries {
 		ns, ok := s.with(t)
