@@ -275,6 +275,8 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		switch {
 		case hasHost && hasSysfs:
 			return fail("vfio-pci has both host= and sysfsdev=; QEMU takes one")
+		case hasSysfs && isMdevSysfsdev(sd.value):
+			return qemuMdevRef(orig, sd.value)
 		case hasSysfs:
 			base := path.Base(sd.value)
 			if _, err := pciaddr.Parse(base); err != nil {

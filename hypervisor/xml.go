@@ -238,6 +238,11 @@ func libvirtRef(raw string, line int) (Ref, bool, error) {
 		terms = append(terms,
 			match.Term{Key: match.KeyBus, Values: []string{"pci"}},
 			match.Term{Key: match.KeyAddress, Values: []string{fmt.Sprintf("%04x:%02x:%02x.%x", addr["domain"], addr["bus"], addr["slot"], addr["function"])}})
+	case h.SubsysMDev != nil:
+		var msg string
+		if terms, msg = libvirtMdevTerms(h.SubsysMDev); msg != "" {
+			return fail("%s", msg)
+		}
 	default:
 		return Ref{}, false, nil
 	}
@@ -257,6 +262,8 @@ func hostdevType(h *libvirtxml.DomainHostdev) string {
 		return "usb"
 	case h.SubsysPCI != nil:
 		return "pci"
+	case h.SubsysMDev != nil:
+		return "mdev"
 	}
 	return "?"
 }
