@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -174,4 +176,77 @@ func TestMdevHostile(t *testing.T) {
 	if diff := cmp.Diff(want, msgs); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
+}
+
+// FuzzMdevEntry puts an instance whose bus entry name is anything, and a
+// type whose name, device_api and available_instances are anything,
+// beside a real parent and instance: what is kept has the kernel's form,
+// and the real ones are never lost.
+func FuzzMdevEntry(f *testing.F) {
+	f.Add(gvtUUID2, "i915-GVTg_V5_8", "vfio-pci", "2")
+	f.Add("F1D3C2B4-5E6F-4A7B-8C9D-0E1F2A3B4C5D", "bad'\"<>,\ntype", "vfio-pci,x=<'\">\n", "-1")
+	f.Add("83b8f4f2-509f-382f-3c1e-e6bfe0fa100", "nvidia-63", "", "99999999999999999999")
+	root := f.TempDir()
+	h := sysfstest.NewHostAt(root)
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, Driver: "i915"})
+	h.AddMdevType(sysfstest.MdevType{Parent: "0000:00:02.0", ID: "i915-GVTg_V5_4", AvailableInstances: 2})
+	h.AddMdev(sysfstest.Mdev{UUID: gvtUUID, Parent: "0000:00:02.0", Type: "i915-GVTg_V5_4", Driver: "vfio_mdev", IOMMUGroup: new(12)})
+	if err := h.Err(); err != nil {
+		f.Fatal(err)
+	}
+	gpu := "sys/devices/pci0000:00/0000:00:02.0"
+	f.Fuzz(func(t *testing.T, entry, typ, api, avail string) {
+		bad := func(s string) bool { return s == "" || strings.ContainsAny(s, "/\x00") || s == "." || s == ".." }
+		if bad(entry) || bad(typ) || entry == gvtUUID || typ == "i915-GVTg_V5_4" || len(entry) > 200 || len(typ) > 200 {
+			return
+		}
+		tree := sysfstest.NewHostAt(root)
+		tdir := gpu + "/mdev_supported_types/" + typ
+		idir := gpu + "/fuzzed"
+		defer func() {
+			os.RemoveAll(filepath.Join(root, tdir))
+			os.RemoveAll(filepath.Join(root, idir))
+			os.Remove(filepath.Join(root, "sys/bus/mdev/devices", entry))
+		}()
+		tree.WriteFile(tdir+"/device_api", api)
+		tree.WriteFile(tdir+"/available_instances", avail)
+		tree.WriteFile(tdir+"/devices/.keep", "")
+		tree.WriteFile(idir+"/remove", "")
+		tree.Symlink(idir+"/mdev_type", "../mdev_supported_types/"+typ)
+		tree.Symlink("sys/bus/mdev/devices/"+entry, "../../../devices/pci0000:00/0000:00:02.0/fuzzed")
+		if tree.Err() != nil {
+			return // a name the file system refuses
+		}
+		res, err := Scan(context.Background(), Options{Root: root, Numeric: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, d := range res.Devices {
+			seen[d.Name] = true
+			if m := d.Mdev; m != nil {
+				if !IsMdevUUID(d.Name) || m.UUID != d.Name {
+					t.Errorf("instance named %q, uuid %q", d.Name, m.UUID)
+				}
+				if m.Type.ID != "" && !IsMdevTypeID(m.Type.ID) {
+					t.Errorf("%s: type %q", d.Name, m.Type.ID)
+				}
+			}
+			if p := d.PCI; p != nil {
+				for _, ty := range p.MdevTypes {
+					if !IsMdevTypeID(ty.ID) || !isDeviceAPI(ty.DeviceAPI) || ty.AvailableInstances != nil && *ty.AvailableInstances < 0 {
+						t.Errorf("type %+v", ty)
+					}
+					for _, u := range ty.Instances {
+						if !IsMdevUUID(u) {
+							t.Errorf("type %s: instance %q", ty.ID, u)
+						}
+					}
+				}
+			}
+		}
+		if !seen["0000:00:02.0"] || !seen[gvtUUID] {
+			t.Errorf("the real parent or instance was lost: %v", seen)
+		}
+	})
 }
