@@ -207,3 +207,38 @@ func FuzzMdev(f *testing.F) {
 		}
 	})
 }
+
+// The README's dialect table rows for mediated devices: every example in
+// them reads and resolves to the instance it names.
+func TestMdevREADME(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs := mdevScan(t)
+	n := 0
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		if !strings.HasPrefix(line, "| mediated devices") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		for i, ex := range strings.Split(cells[2], "`") {
+			if i%2 == 0 {
+				continue
+			}
+			n++
+			refs, err := ParseSelector(ex)
+			if err != nil || len(refs) != 1 {
+				t.Errorf("%s: %v, %d references", ex, err, len(refs))
+				continue
+			}
+			got, _, err := refs[0].Resolve(devs)
+			if err != nil || len(got) != 1 || got[0].Name != mttyUUID {
+				t.Errorf("%s resolves to %v (%v), want %s", ex, names(got), err, mttyUUID)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d examples in the README's mediated device rows, want 2", n)
+	}
+}

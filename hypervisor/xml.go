@@ -125,7 +125,7 @@ func xmlRef(doc []byte, e xmlElem) (Ref, bool, error) {
 }
 
 // libvirtRef reads one <hostdev>. ok is false for a hostdev that is not
-// a host USB device or PCI function (SCSI, mdev, capabilities).
+// a host USB device, PCI function or mediated device (SCSI, capabilities).
 func libvirtRef(raw string, line int) (Ref, bool, error) {
 	// The numbers of <address> as written: libvirt reads them as C does
 	// (strtoul base 0), libvirtxml in base 10 (USB) or Go's base 0 (PCI,
