@@ -120,8 +120,8 @@ func build(rep *readiness.Report, maxAttrs int) *Inventory {
 	}
 	var kept []readiness.Verdict
 	for _, v := range rep.Devices {
-		if never(v) {
-			continue
+		if never(v) || v.Device.USB == nil && v.Device.PCI == nil {
+			continue // mediated device instances are not published (yet)
 		}
 		if v.Device.PCI != nil && v.Device.PCI.Address == nil {
 			inv.Warnings = append(inv.Warnings, sysfs.Warning{Device: v.Device.Name,
