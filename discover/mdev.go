@@ -232,6 +232,9 @@ func readMdevInstances(td *sysfs.Dir) []string {
 	var out []string
 	for _, n := range names {
 		if IsMdevUUID(n) {
+			// Reading the link is what puts it in a snapshot (a
+			// Recorder sees links read, not names listed).
+			dd.Link(n)
 			out = append(out, n)
 		} else {
 			dd.Warn(n, fmt.Errorf("%w: %s is not an instance's UUID (8-4-4-4-12 lower-case hex); left out", sysfs.ErrInvalid, quote.Text(n)))

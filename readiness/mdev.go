@@ -63,7 +63,7 @@ func mdevParentReason(d discover.Device) Reason {
 		if n := t.AvailableInstances; n != nil {
 			left = strconv.Itoa(*n) + " left"
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s, %d in use)", quote.Text(t.ID), left, len(t.Instances)))
+		parts = append(parts, fmt.Sprintf("%s (%s, %d made)", quote.Text(t.ID), left, len(t.Instances)))
 	}
 	return Reason{Code: MdevParent,
 		Message: fmt.Sprintf("It is a mediated device parent: it offers %s. VMs usually get instances of these types; "+

@@ -52,7 +52,7 @@ func TestMdevReadiness(t *testing.T) {
 	want := map[string]verdict{
 		"0000:00:02.0": {true, []Code{HostDriver, MdevParent}, []string{
 			got["0000:00:02.0"].Messages[0],
-			"It is a mediated device parent: it offers i915-GVTg_V5_4 (2 left, 1 in use), i915-GVTg_V5_8 (0 left, 1 in use). " +
+			"It is a mediated device parent: it offers i915-GVTg_V5_4 (2 left, 1 made), i915-GVTg_V5_8 (0 left, 1 made). " +
 				"VMs usually get instances of these types; giving it whole to a VM removes them."}},
 		gvtUUID: {false, []Code{Busy}, []string{
 			"It is in use: /dev/vfio/12, its VFIO group, is open in process 4242 (a VM). An instance serves one VM at a time; " +

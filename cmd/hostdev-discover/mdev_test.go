@@ -72,3 +72,28 @@ func TestMdevCommands(t *testing.T) {
 	}
 	testenv.Golden(t, filepath.Join("testdata", "mdev.txt"), b.String(), *update)
 }
+
+// A snapshot of a host with mediated devices lists as the host does.
+func TestMdevSnapshot(t *testing.T) {
+	snapshotRoundTrip(t, mdevHost(t), "mdev.tar.gz")
+}
+
+// A type's name and description are anyone's text: list quotes them, and
+// JSON says they are unclean.
+func TestMdevUntrustedText(t *testing.T) {
+	h := sysfstest.NewHost(t)
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, Driver: "i915"})
+	h.AddMdevType(sysfstest.MdevType{Parent: "0000:00:02.0", ID: "i915-x", Name: "a\x1b[31m\" b,c\u202e", Description: "x\ny", AvailableInstances: 1})
+	h.AddMdev(sysfstest.Mdev{UUID: gvtUUID, Parent: "0000:00:02.0", Type: "i915-x", Driver: "vfio_mdev\x1b]0;x\x07"})
+	code, out, errs := hostdev(t, "list", "-n", "--bus", "mdev", "--root", h.Root())
+	want := "mdev " + gvtUUID + ` type=i915-x "a\x1b[31m\" b,c\u202e" parent=0000:00:02.0 driver="vfio_mdev\x1b]0;x\a"` + "\n"
+	if code != 0 || out != want {
+		t.Errorf("exit %d, stderr %q\n got %q\nwant %q", code, errs, out, want)
+	}
+	_, out, _ = hostdev(t, "list", "-n", "--json", "--root", h.Root())
+	for _, s := range []string{`"mdev_types[0].name",`, `"mdev_types[0].description"`, `"mdev_type.name",`, `"mdev_type.description",`, `"driver"`} {
+		if !strings.Contains(out, s) {
+			t.Errorf("JSON has no unclean %s:\n%s", s, out)
+		}
+	}
+}
