@@ -1,5 +1,6 @@
-// Package discover lists the USB devices and PCI functions of a Linux host,
-// or of a captured sysfs tree, as one model.
+// Package discover lists the USB devices, PCI functions and mediated
+// device instances of a Linux host, or of a captured sysfs tree, as one
+// model.
 //
 //	res, err := discover.Scan(ctx, discover.Options{Root: "/"})
 //	for _, d := range res.Devices {
@@ -12,7 +13,7 @@
 // A scan never stops at one broken device: the device is listed with what
 // could be read, and a Warning says which file was wrong.
 //
-// Device, with USB or PCI, is the one model of a device: field comments
+// Device, with USB, PCI or Mdev, is the one model of a device: field comments
 // name the sysfs file each value comes from. Values carry their meaning in
 // their types (ID, Class, PCIClass, BCD, Speed, PortPath), each with a
 // String method; in JSON they keep the forms sysfs prints. A value that may be absent although zero is a real value
@@ -86,7 +87,7 @@ func (o Options) wants(b Bus) bool {
 }
 
 // Result is one scan's devices, USB first by bus and port path, then PCI
-// by address, and the warnings about the devices it could not fully read.
+// by address, then mediated device instances by UUID, and the warnings about the devices it could not fully read.
 type Result struct {
 	Devices  []Device  `json:"devices"`
 	Warnings []Warning `json:"warnings"`
