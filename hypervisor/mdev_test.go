@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,5 +241,36 @@ func TestMdevREADME(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d examples in the README's mediated device rows, want 2", n)
+	}
+}
+
+// The <hostdev type='mdev'> elements Write makes pass libvirt's own
+// schema (virt-xml-validate, as TestLibvirtSchema does for USB and PCI).
+func TestMdevLibvirtSchema(t *testing.T) {
+	for _, tool := range []string{"virt-xml-validate", "xmllint"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Skip(t, "%s not found (apt-get install libvirt-clients libxml2-utils): %v", tool, err)
+		}
+	}
+	written, err := os.ReadFile(filepath.Join("testdata", "write", "mdev-libvirt.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := "<domain type='kvm'>\n  <name>t</name>\n  <memory unit='KiB'>1048576</memory>\n" +
+		"  <os><type arch='x86_64' machine='q35'>hvm</type></os>\n  <devices>\n" + string(written) +
+		"<hostdev mode='subsystem' type='mdev' model='vfio-pci' display='on' ramfb='on'><source><address uuid='" + mttyUUID + "'/></source></hostdev>\n" +
+		"  </devices>\n</domain>\n"
+	p := filepath.Join(t.TempDir(), "mdev.xml")
+	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("virt-xml-validate", p, "domain").CombinedOutput(); err != nil {
+		t.Errorf("virt-xml-validate: %v\n%s\n%s", err, out, doc)
+	}
+	// The check itself works: a model libvirt does not know is refused.
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	os.WriteFile(bad, []byte(strings.Replace(doc, "model='vfio-pci'", "model='vfio-xyz'", 1)), 0o644)
+	if exec.Command("virt-xml-validate", bad, "domain").Run() == nil {
+		t.Errorf("virt-xml-validate accepted model='vfio-xyz'; the check proves nothing")
 	}
 }
