@@ -120,8 +120,13 @@ func build(rep *readiness.Report, maxAttrs int) *Inventory {
 	}
 	var kept []readiness.Verdict
 	for _, v := range rep.Devices {
-		if never(v) || v.Device.USB == nil && v.Device.PCI == nil {
-			continue // mediated device instances are not published (yet)
+		if never(v) {
+			continue
+		}
+		if v.Device.USB == nil && v.Device.PCI == nil {
+			inv.Warnings = append(inv.Warnings, sysfs.Warning{Device: v.Device.Name,
+				Err: fmt.Errorf("not published: a mediated device (bus %s); hostdev-dra publishes USB devices and PCI functions", v.Device.Bus)})
+			continue
 		}
 		if v.Device.PCI != nil && v.Device.PCI.Address == nil {
 			inv.Warnings = append(inv.Warnings, sysfs.Warning{Device: v.Device.Name,
