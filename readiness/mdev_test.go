@@ -1,6 +1,9 @@
 package readiness
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -91,5 +94,22 @@ func TestMdevReadiness(t *testing.T) {
 		if v.Assignable != tt.assignable || msg != tt.msg || !cmp.Equal(fix, tt.fix) || len(v.Reasons) > 1 {
 			t.Errorf("%s: assignable %v, reasons %+v; want %v, %q, %q", tt.typ, v.Assignable, v.Reasons, tt.assignable, tt.msg, tt.fix)
 		}
+	}
+}
+
+// procHolders finds a process that holds a file open: this test's own,
+// and only it among the processes this user may look into.
+func TestProcHolders(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vfio-12")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := procHolders(p); !slices.Contains(got, os.Getpid()) {
+		t.Errorf("procHolders(%s) = %v, want it to hold %d", p, got, os.Getpid())
+	}
+	f.Close()
+	if got := procHolders(p); slices.Contains(got, os.Getpid()) {
+		t.Errorf("procHolders(%s) after Close = %v", p, got)
 	}
 }
