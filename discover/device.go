@@ -45,8 +45,8 @@ func parseHexText(b []byte, bits int) (uint64, error) {
 	return strconv.ParseUint(s, 16, bits)
 }
 
-// Device is one USB device or PCI function. Exactly one of USB and PCI is
-// set, as Bus says.
+// Device is one USB device, PCI function or mediated device instance.
+// Exactly one of USB, PCI and Mdev is set, as Bus says.
 type Device struct {
 	Bus  Bus
 	Name string // the sysfs name: "1-3.1", "usb1", "0000:00:1f.3"
@@ -64,8 +64,9 @@ type Device struct {
 	// address; empty for root hubs and top-level PCI functions.
 	Parent string
 
-	USB *USB
-	PCI *PCI
+	USB  *USB
+	PCI  *PCI
+	Mdev *Mdev // a mediated device instance (Bus "mdev"); see mdev.go
 }
 
 // USB holds what only USB devices have. Field comments name the sysfs
@@ -157,6 +158,11 @@ type PCI struct {
 	// BootVGA is true when boot_vga is 1: the firmware's console is on it.
 	BootVGA bool
 
+	// MdevTypes are the mediated device types the function offers as an
+	// mdev parent (mdev_supported_types), sorted by ID; nil when it is
+	// none.
+	MdevTypes []MdevType
+
 	// HeaderType is byte 0x0e of config with the multi-function bit
 	// cleared (0 endpoint, 1 PCI-to-PCI bridge, 2 CardBus bridge). It is
 	// read for bridge classes (base class 06) only, and nil otherwise.
@@ -184,9 +190,29 @@ func (d Device) Clone() Device {
 		c.IOMMUGroup, c.NUMANode = clonePtr(p.IOMMUGroup), clonePtr(p.NUMANode)
 		c.ResetMethod, c.HeaderType = clonePtr(p.ResetMethod), clonePtr(p.HeaderType)
 		c.VirtFns = slices.Clone(p.VirtFns)
+		c.MdevTypes = cloneMdevTypes(p.MdevTypes)
 		d.PCI = &c
 	}
+	if m := d.Mdev; m != nil {
+		c := *m
+		c.Type = cloneMdevTypes([]MdevType{m.Type})[0]
+		c.IOMMUGroup = clonePtr(m.IOMMUGroup)
+		d.Mdev = &c
+	}
 	return d
+}
+
+func cloneMdevTypes(ts []MdevType) []MdevType {
+	if ts == nil {
+		return nil
+	}
+	out := make([]MdevType, len(ts))
+	for i, t := range ts {
+		t.AvailableInstances = clonePtr(t.AvailableInstances)
+		t.Instances = slices.Clone(t.Instances)
+		out[i] = t
+	}
+	return out
 }
 
 func clonePtr[T any](p *T) *T {

@@ -58,23 +58,61 @@ type interfaceJSON struct {
 
 type pciJSON struct {
 	commonJSON
-	Address            string   `json:"address,omitempty"`
-	Class              PCIClass `json:"class"`
-	ClassName          string   `json:"class_name,omitempty"`
-	SubclassName       string   `json:"subclass_name,omitempty"`
-	Revision           *hexByte `json:"revision,omitempty"`
-	SubsystemVendorID  ID       `json:"subsystem_vendor_id"`
-	SubsystemProductID ID       `json:"subsystem_product_id"`
-	Driver             string   `json:"driver,omitempty"`
-	DriverOverride     string   `json:"driver_override,omitempty"`
-	IOMMUGroup         *int     `json:"iommu_group,omitempty"`
-	NUMANode           *int     `json:"numa_node,omitempty"`
-	PhysFn             string   `json:"physfn,omitempty"`
-	VirtFns            []string `json:"virtfns,omitempty"`
-	ResetMethod        *string  `json:"reset_method,omitempty"`
-	BootVGA            bool     `json:"boot_vga,omitempty"`
-	HeaderType         *uint8   `json:"header_type,omitempty"`
-	Unclean            []string `json:"unclean,omitempty"`
+	Address            string         `json:"address,omitempty"`
+	Class              PCIClass       `json:"class"`
+	ClassName          string         `json:"class_name,omitempty"`
+	SubclassName       string         `json:"subclass_name,omitempty"`
+	Revision           *hexByte       `json:"revision,omitempty"`
+	SubsystemVendorID  ID             `json:"subsystem_vendor_id"`
+	SubsystemProductID ID             `json:"subsystem_product_id"`
+	Driver             string         `json:"driver,omitempty"`
+	DriverOverride     string         `json:"driver_override,omitempty"`
+	IOMMUGroup         *int           `json:"iommu_group,omitempty"`
+	NUMANode           *int           `json:"numa_node,omitempty"`
+	PhysFn             string         `json:"physfn,omitempty"`
+	VirtFns            []string       `json:"virtfns,omitempty"`
+	ResetMethod        *string        `json:"reset_method,omitempty"`
+	BootVGA            bool           `json:"boot_vga,omitempty"`
+	HeaderType         *uint8         `json:"header_type,omitempty"`
+	MdevTypes          []mdevTypeJSON `json:"mdev_types,omitempty"`
+	Unclean            []string       `json:"unclean,omitempty"`
+}
+
+// mdevTypeJSON is one type of mdev_supported_types.
+type mdevTypeJSON struct {
+	ID                 string   `json:"id"`
+	Name               string   `json:"name,omitempty"`
+	Description        string   `json:"description,omitempty"`
+	DeviceAPI          string   `json:"device_api"`
+	AvailableInstances *int     `json:"available_instances,omitempty"`
+	Instances          []string `json:"instances,omitempty"`
+}
+
+// mdevJSON is a mediated device instance: bus "mdev", named by its UUID.
+type mdevJSON struct {
+	commonJSON
+	UUID       string       `json:"uuid"`
+	Type       mdevTypeJSON `json:"mdev_type"`
+	ParentPath string       `json:"parent_path,omitempty"`
+	Driver     string       `json:"driver,omitempty"`
+	IOMMUGroup *int         `json:"iommu_group,omitempty"`
+	Unclean    []string     `json:"unclean,omitempty"`
+}
+
+func mdevTypesJSON(ts []MdevType) []mdevTypeJSON {
+	var out []mdevTypeJSON
+	for _, t := range ts {
+		out = append(out, mdevTypeJSON(t))
+	}
+	return out
+}
+
+func mdevTypesOf(js []mdevTypeJSON) []MdevType {
+	var out []MdevType
+	for _, j := range js {
+		out = append(out, MdevType(j))
+	}
+	return out
 }
 
 // MarshalJSON writes the device in the form `list --json` prints.
@@ -116,12 +154,21 @@ func (d Device) MarshalJSON() ([]byte, error) {
 			BootVGA:     p.BootVGA,
 			HeaderType:  p.HeaderType,
 			Revision:    (*hexByte)(p.Revision),
+			MdevTypes:   mdevTypesJSON(p.MdevTypes),
 			Unclean:     unclean(d),
 		}
 		if p.Address != nil {
 			j.Address = p.Address.String()
 		}
 		return json.Marshal(j)
+	case d.Mdev != nil:
+		m := d.Mdev
+		return json.Marshal(mdevJSON{
+			commonJSON: c,
+			UUID:       m.UUID, Type: mdevTypeJSON(m.Type), ParentPath: m.ParentPath,
+			Driver: m.Driver, IOMMUGroup: m.IOMMUGroup,
+			Unclean: unclean(d),
+		})
 	}
 	return json.Marshal(c)
 }
@@ -173,10 +220,19 @@ func (d *Device) UnmarshalJSON(b []byte) error {
 			ResetMethod: j.ResetMethod,
 			BootVGA:     j.BootVGA,
 			HeaderType:  j.HeaderType,
+			MdevTypes:   mdevTypesOf(j.MdevTypes),
 		}
 		if a, err := pciaddr.Parse(j.Address); err == nil {
 			d.PCI.Address = &a
 		}
+	case BusMdev:
+		var j mdevJSON
+		if err := json.Unmarshal(b, &j); err != nil {
+			return err
+		}
+		*d = j.commonJSON.device()
+		d.Mdev = &Mdev{UUID: j.UUID, Type: MdevType(j.Type), ParentPath: j.ParentPath,
+			Driver: j.Driver, IOMMUGroup: j.IOMMUGroup}
 	default:
 		return fmt.Errorf("device %s: unknown bus %q", b, probe.Bus)
 	}
@@ -228,8 +284,29 @@ func unclean(d Device) []string {
 			add(fmt.Sprintf("virtfns[%d]", i), vf)
 		}
 		addPtr("reset_method", p.ResetMethod)
+		for i, t := range p.MdevTypes {
+			addMdevType(add, fmt.Sprintf("mdev_types[%d].", i), t)
+		}
+	}
+	if m := d.Mdev; m != nil {
+		add("uuid", m.UUID)
+		addMdevType(add, "mdev_type.", m.Type)
+		add("parent_path", m.ParentPath)
+		add("driver", m.Driver)
 	}
 	return out
+}
+
+// addMdevType adds a type's strings, prefixed with where the type is:
+// "mdev_types[0].name", "mdev_type.description".
+func addMdevType(add func(name, s string), prefix string, t MdevType) {
+	add(prefix+"id", t.ID)
+	add(prefix+"name", t.Name)
+	add(prefix+"description", t.Description)
+	add(prefix+"device_api", t.DeviceAPI)
+	for i, u := range t.Instances {
+		add(fmt.Sprintf("%sinstances[%d]", prefix, i), u)
+	}
 }
 
 func (c commonJSON) device() Device {

@@ -206,6 +206,7 @@ func readPCI(d *sysfs.Dir) (dev Device, ok bool) {
 		}
 	}
 	fn.BootVGA, _ = d.Flag("boot_vga")
+	fn.MdevTypes = readMdevTypes(d)
 	if fn.Class.Base() == 0x06 {
 		fn.HeaderType = readHeaderType(d)
 	}

@@ -1,5 +1,6 @@
-// Package discover lists the USB devices and PCI functions of a Linux host,
-// or of a captured sysfs tree, as one model.
+// Package discover lists the USB devices, PCI functions and mediated
+// device instances of a Linux host, or of a captured sysfs tree, as one
+// model.
 //
 //	res, err := discover.Scan(ctx, discover.Options{Root: "/"})
 //	for _, d := range res.Devices {
@@ -12,7 +13,7 @@
 // A scan never stops at one broken device: the device is listed with what
 // could be read, and a Warning says which file was wrong.
 //
-// Device, with USB or PCI, is the one model of a device: field comments
+// Device, with USB, PCI or Mdev, is the one model of a device: field comments
 // name the sysfs file each value comes from. Values carry their meaning in
 // their types (ID, Class, PCIClass, BCD, Speed, PortPath), each with a
 // String method; in JSON they keep the forms sysfs prints. A value that may be absent although zero is a real value
@@ -68,12 +69,25 @@ type Options struct {
 	USBBackend USBBackend
 }
 
+// busRank orders buses: USB, PCI, mdev, then any other.
+func busRank(b Bus) int {
+	switch b {
+	case BusUSB:
+		return 0
+	case BusPCI:
+		return 1
+	case BusMdev:
+		return 2
+	}
+	return 3
+}
+
 func (o Options) wants(b Bus) bool {
 	return o.Buses == nil || slices.Contains(o.Buses, b)
 }
 
 // Result is one scan's devices, USB first by bus and port path, then PCI
-// by address, and the warnings about the devices it could not fully read.
+// by address, then mediated device instances by UUID, and the warnings about the devices it could not fully read.
 type Result struct {
 	Devices  []Device  `json:"devices"`
 	Warnings []Warning `json:"warnings"`
@@ -113,6 +127,11 @@ func Scan(ctx context.Context, opts Options) (*Result, error) {
 	}
 	if opts.wants(BusPCI) {
 		if err := scanPCI(ctx, fs, opts, res); err != nil {
+			return nil, err
+		}
+	}
+	if opts.wants(BusMdev) {
+		if err := scanMdev(ctx, fs, res); err != nil {
 			return nil, err
 		}
 	}
@@ -173,13 +192,11 @@ func scanPCI(ctx context.Context, fs *sysfs.FS, opts Options, res *Result) error
 }
 
 // compareDevices is the order of a scan's devices (and a watcher's): USB
-// by bus, port path and name, then PCI by address, unaddressed ones last.
+// by bus, port path and name, then PCI by address, unaddressed ones last,
+// then mediated devices by UUID.
 func compareDevices(a, b Device) int {
 	if a.Bus != b.Bus {
-		if a.Bus == BusUSB {
-			return -1
-		}
-		return 1
+		return cmp.Compare(busRank(a.Bus), busRank(b.Bus))
 	}
 	if a.USB != nil && b.USB != nil {
 		return cmp.Or(

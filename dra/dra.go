@@ -123,6 +123,11 @@ func build(rep *readiness.Report, maxAttrs int) *Inventory {
 		if never(v) {
 			continue
 		}
+		if v.Device.USB == nil && v.Device.PCI == nil {
+			inv.Warnings = append(inv.Warnings, sysfs.Warning{Device: v.Device.Name,
+				Err: fmt.Errorf("not published: a mediated device (bus %s); hostdev-dra publishes USB devices and PCI functions", v.Device.Bus)})
+			continue
+		}
 		if v.Device.PCI != nil && v.Device.PCI.Address == nil {
 			inv.Warnings = append(inv.Warnings, sysfs.Warning{Device: v.Device.Name,
 				Err: fmt.Errorf("not published: the name of PCI function %q is not an address", v.Device.Name)})

@@ -382,10 +382,16 @@ func writeDevnode(b *strings.Builder, items []Resolved) error {
 			fmt.Fprintf(b, "/dev/bus/usb/%03d/%03d\n", d.USB.Busnum, d.USB.Devnum)
 			continue
 		}
-		if d.PCI.IOMMUGroup == nil {
+		var group *int
+		if d.Bus == discover.BusMdev {
+			group = d.Mdev.IOMMUGroup // writable checked Mdev is there
+		} else {
+			group = d.PCI.IOMMUGroup
+		}
+		if group == nil {
 			return unsupported{fmt.Sprintf("%s is in no IOMMU group, so it has no /dev/vfio node; turn the IOMMU on (intel_iommu=on or amd_iommu=on on the kernel command line) and bind it to vfio-pci", quote.Text(d.Name))}
 		}
-		if g := *d.PCI.IOMMUGroup; !seen[g] {
+		if g := *group; !seen[g] {
 			seen[g] = true
 			fmt.Fprintf(b, "/dev/vfio/%d\n", g)
 		}

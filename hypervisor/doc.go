@@ -35,6 +35,11 @@
 //	               address written in (for QEMU, the port path a replug
 //	               keeps); everything else byte for byte
 //
+// Mediated device instances (mdev.go) are read from and written as
+// libvirt's <hostdev type='mdev'> and QEMU's
+// vfio-pci,sysfsdev=/sys/bus/mdev/devices/UUID; xl and the seed have no
+// form for them, and Write refuses them there with errors.ErrUnsupported.
+//
 // Numbers follow each dialect's own rules, and where a dialect's rule is a
 // trap the parser refuses rather than guesses: QEMU reads a bare
 // vendorid=0483 as octal, so that is an error that says to write 0x0483.

@@ -192,7 +192,7 @@ func TestParseSelectorRejects(t *testing.T) {
 		{"vfio-pci,host=0000:01:00", "host=0000:01:00"},
 		{"vfio-pci,host=10000:00:00.0", "use sysfsdev=/sys/bus/pci/devices/10000:00:00.0"},
 		{"vfio-pci,host=01:00.0,sysfsdev=/sys/bus/pci/devices/0000:01:00.0", "both host= and sysfsdev="},
-		{"vfio-pci,sysfsdev=/sys/bus/mdev/devices/4b20d080-1b54-4048-85b3-a6a62d165c01", "mediated device"},
+		{"vfio-pci,sysfsdev=/sys/bus/mdev/devices/4B20D080-1B54-4048-85B3-A6A62D165C01", "mediated device in lower case"},
 		{"-device usb-kbd", "usb-kbd is emulated"},
 		{"-usbdevice tablet", "only -usbdevice host:BUS.DEV or host:VVVV:PPPP"},
 		{"-usbdevice host:3", "neither host:BUS.DEV"},

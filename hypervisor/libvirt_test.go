@@ -151,16 +151,16 @@ func TestReadSkipped(t *testing.T) {
 	}
 	wantRefs := []refSummary{
 		{"bus=usb,vendor=0403,product=6001", 3, "hostdev", false},
+		{"bus=mdev,uuid=c2177883-f1bb-47f0-914d-32a22e3a8804", 6, "hostdev", false},
 		{"bus=pci,address=0000:03:10.1", 12, "interface", false},
 	}
 	if diff := cmp.Diff(wantRefs, summarize(rd.Refs)); diff != "" {
 		t.Errorf("refs (-want +got):\n%s", diff)
 	}
-	const tail = ", not a USB device or PCI function: hostdev neither resolves nor checks it"
+	const tail = ", not a USB device, PCI function or mediated device: hostdev neither resolves nor checks it"
 	wantSkipped := []string{
 		"line 4: libvirt: <hostdev mode='subsystem' type='scsi'> names a host SCSI device" + tail,
 		"line 5: libvirt: <hostdev mode='subsystem' type='scsi_host'> names a vhost-scsi target" + tail,
-		"line 6: libvirt: <hostdev mode='subsystem' type='mdev'> names a mediated device" + tail,
 		"line 7: libvirt: <hostdev mode='capabilities' type='storage'> names a host block device (for containers)" + tail,
 		"line 8: libvirt: <hostdev mode='capabilities' type='misc'> names a host character device (for containers)" + tail,
 		"line 9: libvirt: <hostdev mode='capabilities' type='net'> names a host network interface (for containers)" + tail,

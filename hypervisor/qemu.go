@@ -277,6 +277,8 @@ func qemuRef(orig string, opts []qemuOpt) (Ref, error) {
 		switch {
 		case hasHost && hasSysfs:
 			return fail("vfio-pci has both host= and sysfsdev=; QEMU takes one")
+		case hasSysfs && isMdevSysfsdev(sd.value):
+			return qemuMdevRef(orig, sd.value)
 		case !hasHost && !hasSysfs && props["fd"] != (qemuOpt{}):
 			return Ref{}, unsupportedf(DialectQEMU, 0, orig, "vfio-pci,fd= names the device by a file descriptor another program opened, which hostdev cannot follow; give host=DDDD:BB:SS.F or sysfsdev=")
 		case hasSysfs:

@@ -342,7 +342,7 @@ func Read(doc []byte) (Document, error) {
 }
 
 var nothingHint = map[Dialect]string{
-	DialectLibvirt: "no <hostdev mode='subsystem' type='usb|pci'> or <interface type='hostdev'> element",
+	DialectLibvirt: "no <hostdev mode='subsystem' type='usb|pci|mdev'> or <interface type='hostdev'> element",
 	DialectSeed:    "no <host bus='usb|pci'> element",
 	DialectXL:      "no usbdevice= host:..., usbdev= or pci= entry",
 	DialectQEMU:    "no -device usb-host, -device vfio-pci or -usbdevice host:...",

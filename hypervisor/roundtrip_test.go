@@ -176,6 +176,9 @@ func checkKeys(t *testing.T, format Format, keys map[string]string, d discover.D
 	if d.Bus == discover.BusPCI {
 		want = []string{"driver", "id", vfioKey(d)}
 	}
+	if d.Bus == discover.BusMdev {
+		want = []string{"driver", "id", "sysfsdev"}
+	}
 	got := make([]string, 0, len(keys))
 	for k := range keys {
 		got = append(got, k)

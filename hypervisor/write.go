@@ -84,13 +84,18 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			return err
 		}
 	}
+	if err := mdevWritable(f, items); err != nil {
+		return err
+	}
 	ids := deviceIDs(items)
 	var b strings.Builder
 	switch f {
 	case FormatQEMU:
 		for i, it := range items {
 			d := it.Device
-			if d.Bus == discover.BusPCI {
+			if s, ok := qemuMdevOption(ids[i], d); ok {
+				b.WriteString(s)
+			} else if d.Bus == discover.BusPCI {
 				fmt.Fprintf(&b, "-device vfio-pci,id=%s,%s=%s\n", qemuValue(ids[i]), vfioKey(d), qemuValue(vfioValue(d)))
 			} else {
 				fmt.Fprintf(&b, "-device usb-host,id=%s,hostbus=%d,hostaddr=%d\n", qemuValue(ids[i]), d.USB.Busnum, d.USB.Devnum)
@@ -112,7 +117,9 @@ func Write(w io.Writer, f Format, items []Resolved) error {
 			}
 			var args any
 			d := it.Device
-			if d.Bus == discover.BusPCI {
+			if a, ok := qmpMdevArgs(ids[i], d); ok {
+				args = a
+			} else if d.Bus == discover.BusPCI {
 				a := pciArgs{Driver: "vfio-pci", ID: ids[i]}
 				if vfioKey(d) == "host" {
 					a.Host = vfioValue(d)
@@ -243,6 +250,8 @@ func writable(d discover.Device) error {
 		return nil
 	case d.Bus == discover.BusPCI && d.PCI != nil && d.PCI.Address != nil:
 		return nil
+	case d.Bus == discover.BusMdev && d.Mdev != nil && discover.IsMdevUUID(d.Mdev.UUID):
+		return nil
 	}
 	return unsupported{fmt.Sprintf("device %s has no readable bus and device number or PCI address, so no config can name it", quote.Text(d.Name))}
 }
@@ -276,6 +285,9 @@ func qemuValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 func deviceID(d discover.Device) string {
 	if d.Bus == discover.BusPCI && d.PCI != nil {
 		return "hostdev-pci-" + strings.ReplaceAll(address(d).String(), ":", "-")
+	}
+	if d.Bus == discover.BusMdev && d.Mdev != nil {
+		return "hostdev-mdev-" + d.Mdev.UUID // writable checked it is a UUID
 	}
 	base := fmt.Sprintf("hostdev-usb-%s-%s-", d.VendorID, d.ProductID)
 	if d.USB != nil && d.USB.Serial != nil && plainSerial(*d.USB.Serial) {
@@ -371,6 +383,8 @@ func libvirtHostdev(it Resolved) (string, error) {
 		pci.Source = &src
 		h.SubsysUSB = nil
 		h.SubsysPCI = pci
+	case discover.BusMdev:
+		libvirtMdev(&h, d)
 	}
 	return marshalHostdev(h)
 }

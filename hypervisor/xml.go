@@ -203,8 +203,8 @@ func pciTerms(addr map[string]uint) []match.Term {
 }
 
 // libvirtRef reads one <hostdev>. skip is set for a hostdev that names
-// something other than a host USB device or PCI function: a SCSI disk or
-// vhost-scsi target, a mediated device, or mode='capabilities' (a block or
+// something other than a host USB device, PCI function or mediated device:
+// a SCSI disk or vhost-scsi target, or mode='capabilities' (a block or
 // character device or a network interface, for containers).
 func libvirtRef(raw string, line int) (Ref, *Error, error) {
 	var nums struct {
@@ -296,6 +296,11 @@ func libvirtRef(raw string, line int) (Ref, *Error, error) {
 			return fail("<address> needs domain=, bus=, slot= and function=")
 		}
 		terms = pciTerms(addr)
+	case h.SubsysMDev != nil:
+		var msg string
+		if terms, msg = libvirtMdevTerms(h.SubsysMDev); msg != "" {
+			return fail("%s", msg)
+		}
 	default:
 		return Ref{}, unsupportedHostdev(&h, line), nil
 	}
@@ -310,7 +315,7 @@ func libvirtRef(raw string, line int) (Ref, *Error, error) {
 }
 
 // unsupportedHostdev is the skip for a <hostdev> that libvirtxml reads
-// but that names no host USB device or PCI function.
+// but that names no host USB device, PCI function or mediated device.
 func unsupportedHostdev(h *libvirtxml.DomainHostdev, line int) *Error {
 	var elem, what string
 	switch {
@@ -318,8 +323,6 @@ func unsupportedHostdev(h *libvirtxml.DomainHostdev, line int) *Error {
 		elem, what = "<hostdev mode='subsystem' type='scsi'>", "a host SCSI device"
 	case h.SubsysSCSIHost != nil:
 		elem, what = "<hostdev mode='subsystem' type='scsi_host'>", "a vhost-scsi target"
-	case h.SubsysMDev != nil:
-		elem, what = "<hostdev mode='subsystem' type='mdev'>", "a mediated device"
 	case h.CapsStorage != nil:
 		elem, what = "<hostdev mode='capabilities' type='storage'>", "a host block device (for containers)"
 	case h.CapsMisc != nil:
@@ -329,7 +332,7 @@ func unsupportedHostdev(h *libvirtxml.DomainHostdev, line int) *Error {
 	default:
 		elem, what = "<hostdev>", "no host USB device or PCI function"
 	}
-	return unsupportedf(DialectLibvirt, line, "", "%s names %s, not a USB device or PCI function: hostdev neither resolves nor checks it", elem, what)
+	return unsupportedf(DialectLibvirt, line, "", "%s names %s, not a USB device, PCI function or mediated device: hostdev neither resolves nor checks it", elem, what)
 }
 
 // interfaceRef reads one <interface type='hostdev'>: a PCI function given
@@ -409,6 +412,8 @@ func hostdevType(h *libvirtxml.DomainHostdev) string {
 		return "usb"
 	case h.SubsysPCI != nil:
 		return "pci"
+	case h.SubsysMDev != nil:
+		return "mdev"
 	}
 	return "?"
 }

@@ -27,7 +27,8 @@
 // as a prefix of the 24-bit class), driver (the device's or any
 // interface's), name (a case-blind glob on the product string or the
 // database name), serial, port (1-2.1 on bus 1, or 2.1 on any bus),
-// busnum, devnum, interface-class, address and iommu-group. A value may
+// busnum, devnum, interface-class, address, iommu-group, mdev-type and
+// uuid. A value may
 // hold * wildcards, and | separates alternatives. Selector.String gives
 // the canonical key=value form, which Parse reads back to the same
 // selector.
@@ -36,6 +37,13 @@
 // port=, or busnum= with devnum=). Resolve returns one device or a typed
 // error: *NoMatchError lists the nearest devices and why each missed, and
 // *AmbiguousError gives every candidate the term that would pick it.
+// Mediated devices: uuid= names an instance (bus mdev) by its UUID, in any
+// case, with or without dashes; mdev-type= matches an instance of that
+// type, and a parent PCI function that offers it. So the parent at an
+// address offering a type, what Proxmox's hostpci mdev= and Incus's
+// gputype=mdev ask for, is address=00:02.0,mdev-type=i915-GVTg_V5_4,
+// and an instance is bus=mdev,uuid=....
+//
 // ResolveMoved also reports when a vendor:product remembered at a bus and
 // device number has moved, which Resolve follows silently.
 package match

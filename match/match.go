@@ -60,7 +60,7 @@ func (t Term) holds(d discover.Device) bool {
 }
 
 func valueHolds(k Key, v string, d discover.Device) bool {
-	u, p := d.USB, d.PCI
+	u, p, m := d.USB, d.PCI, d.Mdev
 	switch k {
 	case KeyBus:
 		return glob(v, string(d.Bus))
@@ -74,6 +74,9 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 	case KeyDriver:
 		if p != nil {
 			return p.Driver != "" && glob(v, p.Driver)
+		}
+		if m != nil {
+			return m.Driver != "" && glob(v, m.Driver)
 		}
 		if u != nil {
 			for _, in := range u.Interfaces {
@@ -128,7 +131,24 @@ func valueHolds(k Key, v string, d discover.Device) bool {
 		return f(a.domain, uint64(p.Address.Domain)) && f(a.bus, uint64(p.Address.Bus)) &&
 			f(a.slot, uint64(p.Address.Slot)) && f(a.fn, uint64(p.Address.Function))
 	case KeyIOMMUGroup:
+		if m != nil {
+			return m.IOMMUGroup != nil && glob(v, strconv.Itoa(*m.IOMMUGroup))
+		}
 		return p != nil && p.IOMMUGroup != nil && glob(v, strconv.Itoa(*p.IOMMUGroup))
+	case KeyMdevType:
+		if m != nil {
+			return m.Type.ID != "" && glob(v, m.Type.ID)
+		}
+		if p != nil {
+			for _, t := range p.MdevTypes {
+				if glob(v, t.ID) {
+					return true
+				}
+			}
+		}
+		return false
+	case KeyUUID:
+		return m != nil && glob(v, m.UUID)
 	}
 	return false
 }

@@ -143,6 +143,10 @@ func (e *NoMatchError) Error() string {
 		} else {
 			b.WriteString(", ")
 		}
+		if m := n.Device.Mdev; m != nil {
+			fmt.Fprintf(&b, "%s (mdev %s) %s", quote.Text(n.Device.Name), quote.Text(m.Type.ID), n.Reason)
+			continue
+		}
 		fmt.Fprintf(&b, "%s (%s:%s) %s", quote.Text(n.Device.Name), n.Device.VendorID, n.Device.ProductID, n.Reason)
 	}
 	return b.String()
@@ -188,7 +192,7 @@ func nearest(s Selector, devs []discover.Device) []Near {
 			if reason = otherBus(s, d, devs); reason == "" {
 				continue
 			}
-		case len(failed) == 1:
+		case len(failed) == 1 && !foreign(failed[0].Key, d):
 			reason = actual(failed[0].Key, d)
 			score = 2 + distance(failed[0], d)
 			if isHub(d) && !s.asksForHub() {
@@ -312,9 +316,23 @@ func otherBus(s Selector, d discover.Device, devs []discover.Device) string {
 	return ""
 }
 
+// foreign reports whether k is a key d's kind never has, so that missing
+// it makes d no near miss: a uuid= for anything but a mediated device
+// instance, a PCI or USB property for an instance.
+func foreign(k Key, d discover.Device) bool {
+	if d.Mdev == nil {
+		return k == KeyUUID
+	}
+	switch k {
+	case KeyVendor, KeyProduct, KeyClass, KeySerial, KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress:
+		return true
+	}
+	return false
+}
+
 // actual describes d's value for k, for a Near reason.
 func actual(k Key, d discover.Device) string {
-	u, p := d.USB, d.PCI
+	u, p, m := d.USB, d.PCI, d.Mdev
 	none := fmt.Sprintf("has no %s", k)
 	switch k {
 	case KeyVendor:
@@ -328,6 +346,9 @@ func actual(k Key, d discover.Device) string {
 		var ds []string
 		if p != nil && p.Driver != "" {
 			ds = append(ds, p.Driver)
+		}
+		if m != nil && m.Driver != "" {
+			ds = append(ds, m.Driver)
 		}
 		if u != nil {
 			for _, in := range u.Interfaces {
@@ -379,6 +400,25 @@ func actual(k Key, d discover.Device) string {
 	case KeyIOMMUGroup:
 		if p != nil && p.IOMMUGroup != nil {
 			return "iommu-group is " + strconv.Itoa(*p.IOMMUGroup)
+		}
+		if m != nil && m.IOMMUGroup != nil {
+			return "iommu-group is " + strconv.Itoa(*m.IOMMUGroup)
+		}
+	case KeyMdevType:
+		if m != nil {
+			return "mdev-type is " + quote.Value(m.Type.ID)
+		}
+		if p != nil && len(p.MdevTypes) > 0 {
+			ids := make([]string, len(p.MdevTypes))
+			for i, t := range p.MdevTypes {
+				ids[i] = quote.Value(t.ID)
+			}
+			return "offers mdev-type " + strings.Join(ids, ", ")
+		}
+		return "offers no mdev-type"
+	case KeyUUID:
+		if m != nil {
+			return "uuid is " + m.UUID
 		}
 	}
 	return none
@@ -452,6 +492,9 @@ func pick(s Selector, d discover.Device, devs []discover.Device) Term {
 	}
 	if p := d.PCI; p != nil && p.Address != nil {
 		tries = append(tries, Term{KeyAddress, []string{p.Address.String()}})
+	}
+	if m := d.Mdev; m != nil && discover.IsMdevUUID(m.UUID) {
+		tries = append(tries, Term{KeyUUID, []string{m.UUID}})
 	}
 	for _, t := range tries {
 		ns, ok := s.with(t)

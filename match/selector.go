@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hostdev/hostdev/discover"
 	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/internal/spell"
 	"github.com/hostdev/hostdev/internal/usbnum"
@@ -31,6 +32,16 @@ const (
 	KeyInterfaceClass Key = "interface-class"
 	KeyAddress        Key = "address"
 	KeyIOMMUGroup     Key = "iommu-group"
+	// KeyMdevType is a mediated device type's ID, "i915-GVTg_V5_4": an
+	// instance of that type, or a parent (a PCI function) that offers it.
+	// bus=pci,address=A,mdev-type=T is "the parent at A, offering T",
+	// what Proxmox's hostpci mdev= and Incus's gputype=mdev mean;
+	// bus=mdev,mdev-type=T is an instance of T.
+	KeyMdevType Key = "mdev-type"
+	// KeyUUID is a mediated device instance's UUID, 8-4-4-4-12 hex,
+	// canonical in lower case: what libvirt's <address uuid> and QEMU's
+	// sysfsdev=/sys/bus/mdev/devices/UUID name.
+	KeyUUID Key = "uuid"
 )
 
 // allKeys is every valid key in canonical order.
@@ -41,6 +52,7 @@ var allKeys = keyArray[:]
 var keyArray = [...]Key{
 	KeyBus, KeyVendor, KeyProduct, KeyClass, KeyDriver, KeyName, KeySerial,
 	KeyPort, KeyBusnum, KeyDevnum, KeyInterfaceClass, KeyAddress, KeyIOMMUGroup,
+	KeyMdevType, KeyUUID,
 }
 
 // Keys lists every valid key in canonical order. The slice is the
@@ -399,10 +411,10 @@ func canonical(k Key, v string) (string, string) {
 	}
 	switch k {
 	case KeyBus:
-		if v == "usb" || v == "pci" {
+		if v == "usb" || v == "pci" || v == "mdev" {
 			return v, ""
 		}
-		return "", fmt.Sprintf("bus %q is not usb or pci", v)
+		return "", fmt.Sprintf("bus %q is not usb, pci or mdev", v)
 	case KeyVendor, KeyProduct:
 		h := strings.ToLower(v)
 		if len(h) > 2 && h[:2] == "0x" {
@@ -440,8 +452,33 @@ func canonical(k Key, v string) (string, string) {
 		return canonicalPort(v)
 	case KeyAddress:
 		return canonicalAddress(v)
+	case KeyMdevType:
+		if discover.IsMdevTypeID(strings.ReplaceAll(v, Wildcard, "x")) {
+			return v, ""
+		}
+		return "", fmt.Sprintf("mdev-type %q is not a mediated device type such as i915-GVTg_V5_4 or nvidia-63 "+
+			"(letters, digits, '-', '_' and '.'; the directory names of mdev_supported_types)", v)
+	case KeyUUID:
+		return canonicalUUID(v)
 	}
 	return "", fmt.Sprintf("unknown key %q", k)
+}
+
+// canonicalUUID reads a UUID, 32 hex digits in either case with or
+// without the dashes, and writes it as the kernel names an instance:
+// 8-4-4-4-12, lower case. A value with wildcards is kept as it is, in
+// lower case.
+func canonicalUUID(v string) (string, string) {
+	h := strings.ToLower(v)
+	if strings.Contains(h, Wildcard) {
+		if isHex(strings.NewReplacer(Wildcard, "", "-", "").Replace(h)) {
+			return h, ""
+		}
+	} else if digits := strings.ReplaceAll(h, "-", ""); len(digits) == 32 && isHex(digits) &&
+		(len(h) == 32 || len(h) == 36 && h[8] == '-' && h[13] == '-' && h[18] == '-' && h[23] == '-') {
+		return digits[:8] + "-" + digits[8:12] + "-" + digits[12:16] + "-" + digits[16:20] + "-" + digits[20:], ""
+	}
+	return "", fmt.Sprintf("uuid %q is not a UUID (want 8-4-4-4-12 hex digits, as in 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001)", v)
 }
 
 func isHex(s string) bool {

@@ -60,13 +60,18 @@ const (
 	RootHub      Code = "root-hub"     // the host controller's own hub
 	Unauthorized Code = "unauthorized" // authorized is 0 (USBGuard)
 	NoAccess     Code = "no-access"    // the user cannot open the devnode read-write
+
+	// Mediated devices (mdev.go)
+	MdevParent    Code = "mdev-parent"    // a PCI function offering mdev types; informational
+	MdevExhausted Code = "mdev-exhausted" // the type asked for is not offered, or has no instances left (MdevTypeVerdict)
+	Busy          Code = "busy"           // an instance's VFIO group is open in a process (a VM)
 )
 
 // Codes lists every code, in order. The slice is the caller's own.
 func Codes() []Code { return slices.Clone(allCodes) }
 
 var allCodes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unmanaged, NamedTwice, HostDriver, NoReset, BootVGA,
-	SRIOVPF, SRIOVVF, Hub, RootHub, Unauthorized, NoAccess}
+	SRIOVPF, SRIOVVF, MdevParent, MdevExhausted, Busy, Hub, RootHub, Unauthorized, NoAccess}
 
 // Blocking reports whether a reason with this code makes a device
 // unassignable. host-driver, no-reset, boot-vga and the SR-IOV codes do
@@ -76,7 +81,7 @@ var allCodes = []Code{NoIOMMU, Bridge, HostBridge, ISABridge, GroupShared, Unman
 // reset; the device may then carry state from one guest to the next.
 func (c Code) Blocking() bool {
 	switch c {
-	case HostDriver, NoReset, BootVGA, SRIOVPF, SRIOVVF:
+	case HostDriver, NoReset, BootVGA, SRIOVPF, SRIOVVF, MdevParent:
 		return false
 	}
 	return true
@@ -156,6 +161,9 @@ type Options struct {
 	// access checks that the current user can open a device node for
 	// reading and writing; nil uses access(2). Tests set it.
 	access func(devnode string) error
+	// holders lists the processes that hold a device node open (busy);
+	// nil scans /proc on the live host. Tests set it.
+	holders func(devnode string) []int
 }
 
 // Assess gives each device its verdict. It needs the whole scan, not only
@@ -196,13 +204,23 @@ func Assess(devs []discover.Device, opts Options) (*Report, error) {
 		access = func(p string) error { return unix.Access(p, unix.R_OK|unix.W_OK) }
 	}
 
+	holders := opts.holders
+	if holders == nil && filepath.Clean(root) == "/" {
+		holders = procHolders // a captured tree's VFIO groups are not this host's
+	}
+
 	for _, d := range devs {
 		var rs []Reason
 		switch {
 		case d.PCI != nil:
 			rs = pciReasons(d, rep, byNumber)
+			if len(d.PCI.MdevTypes) > 0 {
+				rs = append(rs, mdevParentReason(d))
+			}
 		case d.USB != nil:
 			rs = usbReasons(d, access)
+		case d.Mdev != nil:
+			rs = mdevReasons(d, holders)
 		}
 		sortReasons(rs)
 		rep.Devices = append(rep.Devices, Verdict{Device: d, Reasons: rs,

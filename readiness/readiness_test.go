@@ -309,9 +309,10 @@ func TestCodes(t *testing.T) {
 			}
 		})
 	}
-	seen[NoAccess] = true   // TestNoAccess
-	seen[Unmanaged] = true  // cmd/hostdev-discover's TestCheckUnmanaged: only check -f gives it
-	seen[NamedTwice] = true // cmd/hostdev-discover's TestCheckNamedTwice: only check gives it
+	seen[NoAccess] = true                                                // TestNoAccess
+	seen[Unmanaged] = true                                               // cmd/hostdev-discover's TestCheckUnmanaged: only check -f gives it
+	seen[NamedTwice] = true                                              // cmd/hostdev-discover's TestCheckNamedTwice: only check gives it
+	seen[MdevParent], seen[MdevExhausted], seen[Busy] = true, true, true // TestMdevReadiness
 	for _, c := range Codes() {
 		if !seen[c] {
 			t.Errorf("no tree produces %s", c)

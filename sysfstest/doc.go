@@ -27,7 +27,11 @@
 // Devnums are handed out round-robin from 1 to 127 on each bus, so a
 // replugged device gets a new one. AddPCI, RemovePCI, BindDriver and
 // UnbindDriver do the same for PCI functions (IOMMU groups, SR-IOV
-// PFs and VFs, bridges) and drivers. USBDevice and PCIFunction name, field
+// PFs and VFs, bridges) and drivers. AddMdevType and AddMdev make mediated
+// device parents' types and instances in the kernel's layout
+// (mdev_supported_types, /sys/bus/mdev/devices/UUID, /sys/class/mdev_bus),
+// on a PCI function or a virtual parent such as the mtty sample's.
+// USBDevice and PCIFunction name, field
 // by field, the sysfs file each value becomes; Omit and Raw write
 // the defects real hosts have.
 //

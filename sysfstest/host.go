@@ -35,7 +35,9 @@ type Host struct {
 	pci     map[string]*pciNode // by address
 	groups  map[int]bool
 	drivers map[string]bool // "usb/hub", "pci/nvme"
-	trace   func(op, rel string)
+	// mdevTypes are the mediated device types, by directory.
+	mdevTypes map[string]*mdevTypeNode
+	trace     func(op, rel string)
 }
 
 // NewHost returns an empty Host rooted in a fresh tb.TempDir(), which
@@ -64,6 +66,8 @@ func NewHostAt(root string) *Host {
 		pci:     map[string]*pciNode{},
 		groups:  map[int]bool{},
 		drivers: map[string]bool{},
+
+		mdevTypes: map[string]*mdevTypeNode{},
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 // writeCEL prints, one per line, the CEL selector of each device under
 // hostdev's DRA driver.
 func writeCEL(w io.Writer, items []hypervisor.Resolved, all []discover.Device) error {
+	if err := draPublished(items); err != nil {
+		return err
+	}
 	for _, it := range items {
 		if _, err := fmt.Fprintln(w, draattr.Selector(it.Device, all)); err != nil {
 			return err
@@ -28,6 +31,9 @@ func writeCEL(w io.Writer, items []hypervisor.Resolved, all []discover.Device) e
 // quoting, all ASCII-printable or escaped), so the YAML needs no quoting
 // beyond the block scalar the expression sits in.
 func writeClaim(w io.Writer, items []hypervisor.Resolved, all []discover.Device) error {
+	if err := draPublished(items); err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString("apiVersion: resource.k8s.io/v1\nkind: ResourceClaimTemplate\nmetadata:\n")
 	fmt.Fprintf(&b, "  name: %s\n", claimName(items))
@@ -44,6 +50,18 @@ func writeClaim(w io.Writer, items []hypervisor.Resolved, all []discover.Device)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// draPublished refuses the devices hostdev-dra does not publish:
+// mediated device instances.
+func draPublished(items []hypervisor.Resolved) error {
+	for _, it := range items {
+		if it.Device.USB == nil && it.Device.PCI == nil {
+			return fmt.Errorf("%s: hostdev-dra publishes USB devices and PCI functions only, not mediated devices; "+
+				"a Kubernetes claim cannot name it", text(it.Device.Name))
+		}
+	}
+	return nil
 }
 
 // requestName names a device's request: usb-0483-2016, pci-10de-2684,

@@ -32,7 +32,7 @@ type scanFlags struct {
 
 func (f *scanFlags) register(c *cobra.Command) {
 	f.registerRoot(c)
-	c.Flags().StringVar(&f.bus, "bus", "", "only this bus: usb or pci")
+	c.Flags().StringVar(&f.bus, "bus", "", "only this bus: usb, pci or mdev (mediated device instances)")
 }
 
 // registerRoot registers the flags but --bus, for a command that needs
@@ -47,16 +47,16 @@ func (f *scanFlags) registerRoot(c *cobra.Command) {
 func (f *scanFlags) options(c *cobra.Command, e *env) (opts discover.Options, cleanup func(), err error) {
 	opts = discover.Options{Numeric: f.numeric, Logger: e.logger}
 	switch f.bus {
-	case "usb", "pci":
+	case "usb", "pci", "mdev":
 		opts.Buses = []discover.Bus{discover.Bus(f.bus)}
 	case "":
 		// Unset means every bus; --bus= typed out is more likely a script
 		// whose variable came out empty than a wish for every bus.
 		if c.Flags().Changed("bus") {
-			return opts, nil, usageError{errors.New(`--bus "": want usb or pci`)}
+			return opts, nil, usageError{errors.New(`--bus "": want usb, pci or mdev`)}
 		}
 	default:
-		return opts, nil, usageError{fmt.Errorf("--bus %q: want usb or pci", f.bus)}
+		return opts, nil, usageError{fmt.Errorf("--bus %q: want usb, pci or mdev", f.bus)}
 	}
 	if opts.USBBackend, err = f.usbBackendFor(c); err != nil {
 		return opts, nil, err
@@ -144,9 +144,12 @@ func listCommand(e *env) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "list [SELECTOR...]",
-		Short: "List USB devices and PCI functions",
+		Short: "List USB devices, PCI functions and mediated devices",
 		Long: `List every USB device and PCI function, one line each: USB devices by bus
-and port path, then PCI functions by address. Warnings about devices that
+and port path, then PCI functions by address, then mediated device (mdev)
+instances by UUID. A PCI function that is an mdev parent shows the types it
+offers as mdev_types=TYPE:LEFT,..., LEFT being how many more instances of
+the type it can make (available_instances). Warnings about devices that
 could not be fully read go to stderr; the devices are still listed.
 With selectors, only the devices matching at least one of them are listed.
 
@@ -411,8 +414,40 @@ func textLine(d discover.Device) string {
 		if len(p.VirtFns) > 0 {
 			b.WriteString(" virtfns=" + values(p.VirtFns))
 		}
+		if len(p.MdevTypes) > 0 {
+			b.WriteString(" mdev_types=" + mdevTypesText(p.MdevTypes))
+		}
+	case d.Mdev != nil:
+		m := d.Mdev
+		fmt.Fprintf(&b, "mdev %s type=%s", text(d.Name), value(m.Type.ID))
+		if m.Type.Name != "" && m.Type.Name != m.Type.ID {
+			b.WriteString(" " + value(m.Type.Name))
+		}
+		if d.Parent != "" {
+			b.WriteString(" parent=" + value(d.Parent))
+		}
+		if m.Driver != "" {
+			b.WriteString(" driver=" + value(m.Driver))
+		}
+		if m.IOMMUGroup != nil {
+			b.WriteString(" iommu_group=" + strconv.Itoa(*m.IOMMUGroup))
+		}
 	}
 	return b.String()
+}
+
+// mdevTypesText is a parent's types as TYPE:LEFT,...; LEFT is ? when
+// available_instances could not be read.
+func mdevTypesText(ts []discover.MdevType) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		left := "?"
+		if t.AvailableInstances != nil {
+			left = strconv.Itoa(*t.AvailableInstances)
+		}
+		parts[i] = t.ID + ":" + left
+	}
+	return values(parts)
 }
 
 // usbDescription prefers the strings the device gives about itself, which

@@ -277,6 +277,11 @@ any other error.`,
 					case ref.Unmanaged():
 						v = readiness.UnmanagedHostdev(v)
 					}
+					// A parent asked for an instance of a type is judged
+					// for that, not for being given whole.
+					if typ, ok := ref.Selector.Exact(match.KeyMdevType); ok && d.PCI != nil {
+						v = readiness.MdevTypeVerdict(v, typ)
+					}
 					out = append(out, result{ref.Selector.String(), v})
 					names, vm, at = append(names, d.Name), append(vm, vmOf(ref)), append(at, refPlace(ref))
 				}
