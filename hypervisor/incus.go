@@ -430,7 +430,8 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 			if cfg["mdev"] == "" {
 				return fail("gputype=mdev needs mdev=TYPE (the mediated device type, as mdev_supported_types names it)")
 			}
-			dev.unsupported = unsupportedf(DialectIncus, line, text, "mdev: not yet: hostdev does not resolve mediated devices (gputype=mdev mdev=%s) yet", quote.Text(cfg["mdev"]))
+			// The card that offers the type: Incus makes the instance on it.
+			terms = append(terms, match.Term{Key: match.KeyMdevType, Values: []string{cfg["mdev"]}})
 		case gputype != "physical":
 			dev.unsupported = unsupportedf(DialectIncus, line, text, "gputype=%s: hostdev resolves gputype=physical and gputype=mdev only", quote.Text(gputype))
 		case cfg["id"] != "":
@@ -521,7 +522,7 @@ func (c *incusDevice) resolve(r Ref, devs []discover.Device) ([]discover.Device,
 	}
 	card := found[0]
 	g := card.PCI.IOMMUGroup
-	if g == nil {
+	if g == nil || c.cfg["gputype"] == "mdev" { // an instance is made on the card: nothing else goes
 		return found, nil, nil
 	}
 	a := address(card)
@@ -562,6 +563,11 @@ func (c *incusDevice) matches(d discover.Device) bool {
 		a := ""
 		if c.cfg["pci"] != "" {
 			a, _ = incusAddress("pci", c.cfg["pci"])
+		}
+		if c.cfg["gputype"] == "mdev" {
+			if _, ok := d.PCI.OffersMdevType(c.cfg["mdev"]); !ok {
+				return false
+			}
 		}
 		return set("vendorid", d.VendorID.String()) && set("productid", d.ProductID.String()) && (a == "" || d.PCI.Address.String() == a)
 	}

@@ -134,8 +134,6 @@ func TestIncusNearMiss(t *testing.T) {
 func TestIncusUnsupported(t *testing.T) {
 	devs := both(t)
 	for _, tc := range []struct{ in, want string }{
-		{"incus config device add vm g gpu gputype=mdev mdev=nvidia-63 pci=0000:01:00.0",
-			`Incus "incus config device add vm g gpu gputype=mdev mdev=nvidia-63 pci=0000:01:00.0": mdev: not yet: hostdev does not resolve mediated devices (gputype=mdev mdev=nvidia-63) yet`},
 		{"incus config device add vm g gpu gputype=sriov pci=0000:01:00.0",
 			`Incus "incus config device add vm g gpu gputype=sriov pci=0000:01:00.0": gputype=sriov: hostdev resolves gputype=physical and gputype=mdev only`},
 		{"incus config device add vm g gpu id=1",

@@ -288,3 +288,49 @@ func TestMdevLibvirtSchema(t *testing.T) {
 		t.Errorf("virt-xml-validate accepted model='vfio-xyz'; the check proves nothing")
 	}
 }
+
+// Proxmox's hostpci mdev=TYPE and Incus's gpu gputype=mdev name the card
+// an instance is made on: they resolve to the function that offers the
+// type (and, for Incus, to it alone: no audio function goes with an
+// instance), MDevType says the type for check, and a type nothing offers
+// is an error that says what is offered.
+func TestMdevConfigDialects(t *testing.T) {
+	devs := mdevScan(t)
+	for _, tt := range []struct {
+		in, want string
+	}{
+		{"hostpci0: 00:02.0,mdev=i915-GVTg_V5_4", "0000:00:02.0"},
+		{"hostpci0: 00:02,mdev=i915-GVTg_V5_4,pcie=1", "0000:00:02.0"},
+		{"incus config device add vm g gpu gputype=mdev mdev=i915-GVTg_V5_4 pci=0000:00:02.0", "0000:00:02.0"},
+		{"incus config device add vm g gpu gputype=mdev mdev=i915-GVTg_V5_4", "0000:00:02.0"},
+		{"incus config device add vm g gpu gputype=mdev mdev=i915-GVTg_V5_4 vendorid=8086", "0000:00:02.0"},
+	} {
+		refs, err := ParseSelector(tt.in)
+		if err != nil || len(refs) != 1 {
+			t.Fatalf("%s: %d refs, %v", tt.in, len(refs), err)
+		}
+		if got := refs[0].MDevType(); got != "i915-GVTg_V5_4" {
+			t.Errorf("%s: MDevType %q", tt.in, got)
+		}
+		got, _, err := refs[0].Resolve(devs)
+		if err != nil || len(got) != 1 || got[0].Name != tt.want {
+			t.Errorf("%s: resolves to %v, %v; want %s alone", tt.in, names(got), err, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		in, want string
+	}{
+		{"hostpci0: 00:02.0,mdev=i915-GVTg_V5_8",
+			`line 1: Proxmox "hostpci0: 00:02.0,mdev=i915-GVTg_V5_8": mdev=i915-GVTg_V5_8: 0000:00:02.0 offers only i915-GVTg_V5_4; Proxmox cannot make the instance`},
+		{"incus config device add vm g gpu gputype=mdev mdev=i915-GVTg_V5_8 pci=0000:00:02.0",
+			"no device matches bus=pci,class=03,address=0000:00:02.0,mdev-type=i915-GVTg_V5_8; nearest: 0000:00:02.0 (8086:3e92) offers mdev-type i915-GVTg_V5_4"},
+	} {
+		refs, err := ParseSelector(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := refs[0].Resolve(devs); err == nil || err.Error() != tt.want {
+			t.Errorf("%s:\n got %v\nwant %s", tt.in, err, tt.want)
+		}
+	}
+}

@@ -583,12 +583,48 @@ func pvePCIAddress(id string) (string, bool, error) {
 }
 
 // MDevType is the mediated device type a reference asks to be created on
-// the device it names (Proxmox's hostpci mdev=TYPE), or "".
+// the device it names (Proxmox's hostpci mdev=TYPE, Incus's gpu
+// gputype=mdev mdev=TYPE, a selector's exact mdev-type= on a PCI
+// function), or "".
 func (r Ref) MDevType() string {
-	if r.pve == nil {
-		return ""
+	if r.pve != nil {
+		return r.pve.mdev
 	}
-	return r.pve.mdev
+	if r.incus != nil && r.incus.cfg["gputype"] == "mdev" {
+		return r.incus.cfg["mdev"]
+	}
+	t, _ := r.Selector.Exact(match.KeyMdevType)
+	return t
+}
+
+// mdevParents keeps, of the functions a hostpci line with mdev=TYPE
+// names, those that offer TYPE: Proxmox makes an instance on one of them
+// when the VM starts. None is an error that says what they offer.
+func (r Ref) mdevParents(ds []discover.Device) ([]discover.Device, error) {
+	typ := r.pve.mdev
+	var out []discover.Device
+	var offered, parents []string
+	for _, d := range ds {
+		parents = append(parents, d.Name)
+		if _, ok := d.PCI.OffersMdevType(typ); ok {
+			out = append(out, d)
+		}
+		for _, t := range d.PCI.MdevTypes {
+			offered = append(offered, quote.Text(t.ID))
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	what := "no mediated device type at all (no driver made it an mdev parent)"
+	if len(offered) > 0 {
+		what = "only " + strings.Join(offered, ", ")
+	}
+	offer := "offers"
+	if len(parents) > 1 {
+		offer = "offer"
+	}
+	return nil, errorf(DialectProxmox, r.Line, r.Text, "mdev=%s: %s %s %s; Proxmox cannot make the instance", quote.Text(typ), strings.Join(parents, ", "), offer, what)
 }
 
 // ParseProxmoxArgs reads the options of a qm set or qm create command
@@ -618,7 +654,7 @@ func (r Ref) resolveProxmox(devs []discover.Device) ([]discover.Device, *match.M
 		}
 		ds, err := r.resolvePCI(devs, used)
 		if err == nil && p.mdev != "" {
-			return nil, nil, unsupportedf(DialectProxmox, r.Line, r.Text, "mdev=%s: mdev: not yet: hostdev does not resolve mediated devices yet (the parent is %s)", quote.Text(p.mdev), ds[0].Name)
+			ds, err = r.mdevParents(ds)
 		}
 		return ds, nil, err
 	}

@@ -225,7 +225,7 @@ func TestProxmoxResolveErrors(t *testing.T) {
 		{"usb0: host=1a86:7523", "2 devices match 1a86:7523; add port=1.1.1 or port=1.1.3\nhint: Proxmox cannot select by serial; to pick one by its port, write host=1-1.1.1 or host=1-1.1.3"},
 		{"usb0: host=1-1.1", `no device matches bus=usb,port=1-1.1; nearest: 1-1.1 (05e3:0610) is a hub; QEMU's usb-host never takes a hub`},
 		{"hostpci0: 01:00.0\nhostpci1: 01:00", `line 2: Proxmox "hostpci1: 01:00": 0000:01:00.0 is already passed through by hostpci0; Proxmox refuses to start the VM (assigned more than once)`},
-		{"hostpci0: 01:00,mdev=nvidia-35", `line 1: Proxmox "hostpci0: 01:00,mdev=nvidia-35": mdev=nvidia-35: mdev: not yet: hostdev does not resolve mediated devices yet (the parent is 0000:01:00.0)`},
+		{"hostpci0: 01:00,mdev=nvidia-35", `line 1: Proxmox "hostpci0: 01:00,mdev=nvidia-35": mdev=nvidia-35: 0000:01:00.0, 0000:01:00.1 offer no mediated device type at all (no driver made it an mdev parent); Proxmox cannot make the instance`},
 		{"hostpci0: mapping=gpu-moved", `line 1: Proxmox "hostpci0: mapping=gpu-moved": mapping gpu-moved, pci.cfg line 12 (node pve1): 0000:01:00.0 is in IOMMU group 2, the map entry says iommugroup=3; the groups changed (a new kernel, BIOS or card), and Proxmox refuses to start the VM`},
 		{"hostpci0: mapping=nic-changed", `line 1: Proxmox "hostpci0: mapping=nic-changed": mapping nic-changed, pci.cfg line 15 (node pve1): 0000:02:10.0 is 8086:1520, the map entry says id=8086:1521; the hardware changed, and Proxmox refuses to start the VM`},
 		{"hostpci0: mapping=no-subsystem", `line 1: Proxmox "hostpci0: mapping=no-subsystem": mapping no-subsystem, pci.cfg line 18 (node pve1): 0000:02:10.0 has subsystem-id 8086:0001, the map entry names none; Proxmox refuses such an entry: add subsystem-id=8086:0001`},
@@ -434,7 +434,8 @@ func TestProxmoxSniff(t *testing.T) {
 	}
 }
 
-// TestProxmoxMDevType: mdev= is kept in the reference.
+// TestProxmoxMDevType: mdev= is kept in the reference, and resolves to
+// the function that offers the type (TestMdevConfigDialects has more).
 func TestProxmoxMDevType(t *testing.T) {
 	refs, _, err := Refs([]byte("hostpci0: 00:02.0,mdev=i915-GVTg_V5_4\nhostpci1: 01:00\n"))
 	if err != nil {
@@ -444,8 +445,9 @@ func TestProxmoxMDevType(t *testing.T) {
 		t.Errorf("MDevType: %q", got)
 	}
 	_, _, err = refs[0].Resolve(both(t))
-	if !errors.Is(err, errors.ErrUnsupported) {
-		t.Errorf("resolve of an mdev: %v, want ErrUnsupported", err)
+	want := `line 1: Proxmox "hostpci0: 00:02.0,mdev=i915-GVTg_V5_4": mdev=i915-GVTg_V5_4: 0000:00:02.0 offers no mediated device type at all (no driver made it an mdev parent); Proxmox cannot make the instance`
+	if err == nil || err.Error() != want {
+		t.Errorf("resolve of an mdev on a GPU that offers none:\n got %v\nwant %s", err, want)
 	}
 }
 

@@ -107,7 +107,7 @@ func TestCheckFileSkipped(t *testing.T) {
 		t.Fatalf("exit %d; stderr %q", code, errs)
 	}
 	wantErr := "warning: " + domain + ":3: libvirt: <hostdev mode='subsystem' type='scsi'> names a host SCSI device, " +
-		"not a USB device or PCI function: hostdev neither resolves nor checks it\n"
+		"not a USB device, PCI function or mediated device: hostdev neither resolves nor checks it\n"
 	if !strings.HasPrefix(errs, wantErr) {
 		t.Errorf("stderr:\n got %q\nwant it to start %q", errs, wantErr)
 	}

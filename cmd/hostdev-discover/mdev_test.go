@@ -41,6 +41,9 @@ func TestMdevCommands(t *testing.T) {
   <hostdev mode='subsystem' type='mdev' model='vfio-pci'><source><address uuid='`+gvtUUID+`'/></source></hostdev>
 </devices></domain>
 `)
+	// Proxmox and Incus make an instance of a type on the card they name.
+	pve := writeFile(t, "100.conf", "hostpci0: 00:02.0,mdev=i915-GVTg_V5_4,pcie=1\n")
+	incus := writeFile(t, "vgpu.sh", "incus config device add vm vgpu gpu gputype=mdev mdev=i915-GVTg_V5_8\n")
 	var b strings.Builder
 	for _, args := range [][]string{
 		{"list"},
@@ -58,15 +61,18 @@ func TestMdevCommands(t *testing.T) {
 		{"nfd", "vgpu=bus=mdev", "gvt=mdev-type=i915-*"},
 		{"resolve", "--format", "claim", "uuid=" + gvtUUID},
 		{"fill", dom},
+		{"resolve", "-f", pve},
+		{"check", "-f", pve},
+		{"check", "-f", incus},
 	} {
 		args = append(args, "-n", "--root", root)
 		code, out, errs := hostdev(t, args...)
 		shown := strings.ReplaceAll(strings.Join(args, " "), root, "ROOT")
-		shown = strings.ReplaceAll(shown, dom, "domain.xml")
+		shown = strings.NewReplacer(dom, "domain.xml", pve, "100.conf", incus, "vgpu.sh").Replace(shown)
 		b.WriteString("$ hostdev-discover " + shown + "\n")
 		b.WriteString(out)
 		if errs != "" {
-			b.WriteString("stderr: " + strings.ReplaceAll(errs, dom, "domain.xml"))
+			b.WriteString("stderr: " + strings.NewReplacer(dom, "domain.xml", pve, "100.conf", incus, "vgpu.sh").Replace(errs))
 		}
 		b.WriteString("exit " + string(rune('0'+code)) + "\n\n")
 	}

@@ -279,7 +279,7 @@ any other error.`,
 					}
 					// A parent asked for an instance of a type is judged
 					// for that, not for being given whole.
-					if typ, ok := ref.Selector.Exact(match.KeyMdevType); ok && d.PCI != nil {
+					if typ := ref.MDevType(); typ != "" && d.PCI != nil {
 						v = readiness.MdevTypeVerdict(v, typ)
 					}
 					out = append(out, result{ref.Selector.String(), v})
