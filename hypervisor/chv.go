@@ -411,3 +411,24 @@ func shellWordLines(s string) ([]string, []int, error) {
 	}
 	return words, lines, nil
 }
+
+// Args reads a command line given as the shell split it (the words after
+// -- on hostdev-discover's command line): cloud-hypervisor's or crosvm's,
+// whose --device path= and --vfio QEMU's reader would take for QEMU's own
+// --device, or else QEMU's (QEMUArgs).
+func Args(args []string) ([]Ref, error) {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = quote.Shell(a)
+	}
+	line := []byte(strings.Join(quoted, " "))
+	switch d := otherSniff(line); d {
+	case DialectCloudHypervisor, DialectCrosvm:
+		refs, err := otherRefs(d, line)
+		for i := range refs {
+			refs[i].Line = 0 // given as words, not as a document
+		}
+		return refs, atLine(err, 0)
+	}
+	return QEMUArgs(args)
+}

@@ -369,3 +369,25 @@ func TestSniffOthers(t *testing.T) {
 		}
 	}
 }
+
+// TestArgs: words after -- are cloud-hypervisor's or crosvm's when they
+// say so (QEMU's reader would take --device path= for QEMU's --device),
+// and QEMU's otherwise.
+func TestArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want Dialect
+		sel  string
+	}{
+		{[]string{"--device", "path=/sys/bus/pci/devices/0000:01:00.0/,iommu=on"}, DialectCloudHypervisor, "bus=pci,address=0000:01:00.0"},
+		{[]string{"cloud-hypervisor", "--kernel", "vmlinux", "--device", "path=/sys/bus/pci/devices/0000:01:00.0/"}, DialectCloudHypervisor, "bus=pci,address=0000:01:00.0"},
+		{[]string{"crosvm", "run", "--vfio", "/sys/bus/pci/devices/0000:01:00.0,iommu=viommu"}, DialectCrosvm, "bus=pci,address=0000:01:00.0"},
+		{[]string{"-device", "usb-host,hostbus=1,hostaddr=4"}, DialectQEMU, "bus=usb,busnum=1,devnum=4"},
+		{[]string{"--device", "vfio-pci,host=01:00.0"}, DialectQEMU, "bus=pci,address=0000:01:00.0"},
+	} {
+		refs, err := Args(tc.args)
+		if err != nil || len(refs) != 1 || refs[0].Dialect != tc.want || refs[0].Line != 0 || refs[0].Selector.String() != tc.sel {
+			t.Errorf("Args(%q): %+v, %v; want one %s reference %s", tc.args, refs, err, tc.want, tc.sel)
+		}
+	}
+}

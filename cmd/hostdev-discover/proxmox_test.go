@@ -1,39 +1,12 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/hostdev/hostdev/internal/testenv"
 )
-
-// The README's Proxmox VE examples resolve, each given as one argument.
-func TestProxmoxREADME(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var row string
-	for line := range strings.SplitSeq(string(readme), "\n") {
-		if strings.HasPrefix(line, "| Proxmox VE |") {
-			row = line
-		}
-	}
-	examples := regexp.MustCompile("`([^`]+)`").FindAllStringSubmatch(row, -1)
-	if len(examples) < 4 {
-		t.Fatalf("README's Proxmox VE row: %q", row)
-	}
-	root := smallHost(t)
-	for _, ex := range examples {
-		code, out, errs := hostdev(t, "resolve", "-n", "--root", root, ex[1])
-		if code != 0 || out == "" {
-			t.Errorf("resolve %q: exit %d\n%s%s", ex[1], code, out, errs)
-		}
-	}
-}
 
 const pveVM = `#a VM%3A passthrough
 boot: order=scsi0

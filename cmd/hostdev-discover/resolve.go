@@ -55,7 +55,7 @@ func parseSelectors(w io.Writer, args, files []string) ([]named, error) {
 		}
 	}
 	if qemu < len(args) {
-		rs, err := hypervisor.QEMUArgs(args[qemu:])
+		rs, err := hypervisor.Args(args[qemu:])
 		if err != nil {
 			return nil, usageError{err}
 		}
