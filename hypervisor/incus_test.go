@@ -377,17 +377,26 @@ func TestArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want Dialect
-		sel  string
+		addr string // the PCI address or USB bus and device number it names
 	}{
-		{[]string{"--device", "path=/sys/bus/pci/devices/0000:01:00.0/,iommu=on"}, DialectCloudHypervisor, "bus=pci,address=0000:01:00.0"},
-		{[]string{"cloud-hypervisor", "--kernel", "vmlinux", "--device", "path=/sys/bus/pci/devices/0000:01:00.0/"}, DialectCloudHypervisor, "bus=pci,address=0000:01:00.0"},
-		{[]string{"crosvm", "run", "--vfio", "/sys/bus/pci/devices/0000:01:00.0,iommu=viommu"}, DialectCrosvm, "bus=pci,address=0000:01:00.0"},
-		{[]string{"-device", "usb-host,hostbus=1,hostaddr=4"}, DialectQEMU, "bus=usb,busnum=1,devnum=4"},
-		{[]string{"--device", "vfio-pci,host=01:00.0"}, DialectQEMU, "bus=pci,address=0000:01:00.0"},
+		{[]string{"--device", "path=/sys/bus/pci/devices/0000:01:00.0/,iommu=on"}, DialectCloudHypervisor, "0000:01:00.0"},
+		{[]string{"cloud-hypervisor", "--kernel", "vmlinux", "--device", "path=/sys/bus/pci/devices/0000:01:00.0/"}, DialectCloudHypervisor, "0000:01:00.0"},
+		{[]string{"crosvm", "run", "--vfio", "/sys/bus/pci/devices/0000:01:00.0,iommu=viommu"}, DialectCrosvm, "0000:01:00.0"},
+		{[]string{"-device", "usb-host,hostbus=1,hostaddr=4"}, DialectQEMU, "1.4"},
+		{[]string{"--device", "vfio-pci,host=01:00.0"}, DialectQEMU, "0000:01:00.0"},
 	} {
 		refs, err := Args(tc.args)
-		if err != nil || len(refs) != 1 || refs[0].Dialect != tc.want || refs[0].Line != 0 || refs[0].Selector.String() != tc.sel {
-			t.Errorf("Args(%q): %+v, %v; want one %s reference %s", tc.args, refs, err, tc.want, tc.sel)
+		if err != nil || len(refs) != 1 || refs[0].Dialect != tc.want || refs[0].Line != 0 {
+			t.Errorf("Args(%q): %+v, %v; want one %s reference", tc.args, refs, err, tc.want)
+			continue
+		}
+		got, _ := refs[0].Selector.Exact(match.KeyAddress)
+		if b, ok := refs[0].Selector.Exact(match.KeyBusnum); ok {
+			d, _ := refs[0].Selector.Exact(match.KeyDevnum)
+			got = b + "." + d
+		}
+		if got != tc.addr {
+			t.Errorf("Args(%q) names %s (%s), want %s", tc.args, got, refs[0].Selector, tc.addr)
 		}
 	}
 }
