@@ -344,7 +344,11 @@ func devnodeRef(w string) (Ref, error) {
 func otherRefs(d Dialect, doc []byte) ([]Ref, error) {
 	switch d {
 	case DialectIncus:
-		return incusRefs(doc)
+		refs, skipped, err := incusRefs(doc)
+		if err == nil && len(refs) == 0 && len(skipped) > 0 {
+			return nil, skipped[0] // alone, what it names is the error
+		}
+		return refs, err
 	case DialectDevnode:
 		return devnodeRefs(string(doc))
 	}

@@ -86,21 +86,41 @@ func looksIncus(doc []byte) bool {
 }
 
 // incusRefs reads the devices an Incus document names: the device add
-// commands in it if it has any, else the devices: maps of its YAML. Other
-// device types (disk, nic, proxy, unix-char, ...) are passed over.
-func incusRefs(doc []byte) ([]Ref, error) {
+// commands in it if it has any, else the devices: maps of its YAML.
+// skipped holds the devices that name a host device hostdev does not
+// resolve (incusSkipped); other device types (disk, proxy, a bridged nic,
+// ...) are passed over.
+func incusRefs(doc []byte) (refs []Ref, skipped []*Error, err error) {
+	skip := func(e *Error) { skipped = append(skipped, e) }
 	if incusCLI.Match(doc) {
-		return incusCLIRefs(string(doc))
+		refs, err = incusCLIRefs(string(doc), skip)
+	} else {
+		refs, err = incusYAMLRefs(doc, skip)
 	}
-	return incusYAMLRefs(doc)
+	return refs, skipped, err
+}
+
+// incusSkipped says why a device of an Incus config that names a host
+// device is not one hostdev resolves, or "" for a type that names none.
+func incusSkipped(typ string, cfg map[string]string) string {
+	switch {
+	case typ == "nic" && (cfg["nictype"] == "physical" || cfg["nictype"] == "sriov"):
+		return fmt.Sprintf("a nic of nictype=%s takes the host network interface %s (or, for sriov, a VF Incus picks from it), which hostdev does not resolve; name the function with a pci device (pci address=...)",
+			quote.Text(cfg["nictype"]), quote.Text(cfg["parent"]))
+	case typ == "infiniband":
+		return "an infiniband device takes a host InfiniBand interface (or a VF of it), which hostdev does not resolve; name the function with a pci device (pci address=...)"
+	case typ == "unix-char" || typ == "unix-block" || typ == "unix-hotplug":
+		return fmt.Sprintf("a %s device gives a container host device nodes, which hostdev does not resolve", typ)
+	}
+	return ""
 }
 
 // incusCLIRefs reads every `incus|lxc config|profile device add` in a
 // shell script or a pasted command line.
-func incusCLIRefs(doc string) ([]Ref, error) {
+func incusCLIRefs(doc string, skip func(*Error)) ([]Ref, error) {
 	var refs []Ref
 	for _, c := range shellCommands(doc) {
-		rs, err := incusCommandRefs(c.text, c.line)
+		rs, err := incusCommandRefs(c.text, c.line, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +197,7 @@ func shellCommands(s string) []shellCommand {
 
 // incusCommandRefs reads the device add commands on one command line,
 // which starts on line first.
-func incusCommandRefs(cmd string, first int) ([]Ref, error) {
+func incusCommandRefs(cmd string, first int, skip func(*Error)) ([]Ref, error) {
 	words, lines, err := shellWordLines(cmd)
 	if err != nil {
 		if e := (*Error)(nil); errors.As(err, &e) {
@@ -232,7 +252,7 @@ func incusCommandRefs(cmd string, first int) ([]Ref, error) {
 		if len(pos) < 3 {
 			return nil, errorf(DialectIncus, line, text, "wants INSTANCE NAME TYPE [KEY=VALUE...] after \"device add\"")
 		}
-		r, ok, err := incusRef(pos[1], pos[2], cfg, keys, text, line)
+		r, ok, err := incusRef(pos[1], pos[2], cfg, keys, text, line, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +265,7 @@ func incusCommandRefs(cmd string, first int) ([]Ref, error) {
 
 // incusYAMLRefs reads every devices: map in a YAML document (an instance's
 // or a profile's config, or a preseed's profiles), in document order.
-func incusYAMLRefs(doc []byte) ([]Ref, error) {
+func incusYAMLRefs(doc []byte, skip func(*Error)) ([]Ref, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, wrapf(err, DialectIncus, yamlLine(err), "", "not YAML: %v", err)
@@ -267,7 +287,7 @@ func incusYAMLRefs(doc []byte) ([]Ref, error) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "devices" && v.Kind == yaml.MappingNode {
-				rs, err := incusYAMLDevices(v)
+				rs, err := incusYAMLDevices(v, skip)
 				if err != nil {
 					return err
 				}
@@ -298,7 +318,7 @@ func yamlLine(err error) int {
 	return n
 }
 
-func incusYAMLDevices(m *yaml.Node) ([]Ref, error) {
+func incusYAMLDevices(m *yaml.Node, skip func(*Error)) ([]Ref, error) {
 	var refs []Ref
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
@@ -319,7 +339,7 @@ func incusYAMLDevices(m *yaml.Node) ([]Ref, error) {
 			// string, keeping the text.
 			cfg[kk.Value] = vv.Value
 		}
-		r, ok, err := incusRef(k.Value, cfg["type"], cfg, keys, k.Value, k.Line)
+		r, ok, err := incusRef(k.Value, cfg["type"], cfg, keys, k.Value, k.Line, skip)
 		if err != nil {
 			return nil, err
 		}
@@ -332,8 +352,9 @@ func incusYAMLDevices(m *yaml.Node) ([]Ref, error) {
 
 // incusRef checks one device's settings the way Incus does, and builds
 // the Ref; ok is false for a device type that names no host USB or PCI
-// device.
-func incusRef(name, typ string, cfg map[string]string, keys []string, text string, line int) (Ref, bool, error) {
+// device, and skip is told of one that names a host device hostdev does
+// not resolve.
+func incusRef(name, typ string, cfg map[string]string, keys []string, text string, line int, skip func(*Error)) (Ref, bool, error) {
 	fail := func(format string, args ...any) (Ref, bool, error) {
 		return Ref{}, false, errorf(DialectIncus, line, text, format, args...)
 	}
@@ -438,6 +459,9 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 			dev.unsupported = unsupportedf(DialectIncus, line, text, "id=%s picks a card by its DRM card number, which hostdev does not read; name it with pci=ADDRESS", quote.Text(cfg["id"]))
 		}
 	default:
+		if why := incusSkipped(typ, cfg); why != "" {
+			skip(unsupportedf(DialectIncus, line, text, "%s", why))
+		}
 		return Ref{}, false, nil
 	}
 	sel, err := match.New(terms...)

@@ -224,11 +224,16 @@ func FuzzIncus(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		refs, err := incusRefs(doc)
+		refs, skipped, err := incusRefs(doc)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Dialect != DialectIncus {
 				t.Fatalf("incusRefs(%q): error %#v is not an Incus *Error", doc, err)
+			}
+		}
+		for _, e := range skipped {
+			if e.Dialect != DialectIncus || !errors.Is(e, errors.ErrUnsupported) {
+				t.Fatalf("incusRefs(%q): skipped %#v is not an Incus ErrUnsupported", doc, e)
 			}
 		}
 		devs := fuzzDevices()
@@ -398,5 +403,51 @@ func TestArgs(t *testing.T) {
 		if got != tc.addr {
 			t.Errorf("Args(%q) names %s (%s), want %s", tc.args, got, refs[0].Selector, tc.addr)
 		}
+	}
+}
+
+// TestIncusSkipped: a device that gives the instance a host device hostdev
+// does not resolve (a physical or SR-IOV nic, infiniband, unix device
+// nodes) is a warning with its line, never passed over in silence, and the
+// other devices are still read; alone, it is the error.
+func TestIncusSkipped(t *testing.T) {
+	doc := `devices:
+  eth1:
+    type: nic
+    nictype: sriov
+    parent: enp1s0f0
+  key:
+    type: usb
+    vendorid: "1050"
+  ib0:
+    type: infiniband
+    nictype: physical
+    parent: ib0
+  cams:
+    type: unix-hotplug
+    vendorid: "046d"
+  eth0:
+    type: nic
+    network: incusbr0
+`
+	rd, err := Read([]byte(doc))
+	if err != nil || rd.Dialect != DialectIncus || len(rd.Refs) != 1 || rd.Refs[0].Line != 6 {
+		t.Fatalf("Read: %+v, %v; want the usb device at line 6", rd, err)
+	}
+	want := []string{
+		`line 2: Incus "eth1": a nic of nictype=sriov takes the host network interface enp1s0f0 (or, for sriov, a VF Incus picks from it), which hostdev does not resolve; name the function with a pci device (pci address=...)`,
+		`line 9: Incus "ib0": an infiniband device takes a host InfiniBand interface (or a VF of it), which hostdev does not resolve; name the function with a pci device (pci address=...)`,
+		`line 13: Incus "cams": a unix-hotplug device gives a container host device nodes, which hostdev does not resolve`,
+	}
+	var got []string
+	for _, e := range rd.Skipped {
+		got = append(got, e.Error())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("skipped (-want +got):\n%s", diff)
+	}
+	_, err = ParseSelector("incus config device add vm eth1 nic nictype=physical parent=enp2s0")
+	if err == nil || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "nictype=physical takes the host network interface enp2s0") {
+		t.Errorf("a physical nic alone: %v", err)
 	}
 }

@@ -321,6 +321,8 @@ func Read(doc []byte) (Document, error) {
 		refs, err = qemuDocRefs(doc)
 	case DialectProxmox:
 		refs, err = proxmoxRefs(doc)
+	case DialectIncus:
+		refs, skipped, err = incusRefs(doc)
 	default:
 		refs, err = otherRefs(d, doc)
 	}
