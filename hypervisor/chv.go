@@ -416,11 +416,36 @@ func shellWordLines(s string) ([]string, []int, error) {
 	return words, lines, nil
 }
 
+// ArgsStart is QEMUArgsStart for every command line Args reads: it also
+// stops at the programs of the other dialects' command lines (qm,
+// cloud-hypervisor, ch-remote, crosvm).
+func ArgsStart(args []string) int {
+	n := QEMUArgsStart(args)
+	for i, a := range args[:n] {
+		switch a {
+		case "qm", "cloud-hypervisor", "ch-remote", "crosvm":
+			return i
+		}
+	}
+	return n
+}
+
+// proxmoxOption is a qm set option that names a host device.
+var proxmoxOption = regexp.MustCompile(`^--?(?:usb|hostpci)[0-9]+$`)
+
 // Args reads a command line given as the shell split it (the words after
-// -- on hostdev-discover's command line): cloud-hypervisor's or crosvm's,
-// whose --device path= and --vfio QEMU's reader would take for QEMU's own
-// --device, or else QEMU's (QEMUArgs).
+// -- on hostdev-discover's command line): Proxmox's qm set options
+// (ParseProxmoxArgs), cloud-hypervisor's or crosvm's, whose --device path=
+// and --vfio QEMU's reader would take for QEMU's own --device, or else
+// QEMU's (QEMUArgs).
 func Args(args []string) ([]Ref, error) {
+	if len(args) > 0 && (args[0] == "qm" || proxmoxOption.MatchString(args[0])) {
+		refs, err := ParseProxmoxArgs(args)
+		for i := range refs {
+			refs[i].Line = 0
+		}
+		return refs, atLine(err, 0)
+	}
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = quote.Shell(a)

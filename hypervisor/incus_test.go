@@ -382,13 +382,15 @@ func TestArgs(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want Dialect
-		addr string // the PCI address or USB bus and device number it names
+		addr string // the PCI address, USB port, or USB bus and device number it names
 	}{
 		{[]string{"--device", "path=/sys/bus/pci/devices/0000:01:00.0/,iommu=on"}, DialectCloudHypervisor, "0000:01:00.0"},
 		{[]string{"cloud-hypervisor", "--kernel", "vmlinux", "--device", "path=/sys/bus/pci/devices/0000:01:00.0/"}, DialectCloudHypervisor, "0000:01:00.0"},
 		{[]string{"crosvm", "run", "--vfio", "/sys/bus/pci/devices/0000:01:00.0,iommu=viommu"}, DialectCrosvm, "0000:01:00.0"},
 		{[]string{"-device", "usb-host,hostbus=1,hostaddr=4"}, DialectQEMU, "1.4"},
 		{[]string{"--device", "vfio-pci,host=01:00.0"}, DialectQEMU, "0000:01:00.0"},
+		{[]string{"-usb0", "host=1-2"}, DialectProxmox, "1-2"},
+		{[]string{"qm", "set", "100", "--hostpci0", "01:00.0,pcie=1"}, DialectProxmox, "0000:01:00.0"},
 	} {
 		refs, err := Args(tc.args)
 		if err != nil || len(refs) != 1 || refs[0].Dialect != tc.want || refs[0].Line != 0 {
@@ -396,6 +398,9 @@ func TestArgs(t *testing.T) {
 			continue
 		}
 		got, _ := refs[0].Selector.Exact(match.KeyAddress)
+		if p, ok := refs[0].Selector.Exact(match.KeyPort); ok {
+			got = p
+		}
 		if b, ok := refs[0].Selector.Exact(match.KeyBusnum); ok {
 			d, _ := refs[0].Selector.Exact(match.KeyDevnum)
 			got = b + "." + d

@@ -44,7 +44,7 @@ type named struct {
 // passed over.
 func parseSelectors(w io.Writer, args, files []string) ([]named, error) {
 	var refs []named
-	qemu := hypervisor.QEMUArgsStart(args)
+	qemu := hypervisor.ArgsStart(args)
 	for _, a := range args[:qemu] {
 		rs, err := hypervisor.ParseSelector(a)
 		if err != nil {
