@@ -350,6 +350,28 @@ func incusYAMLDevices(m *yaml.Node, skip func(*Error)) ([]Ref, error) {
 	return refs, nil
 }
 
+// incusIDTerms are the terms of a device's vendorid and productid, which
+// Incus compares with sysfs as text: anything but 4 lower-case hex digits
+// never matches, and the error says what to write.
+func incusIDTerms(cfg map[string]string) ([]match.Term, error) {
+	var terms []match.Term
+	for _, k := range []string{"vendorid", "productid"} {
+		v := cfg[k]
+		if v == "" {
+			continue
+		}
+		if !incusHex4.MatchString(v) {
+			return nil, errors.New(incusIDAdvice(k, v))
+		}
+		key := match.KeyVendor
+		if k == "productid" {
+			key = match.KeyProduct
+		}
+		terms = append(terms, match.Term{Key: key, Values: []string{v}})
+	}
+	return terms, nil
+}
+
 // incusRef checks one device's settings the way Incus does, and builds
 // the Ref; ok is false for a device type that names no host USB or PCI
 // device, and skip is told of one that names a host device hostdev does
@@ -363,20 +385,11 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 	switch typ {
 	case "usb":
 		terms = append(terms, match.Term{Key: match.KeyBus, Values: []string{"usb"}})
-		for _, k := range []string{"vendorid", "productid"} {
-			v := cfg[k]
-			if v == "" {
-				continue
-			}
-			if !incusHex4.MatchString(v) {
-				return fail("%s", incusIDAdvice(k, v))
-			}
-			key := match.KeyVendor
-			if k == "productid" {
-				key = match.KeyProduct
-			}
-			terms = append(terms, match.Term{Key: key, Values: []string{v}})
+		ids, err := incusIDTerms(cfg)
+		if err != nil {
+			return fail("%s", err)
 		}
+		terms = append(terms, ids...)
 		for _, k := range []string{"busnum", "devnum"} {
 			v := cfg[k]
 			if v == "" {
@@ -432,20 +445,11 @@ func incusRef(name, typ string, cfg map[string]string, keys []string, text strin
 			}
 			terms = append(terms, match.Term{Key: match.KeyAddress, Values: []string{a}})
 		}
-		for _, k := range []string{"vendorid", "productid"} {
-			v := cfg[k]
-			if v == "" {
-				continue
-			}
-			if !incusHex4.MatchString(v) {
-				return fail("%s", incusIDAdvice(k, v))
-			}
-			key := match.KeyVendor
-			if k == "productid" {
-				key = match.KeyProduct
-			}
-			terms = append(terms, match.Term{Key: key, Values: []string{v}})
+		ids, err := incusIDTerms(cfg)
+		if err != nil {
+			return fail("%s", err)
 		}
+		terms = append(terms, ids...)
 		switch {
 		case gputype == "mdev":
 			if cfg["mdev"] == "" {
