@@ -53,7 +53,7 @@ func build(t *testing.T, root string) *topology.Tree {
 
 // exampleHost has a hub chain, an SR-IOV PF with two VFs behind a root
 // port, an Intel VMD domain, and the xHCI controller sysfstest adds for
-// the USB bus,, each laid out as the kernel lays it out.
+// the USB bus, each laid out as the kernel lays it out.
 func exampleHost(t *testing.T) *sysfstest.Host {
 	h := sysfstest.NewHost(t)
 	h.Plug(sysfstest.RootHub(1, "480"))
