@@ -169,3 +169,27 @@ func TestLimit(t *testing.T) {
 		t.Errorf("after Limit the tree has %d nodes, want 16", n)
 	}
 }
+
+// TestBuildMdev: instances hang under the PCI function that is their
+// parent, by UUID; those of a parent that is not a PCI function (the
+// mtty sample's) are top-level nodes of their own.
+func TestBuildMdev(t *testing.T) {
+	h := sysfstest.NewHost(t)
+	h.AddPCI(sysfstest.PCIFunction{Address: "0000:00:02.0", Vendor: 0x8086, Device: 0x3e92, Class: 0x030000, Driver: "i915", IOMMUGroup: new(0)})
+	h.AddMdevType(sysfstest.MdevType{Parent: "0000:00:02.0", ID: "i915-GVTg_V5_4", AvailableInstances: 2})
+	h.AddMdevType(sysfstest.MdevType{Parent: "sys/devices/virtual/mtty/mtty", ID: "mtty-2", AvailableInstances: 2})
+	h.AddMdev(sysfstest.Mdev{UUID: "f1d3c2b4-5e6f-4a7b-8c9d-0e1f2a3b4c5d", Parent: "0000:00:02.0", Type: "i915-GVTg_V5_4", IOMMUGroup: new(11)})
+	h.AddMdev(sysfstest.Mdev{UUID: "0a1b2c3d-0000-4000-8000-000000000001", Parent: "0000:00:02.0", Type: "i915-GVTg_V5_4", IOMMUGroup: new(10)})
+	h.AddMdev(sysfstest.Mdev{UUID: "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001", Parent: "sys/devices/virtual/mtty/mtty", Type: "mtty-2", IOMMUGroup: new(12)})
+	got := shape(build(t, h.Root()))
+	want := []string{
+		"0000:00 (root bus)",
+		"  0000:00:02.0",
+		"    0a1b2c3d-0000-4000-8000-000000000001",
+		"    f1d3c2b4-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+		"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tree (-want +got):\n%s", diff)
+	}
+}
