@@ -55,10 +55,9 @@ type Node struct {
 	// Port is a USB device's port number on its parent hub (the last part
 	// of its port path); 0 for a root hub and on other buses.
 	Port int
-	// Children are in port order (USB), address order (PCI; a root bus
-	// under a VMD endpoint comes after its functions' siblings, sorted by
-	// name), SR-IOV VFs in VF order after the PF's other children, and
-	// mediated devices by UUID.
+	// Children are USB devices in port order, or PCI functions in address
+	// order, then root buses (under a VMD endpoint), then mediated devices
+	// by UUID; under an SR-IOV PF its VFs come last, in VF order.
 	Children []*Node
 }
 
