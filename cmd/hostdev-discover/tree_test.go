@@ -138,6 +138,7 @@ func TestTreeFake(t *testing.T) {
 		{"sriov.txt", []string{"--root", sriovHost(t)}},
 		{"vmd.txt", []string{"--root", vmdHost(t)}},
 		{"hostile.txt", []string{"--root", hostileHost(t)}},
+		{"mdev.txt", []string{"--root", mdevHost(t)}},
 		{"small.txt", []string{"--root", small}},
 		{"small-ascii.txt", []string{"--ascii", "--root", small}},
 		{"small-bus-usb.txt", []string{"--bus", "usb", "--root", small}},
