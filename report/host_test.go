@@ -46,10 +46,18 @@ func fakeHost(t *testing.T) string {
 	return h.Root()
 }
 
-// assess scans root and judges every device, as the command does.
+// assess scans root, without names (they depend on the host's
+// databases), and judges every device, as the command does.
 func assess(t testing.TB, root string) *readiness.Report {
 	t.Helper()
-	res, err := discover.Scan(context.Background(), discover.Options{Root: root, Numeric: true})
+	return assessNames(t, root, false)
+}
+
+// assessNames is assess, with the names of the host's usb.ids and pci.ids
+// when names is true.
+func assessNames(t testing.TB, root string, names bool) *readiness.Report {
+	t.Helper()
+	res, err := discover.Scan(context.Background(), discover.Options{Root: root, Numeric: !names})
 	if err != nil {
 		t.Fatal(err)
 	}
