@@ -70,7 +70,7 @@ page from a snapshot. The file is created readable by its owner only
 			if err := writeAtomic(out, reportTemp, nil, 0, &page); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stderr, "wrote %d devices and %d IOMMU groups to %s\n", len(rep.Devices), len(rep.Groups), text(out))
+			fmt.Fprintf(e.stderr, "wrote %s\n", text(out))
 			return nil
 		},
 	}
