@@ -141,6 +141,7 @@ func listCommand(e *env) *cobra.Command {
 		asJSON     bool
 		assignable bool
 		verbose    bool
+		tf         treeFlags
 	)
 	c := &cobra.Command{
 		Use:   "list [SELECTOR...]",
@@ -161,11 +162,23 @@ In JSON every device has "assignable" and "reasons".
 sees them, without strings or drivers; it needs a build with -tags libusb
 and reads only the live host. --usb-backend both lists the sysfs view and
 compares it with libusb's device by device: each difference goes to
-stderr, and the exit status is 6 when there is any.`,
+stderr, and the exit status is 6 when there is any.
+
+--tree draws USB buses, hubs and ports as lsusb -t does, and PCI root
+buses, bridges and functions as lspci -tv does, each device with its
+verdict; selectors keep the devices they match and the way down to them.
+It draws with line-drawing characters, or ASCII with --ascii or when the
+locale (LC_ALL, LC_CTYPE, LANG) is not UTF-8.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			refs, err := parseSelectors(nil, args, nil)
 			if err != nil {
 				return err
+			}
+			if err := tf.check(c); err != nil {
+				return err
+			}
+			if tf.tree {
+				return listTree(c, e, &flags, refs, tf)
 			}
 			// Plain text shows no readiness: it is not worked out for it.
 			var (
@@ -223,6 +236,7 @@ stderr, and the exit status is 6 when there is any.`,
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON: {\"devices\": [...], \"warnings\": [...]}")
 	c.Flags().BoolVar(&assignable, "assignable", false, "only the devices that can be given to a VM now")
 	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "say under each device whether it can be given to a VM, and why")
+	tf.register(c)
 	return c
 }
 
