@@ -245,15 +245,17 @@
 		// A tree node stays when it or one of its descendants is a hit;
 		// an ancestor kept only for its descendants is dimmed.
 		each("ul.tree > li", function visit(li) {
-			var dev = li.querySelector(":scope > .dev"), id = dev.getAttribute("data-dev");
-			var own = hit === null || hit[id] === true, below = false;
+			var dev = li.querySelector(":scope > .dev");
+			var own = dev !== null && hit !== null && hit[dev.getAttribute("data-dev")] === true, below = false;
 			Array.prototype.forEach.call(li.querySelectorAll(":scope > ul > li"), function (c) {
 				if (visit(c)) { below = true; }
 			});
-			li.hidden = !own && !below;
-			dev.classList.toggle("hit", hit !== null && own);
-			dev.classList.toggle("dim", !own && below);
-			if (hit !== null && own) { n++; }
+			li.hidden = hit !== null && !own && !below;
+			if (dev !== null) {
+				dev.classList.toggle("hit", own);
+				dev.classList.toggle("dim", hit !== null && !own && below);
+			}
+			if (own) { n++; }
 			return own || below;
 		});
 		each("li.group", function (g) {

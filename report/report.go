@@ -34,6 +34,7 @@ import (
 	"github.com/hostdev/hostdev/internal/quote"
 	"github.com/hostdev/hostdev/match"
 	"github.com/hostdev/hostdev/readiness"
+	"github.com/hostdev/hostdev/topology"
 )
 
 //go:embed page.html
@@ -95,10 +96,11 @@ type page struct {
 	Limited bool // Options.Only left devices out
 }
 
-// node is one device in a tree.
+// node is one device in a tree, or a PCI root bus.
 type node struct {
-	Dev      *device
-	Context  bool // shown only as an ancestor of a device that Only kept
+	Dev      *device // nil for a root bus
+	Bus      string  // a root bus's name, "0000:00"
+	Context  bool    // shown only as an ancestor of a device that Only kept
 	Children []*node
 }
 
@@ -191,11 +193,11 @@ func build(rep *readiness.Report, opts Options) *page {
 		byName[v.Device.Name] = devs[i]
 	}
 
-	keep := keepSet(rep.Devices, opts.Only)
+	var onPage []bool
 	p.Limited = len(opts.Only) > 0
-	p.USB, p.PCI = trees(rep.Devices, devs, keep)
+	p.USB, p.PCI, onPage = trees(all, rep, devs, opts.Only)
 	for i, v := range rep.Devices {
-		if keep[i] == keepNo {
+		if !onPage[i] {
 			continue
 		}
 		p.Devices = append(p.Devices, devs[i])
@@ -208,7 +210,7 @@ func build(rep *readiness.Report, opts Options) *page {
 		shown := false
 		for _, m := range g.Members {
 			mem := member{Name: quote.Text(m.Name)}
-			if d := byName[m.Name]; d != nil && keep[idIndex(d.ID)] != keepNo {
+			if d := byName[m.Name]; d != nil && onPage[idIndex(d.ID)] {
 				mem.ID = d.ID
 				shown = true
 			}
@@ -239,118 +241,35 @@ func state(g readiness.Group) string {
 	return "viable"
 }
 
-// What Only does with a device.
-const (
-	keepNo      = iota
-	keepYes     // it matches
-	keepContext // an ancestor of one that matches
-)
-
-// keepSet says, per device, whether the page shows it.
-func keepSet(vs []readiness.Verdict, only []match.Selector) []int {
-	keep := make([]int, len(vs))
-	if len(only) == 0 {
-		for i := range keep {
-			keep[i] = keepYes
-		}
-		return keep
+// trees draws topology's trees of the scan (limited to Only's matches and
+// their ancestors when it is given) with the page's devices; onPage says
+// which devices the trees hold.
+func trees(all []discover.Device, rep *readiness.Report, devs []*device, only []match.Selector) (usb, pci []*node, onPage []bool) {
+	t := topology.Build(all, rep)
+	if len(only) > 0 {
+		t = t.Limit(only)
 	}
 	index := map[string]int{}
-	for i, v := range vs {
-		index[v.Device.Name] = i
+	for i, d := range all {
+		index[string(d.Bus)+"\x00"+d.Name] = i
 	}
-	for i, v := range vs {
-		if !slices.ContainsFunc(only, func(s match.Selector) bool { return s.Match(v.Device) }) {
-			continue
-		}
-		keep[i] = keepYes
-		// Up the tree, as trees draws it; a loop in a forged tree ends
-		// at a device already kept.
-		for j := parentIndex(vs, index, i); j >= 0 && keep[j] == keepNo; j = parentIndex(vs, index, j) {
-			keep[j] = keepContext
-		}
-	}
-	return keep
-}
-
-// parentIndex is the index of the device that device i hangs under in its
-// tree: an SR-IOV VF under its PF, anything else under its Parent; -1 for
-// a root.
-func parentIndex(vs []readiness.Verdict, index map[string]int, i int) int {
-	d := vs[i].Device
-	parent := d.Parent
-	if d.PCI != nil && d.PCI.PhysFn != "" {
-		parent = d.PCI.PhysFn
-	}
-	j, ok := index[parent]
-	if !ok || j == i || vs[j].Device.Bus == discover.BusUSB != (d.Bus == discover.BusUSB) {
-		return -1
-	}
-	return j
-}
-
-// trees builds the USB tree (root hubs by bus number, devices by port) and
-// the PCI tree (functions by address, VFs under their PF, mediated devices
-// under their parent).
-func trees(vs []readiness.Verdict, devs []*device, keep []int) (usb, pci []*node) {
-	index := map[string]int{}
-	for i, v := range vs {
-		index[v.Device.Name] = i
-	}
-	nodes := make([]*node, len(vs))
-	for i := range vs {
-		if keep[i] != keepNo {
-			nodes[i] = &node{Dev: devs[i], Context: keep[i] == keepContext}
-		}
-	}
-	for i, v := range vs {
-		n := nodes[i]
-		if n == nil {
-			continue
-		}
-		if j := parentIndex(vs, index, i); j >= 0 && nodes[j] != nil && !ancestor(vs, index, i, j) {
-			nodes[j].Children = append(nodes[j].Children, n)
-			continue
-		}
-		if v.Device.Bus == discover.BusUSB {
-			usb = append(usb, n)
-		} else {
-			pci = append(pci, n)
-		}
-	}
-	sortNodes(vs, usb)
-	sortNodes(vs, pci)
-	return usb, pci
-}
-
-// ancestor reports whether i is already above j, which only a forged
-// tree's loop makes so.
-func ancestor(vs []readiness.Verdict, index map[string]int, i, j int) bool {
-	for k, steps := j, 0; k >= 0 && steps <= len(vs); k, steps = parentIndex(vs, index, k), steps+1 {
-		if k == i {
-			return true
-		}
-	}
-	return false
-}
-
-func sortNodes(vs []readiness.Verdict, ns []*node) {
-	slices.SortStableFunc(ns, func(a, b *node) int {
-		da, db := vs[idIndex(a.Dev.ID)].Device, vs[idIndex(b.Dev.ID)].Device
-		switch {
-		case da.USB != nil && db.USB != nil:
-			if da.USB.Busnum != db.USB.Busnum {
-				return da.USB.Busnum - db.USB.Busnum
+	onPage = make([]bool, len(all))
+	var conv func(ns []*topology.Node) []*node
+	conv = func(ns []*topology.Node) []*node {
+		var out []*node
+		for _, n := range ns {
+			pn := &node{Bus: n.Name, Children: conv(n.Children)}
+			if d := n.Device; d != nil {
+				i := index[string(d.Bus)+"\x00"+d.Name]
+				onPage[i] = true
+				pn.Dev = devs[i]
+				pn.Context = len(only) > 0 && !slices.ContainsFunc(only, func(s match.Selector) bool { return s.Match(*d) })
 			}
-			return da.USB.Port.Compare(db.USB.Port)
-		case da.PCI != nil && db.PCI != nil && da.PCI.Address != nil && db.PCI.Address != nil:
-			return strings.Compare(da.PCI.Address.String(), db.PCI.Address.String())
+			out = append(out, pn)
 		}
-		return strings.Compare(da.Name, db.Name)
-	})
-	for _, n := range ns {
-		sortNodes(vs, n.Children)
+		return out
 	}
+	return conv(t.USB), append(conv(t.PCI), conv(t.Mdev)...), onPage
 }
 
 func newDevice(i int, v readiness.Verdict, all []discover.Device, groupState map[int]string) *device {
