@@ -188,8 +188,9 @@ func build(rep *readiness.Report, opts Options) *page {
 	}
 	devs := make([]*device, len(rep.Devices))
 	byName := map[string]*device{}
+	pk := newPicker(all)
 	for i, v := range rep.Devices {
-		devs[i] = newDevice(i, v, all, groupState)
+		devs[i] = newDevice(i, v, all, groupState, pk)
 		byName[v.Device.Name] = devs[i]
 	}
 
@@ -272,7 +273,7 @@ func trees(all []discover.Device, rep *readiness.Report, devs []*device, only []
 	return conv(t.USB), append(conv(t.PCI), conv(t.Mdev)...), onPage
 }
 
-func newDevice(i int, v readiness.Verdict, all []discover.Device, groupState map[int]string) *device {
+func newDevice(i int, v readiness.Verdict, all []discover.Device, groupState map[int]string, pk *picker) *device {
 	d := v.Device
 	dev := &device{
 		ID:         "d" + strconv.Itoa(i),
@@ -367,7 +368,7 @@ func newDevice(i int, v readiness.Verdict, all []discover.Device, groupState map
 		dev.Reasons = append(dev.Reasons, rr)
 	}
 	dev.Refs = refs(d, all)
-	if sel, ok := Selector(d, all); ok {
+	if sel, ok := pk.pick(d); ok {
 		dev.Selector = sel
 		dev.Command = "hostdev-discover resolve " + shellQuote(sel)
 	}
@@ -409,27 +410,53 @@ func refs(d discover.Device, all []discover.Device) []ref {
 // mediated device, the exact port for a hub (hubs match only when asked
 // for by port). ok is false when no selector picks d alone.
 func Selector(d discover.Device, all []discover.Device) (string, bool) {
+	return newPicker(all).pick(d)
+}
+
+// picker finds each device's selector; it resolves host:VVVV:PPPP once per
+// pair of IDs, so that a host of many clones costs what one clone does.
+type picker struct {
+	all   []discover.Device
+	picks map[string]map[string]string // host:VVVV:PPPP → device name → the term that picks it
+}
+
+func newPicker(all []discover.Device) *picker {
+	return &picker{all: all, picks: map[string]map[string]string{}}
+}
+
+func (p *picker) pick(d discover.Device) (string, bool) {
 	var try []string
 	switch {
 	case d.USB != nil:
-		port := "port=" + strconv.Itoa(d.USB.Busnum) + "-" + string(d.USB.Port)
 		if !d.USB.IsHub() {
 			base := fmt.Sprintf("host:%s:%s", d.VendorID, d.ProductID)
-			try = append(try, base)
-			if s, err := match.Parse(base); err == nil {
-				var amb *match.AmbiguousError
-				if _, err := match.Resolve(s, all); errors.As(err, &amb) {
-					for _, c := range amb.Candidates {
-						if c.Device.Name == d.Name {
-							try = append(try, base+","+c.Pick.String())
+			picks, ok := p.picks[base]
+			if !ok {
+				picks = map[string]string{}
+				if s, err := match.Parse(base); err == nil {
+					var amb *match.AmbiguousError
+					got, err := match.Resolve(s, p.all)
+					switch {
+					case err == nil:
+						picks[got.Name] = ""
+					case errors.As(err, &amb):
+						for _, c := range amb.Candidates {
+							picks[c.Device.Name] = "," + c.Pick.String()
 						}
 					}
 				}
+				p.picks[base] = picks
+			}
+			if extra, ok := picks[d.Name]; ok && extra == "" {
+				return base, true // match.Resolve found it alone
+			} else if ok {
+				try = append(try, base+extra)
 			}
 		}
-		try = append(try, port)
+		try = append(try, "port="+strconv.Itoa(d.USB.Busnum)+"-"+string(d.USB.Port))
 	case d.PCI != nil && d.PCI.Address != nil:
-		try = append(try, d.PCI.Address.String())
+		// sysfs names a function by its address: no two share one.
+		return d.PCI.Address.String(), true
 	case d.Mdev != nil:
 		try = append(try, "uuid="+d.Mdev.UUID)
 	}
@@ -438,8 +465,15 @@ func Selector(d discover.Device, all []discover.Device) (string, bool) {
 		if err != nil {
 			continue
 		}
-		got, err := match.Resolve(s, all)
-		if err == nil && got.Name == d.Name {
+		// One pass: exactly one match, and it is d.
+		n, isD := 0, false
+		for _, o := range p.all {
+			if s.Match(o) {
+				n++
+				isD = o.Name == d.Name && o.Bus == d.Bus
+			}
+		}
+		if n == 1 && isD {
 			return t, true
 		}
 	}
