@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/hostdev/hostdev/internal/testenv"
 	"github.com/hostdev/hostdev/sysfstest"
@@ -192,5 +195,57 @@ func TestTreeUsage(t *testing.T) {
 		if code != 2 || out != "" || errs == "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want a usage error", args, code, out, errs)
 		}
+	}
+}
+
+// TestREADMETree runs every `$ hostdev-discover list --tree` example of
+// the README on the corpus its --root names, and compares the output with
+// the lines the README shows under it.
+func TestREADMETree(t *testing.T) {
+	utf8Env(t)
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type example struct {
+		args []string
+		want string
+	}
+	var (
+		examples []example
+		cur      *example
+		inBlock  bool
+	)
+	for l := range strings.Lines(string(readme)) {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			inBlock = !inBlock
+			cur = nil
+		case inBlock && strings.HasPrefix(l, "$ hostdev-discover list --tree"):
+			examples = append(examples, example{args: strings.Fields(l)[2:]})
+			cur = &examples[len(examples)-1]
+		case inBlock && cur != nil:
+			cur.want += l
+		}
+	}
+	if len(examples) < 2 {
+		t.Fatalf("the README has %d list --tree examples, want 2", len(examples))
+	}
+	for _, ex := range examples {
+		t.Run(strings.Join(ex.args, " "), func(t *testing.T) {
+			args := slices.Clone(ex.args)
+			i := slices.Index(args, "--root")
+			if i < 0 || i+1 == len(args) {
+				t.Fatal("the example has no --root CORPUS.tar.gz")
+			}
+			args[i+1] = testenv.CorpusArchive(t, strings.TrimSuffix(args[i+1], ".tar.gz"))
+			code, out, errs := hostdev(t, args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errs)
+			}
+			if diff := cmp.Diff(ex.want, out); diff != "" {
+				t.Errorf("README example output (-README +got):\n%s", diff)
+			}
+		})
 	}
 }
