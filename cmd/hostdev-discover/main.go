@@ -144,7 +144,7 @@ func runEnv(ctx context.Context, args []string, e *env) int {
 	})
 	root.SetHelpCommand(helpCommand())
 	root.AddCommand(listCommand(e), resolveCommand(e), fillCommand(e), snapshotCommand(e),
-		watchCommand(e), waitCommand(e), followCommand(e), groupsCommand(e), checkCommand(e), nfdCommand(e))
+		watchCommand(e), waitCommand(e), followCommand(e), groupsCommand(e), checkCommand(e), nfdCommand(e), reportCommand(e))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
