@@ -47,11 +47,12 @@ func TestREADMEReportExamples(t *testing.T) {
 	if code, _, errs := hostdev(t, "snapshot", "--root", root, "-o", "snap.tar.gz"); code != 0 {
 		t.Fatalf("snapshot: exit %d\n%s", code, errs)
 	}
-	all := []string{"usb1", "1-2", "1-2.1", "1-2.2", "1-4", "usb3", "3-1", "0000:00:14.0", "0000:01:00.0"}
+	all := []string{"usb1", "1-1", "1-2", "1-2.1", "1-2.2", "1-3", "1-4", "usb3", "3-1",
+		"0000:00:14.0", "0000:00:1f.0", "0000:00:1f.3", "0000:01:00.0", "0000:02:10.4", "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"}
 	want := map[string][]string{
 		"-o host.html":                        all,
 		"-o snap.html --root snap.tar.gz":     all,
-		"-o ftdi.html host:0403:6001 00:14.0": {"usb1", "1-2", "1-2.1", "1-2.2", "0000:00:14.0"},
+		"-o ftdi.html host:0403:6001 00:14.0": {"usb1", "1-2", "1-2.1", "1-2.2", "1-3", "0000:00:14.0"},
 	}
 	got := map[string][]string{}
 	for _, ex := range examples {
