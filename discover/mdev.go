@@ -247,18 +247,9 @@ func readMdevInstances(td *sysfs.Dir) []string {
 // pciFunctions: an entry whose name is not a UUID is a warning and is left
 // out, a broken one is kept with warnings.
 func mdevInstances(ctx context.Context, f *sysfs.FS) ([]Device, []Warning, error) {
-	names, warns := f.ListBus(mdevBusDir)
-	if names == nil {
+	kept, warns := busNames(f, mdevBusDir, IsMdevUUID, "a mediated device's UUID (8-4-4-4-12 lower-case hex)")
+	if kept == nil {
 		return nil, warns, ctx.Err()
-	}
-	kept := names[:0]
-	for _, n := range names {
-		if IsMdevUUID(n) {
-			kept = append(kept, n)
-			continue
-		}
-		warns = append(warns, Warning{Path: "/" + mdevBusDir, Err: fmt.Errorf(
-			"%w: entry %s is not a mediated device's UUID (8-4-4-4-12 lower-case hex); left out", sysfs.ErrInvalid, quote.Text(n))})
 	}
 	devs, more, err := sysfs.ReadEntries(ctx, f, mdevBusDir, kept, func(d *sysfs.Dir) (Device, bool) { return readMdev(f, d) })
 	if err != nil {

@@ -39,18 +39,25 @@ func pciFunctions(ctx context.Context, f *sysfs.FS) ([]Device, []Warning, error)
 // and is left out: the name is the function's identity, and it reaches
 // ids, paths and the commands hostdev advises.
 func pciFunctionNames(f *sysfs.FS) ([]string, []Warning) {
-	names, warns := f.ListBus(pciBusDir)
+	return busNames(f, pciBusDir, isPCIName, "a PCI address (DDDD:BB:SS.F)")
+}
+
+// busNames lists the entries of a bus's devices folder whose names are
+// valid; each other entry is a warning that says it is not what, and is
+// left out. It is nil when the folder cannot be read.
+func busNames(f *sysfs.FS, dir string, valid func(string) bool, what string) ([]string, []Warning) {
+	names, warns := f.ListBus(dir)
 	if names == nil {
 		return nil, warns
 	}
 	kept := names[:0]
 	for _, n := range names {
-		if isPCIName(n) {
+		if valid(n) {
 			kept = append(kept, n)
 			continue
 		}
-		warns = append(warns, Warning{Path: "/" + pciBusDir, Err: fmt.Errorf(
-			"%w: entry %s is not a PCI address (DDDD:BB:SS.F); left out", sysfs.ErrInvalid, quote.Text(n))})
+		warns = append(warns, Warning{Path: "/" + dir, Err: fmt.Errorf(
+			"%w: entry %s is not %s; left out", sysfs.ErrInvalid, quote.Text(n), what)})
 	}
 	return kept, warns
 }

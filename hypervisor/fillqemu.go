@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -413,49 +412,23 @@ func jsonMembers(s string, args bool) ([]jsonMember, int, bool) {
 // fillQMP is fillQEMU for a stream of QMP commands or JSON -device
 // arguments.
 func fillQMP(doc []byte, devs []discover.Device) ([]Filled, []edit, error) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
 	var (
 		filled []Filled
 		edits  []edit
 	)
-	for {
-		ws := int(dec.InputOffset())
-		var raw json.RawMessage
-		err := dec.Decode(&raw)
-		if err == io.EOF {
-			return filled, edits, nil
-		}
-		from := ws + countSpace(doc[ws:])
-		line := lineAt(doc, from)
+	err := qmpDevices(doc, func(q qmpDevice) error {
+		r, err := ParseQEMU(q.raw)
 		if err != nil {
-			return nil, nil, wrapf(err, DialectQEMU, line, "", "not valid JSON: %v", err)
+			return atLine(err, q.line)
 		}
-		var head struct {
-			Execute   string `json:"execute"`
-			Driver    string `json:"driver"`
-			Arguments struct {
-				Driver string `json:"driver"`
-			} `json:"arguments"`
-		}
-		json.Unmarshal(raw, &head)
-		drv := head.Driver + head.Arguments.Driver
-		if (head.Execute != "" && head.Execute != "device_add") || !qemuDrivers[drv] {
-			continue
-		}
-		r, err := ParseQEMU(string(raw))
-		if err != nil {
-			return nil, nil, atLine(err, line)
-		}
-		r.Line = line
+		r.Line = q.line
 		fl := resolveRef(r, devs)
-		if p, ok := fillWanted(r, fl, drv); ok {
-			s := string(raw)
-			ms, closeAt, ok := jsonMembers(s, head.Execute != "")
-			if ok {
-				eds, want := jsonEdits(s, ms, closeAt, p)
+		if p, ok := fillWanted(r, fl, q.driver); ok {
+			if ms, closeAt, ok := jsonMembers(q.raw, q.command); ok {
+				eds, want := jsonEdits(q.raw, ms, closeAt, p)
 				for i := range eds {
-					eds[i].start += from
-					eds[i].end += from
+					eds[i].start += q.from
+					eds[i].end += q.from
 				}
 				if len(eds) > 0 {
 					edits = append(edits, eds...)
@@ -464,7 +437,12 @@ func fillQMP(doc []byte, devs []discover.Device) ([]Filled, []edit, error) {
 			}
 		}
 		filled = append(filled, fl)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return filled, edits, nil
 }
 
 // jsonEdits sets p's properties in a JSON object whose members are ms.

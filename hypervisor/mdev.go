@@ -137,3 +137,18 @@ func libvirtMdev(h *libvirtxml.DomainHostdev, d discover.Device) {
 	h.Managed = ""
 	h.SubsysMDev = m
 }
+
+// MDevType is the mediated device type a reference asks to be created on
+// the device it names (Proxmox's hostpci mdev=TYPE, Incus's gpu
+// gputype=mdev mdev=TYPE, a selector's exact mdev-type= on a PCI
+// function), or "".
+func (r Ref) MDevType() string {
+	if r.pve != nil {
+		return r.pve.mdev
+	}
+	if r.incus != nil && r.incus.cfg["gputype"] == "mdev" {
+		return r.incus.cfg["mdev"]
+	}
+	t, _ := r.Selector.Exact(match.KeyMdevType)
+	return t
+}

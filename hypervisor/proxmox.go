@@ -582,21 +582,6 @@ func pvePCIAddress(id string) (string, bool, error) {
 	return dom + ":" + m[2] + ":" + m[3] + "." + fn, all, nil
 }
 
-// MDevType is the mediated device type a reference asks to be created on
-// the device it names (Proxmox's hostpci mdev=TYPE, Incus's gpu
-// gputype=mdev mdev=TYPE, a selector's exact mdev-type= on a PCI
-// function), or "".
-func (r Ref) MDevType() string {
-	if r.pve != nil {
-		return r.pve.mdev
-	}
-	if r.incus != nil && r.incus.cfg["gputype"] == "mdev" {
-		return r.incus.cfg["mdev"]
-	}
-	t, _ := r.Selector.Exact(match.KeyMdevType)
-	return t
-}
-
 // mdevParents keeps, of the functions a hostpci line with mdev=TYPE
 // names, those that offer TYPE: Proxmox makes an instance on one of them
 // when the VM starts. None is an error that says what they offer.

@@ -427,18 +427,49 @@ func qemuUSBDevice(orig, arg string) (Ref, error) {
 // resolve --format qmp writes them: each device_add of a usb-host or
 // vfio-pci; other commands and devices are passed over.
 func qmpDocRefs(doc []byte) ([]Ref, error) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
 	var refs []Ref
+	err := qmpDevices(doc, func(q qmpDevice) error {
+		r, err := ParseQEMU(q.raw)
+		if err != nil {
+			return atLine(err, q.line)
+		}
+		r.Line = q.line
+		refs = append(refs, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// qmpDevice is one usb-host or vfio-pci in a stream of QMP commands or
+// JSON -device arguments.
+type qmpDevice struct {
+	raw     string // the JSON value, as written
+	from    int    // where raw starts in the stream
+	line    int
+	command bool   // a QMP device_add, not bare -device arguments
+	driver  string // usb-host or vfio-pci
+}
+
+// qmpDevices calls each for every usb-host and vfio-pci a stream of QMP
+// commands or JSON -device arguments adds, in order; other commands and
+// devices are passed over. It stops at the first error, each's or a value
+// that is not JSON.
+func qmpDevices(doc []byte, each func(qmpDevice) error) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
 	for {
-		ws := dec.InputOffset()
+		ws := int(dec.InputOffset())
 		var raw json.RawMessage
 		err := dec.Decode(&raw)
 		if err == io.EOF {
-			return refs, nil
+			return nil
 		}
-		line := lineAt(doc, int(ws)+countSpace(doc[ws:]))
+		from := ws + countSpace(doc[ws:])
+		line := lineAt(doc, from)
 		if err != nil {
-			return nil, wrapf(err, DialectQEMU, line, "", "not valid JSON: %v", err)
+			return wrapf(err, DialectQEMU, line, "", "not valid JSON: %v", err)
 		}
 		var head struct {
 			Execute   string `json:"execute"`
@@ -448,16 +479,13 @@ func qmpDocRefs(doc []byte) ([]Ref, error) {
 			} `json:"arguments"`
 		}
 		json.Unmarshal(raw, &head)
-		if (head.Execute != "" && head.Execute != "device_add") || !qemuDrivers[head.Driver+head.Arguments.Driver] {
+		drv := head.Driver + head.Arguments.Driver
+		if (head.Execute != "" && head.Execute != "device_add") || !qemuDrivers[drv] {
 			continue
 		}
-		r, err := ParseQEMU(string(raw))
-		if err != nil {
-			err.(*Error).Line = line
-			return nil, err
+		if err := each(qmpDevice{raw: string(raw), from: from, line: line, command: head.Execute != "", driver: drv}); err != nil {
+			return err
 		}
-		r.Line = line
-		refs = append(refs, r)
 	}
 }
 
